@@ -1,0 +1,3 @@
+module shop/connect
+
+go 1.26

@@ -1,0 +1,127 @@
+// Package schema holds the migrations of the orders and payments databases
+// and applies them. Each database gets the CDC set (outbox, inbox, dead
+// letters, heartbeat, publication) and its own set.
+package schema
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed cdc/*.sql orders/*.sql payments/*.sql
+var files embed.FS
+
+// Database names a migration target.
+type Database string
+
+// The two databases.
+const (
+	Orders   Database = "orders"
+	Payments Database = "payments"
+)
+
+// ReplicationRole is the role Debezium connects as. The stack creates it
+// (with REPLICATION, apart from the service role); migrations grant it read
+// access to the captured tables.
+const ReplicationRole = "debezium"
+
+// Publication is the publication the connectors read.
+const Publication = "shop_outbox"
+
+type migration struct {
+	set     string
+	version int
+	name    string
+	sql     string
+}
+
+// sets returns the migration sets of db in the order they apply.
+func (db Database) sets() ([]string, error) {
+	switch db {
+	case Orders, Payments:
+		return []string{"cdc", string(db)}, nil
+	}
+	return nil, fmt.Errorf("unknown database %q", db)
+}
+
+func load(set string) ([]migration, error) {
+	entries, err := fs.ReadDir(files, set)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations %s: %w", set, err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration %s/%s: name must be NNNN_name.sql", set, e.Name())
+		}
+		b, err := files.ReadFile(path.Join(set, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{set: set, version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// Apply brings db up to date: every migration not yet recorded in
+// schema_migrations runs in its own transaction. Concurrent callers are
+// serialized by an advisory lock, so several replicas may start at once.
+func Apply(ctx context.Context, pool *pgxpool.Pool, db Database) error {
+	sets, err := db.sets()
+	if err != nil {
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", db, err)
+	}
+	defer conn.Release()
+	// An arbitrary constant: the lock id of schema migrations.
+	const lockID = 7_235_114_002
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockID); err != nil {
+		return fmt.Errorf("migrate %s: lock: %w", db, err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockID) //nolint:errcheck // released with the session anyway
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		set_name   text        NOT NULL,
+		version    integer     NOT NULL,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (set_name, version))`); err != nil {
+		return fmt.Errorf("migrate %s: %w", db, err)
+	}
+	for _, set := range sets {
+		ms, err := load(set)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, `INSERT INTO schema_migrations (set_name, version, name)
+					VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, m.set, m.version, m.name)
+				if err != nil || tag.RowsAffected() == 0 {
+					return err
+				}
+				_, err = tx.Exec(ctx, m.sql)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("migrate %s: %s/%s: %w", db, m.set, m.name, err)
+			}
+		}
+	}
+	return nil
+}
