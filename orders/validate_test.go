@@ -1,0 +1,261 @@
+package orders_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"shop/orders"
+)
+
+// wantKind checks err against a wanted outcome: nil when ok, else an error
+// of kind KindInvalid.
+func wantInvalid(t *testing.T, err error, ok bool) {
+	t.Helper()
+	if ok {
+		if err != nil {
+			t.Fatalf("got error %v, want nil", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatal("got nil error, want an invalid error")
+	}
+	if got := orders.KindOf(err); got != orders.KindInvalid {
+		t.Fatalf("got kind %v (%v), want %v", got, err, orders.KindInvalid)
+	}
+}
+
+func TestValidateUserID(t *testing.T) {
+	tests := []struct {
+		name string
+		id   string
+		ok   bool
+	}{
+		{"OK", "user-1", true},
+		{"OKAllClasses", "Az09._-", true},
+		{"OKOneChar", "a", true},
+		{"OKMaxLen", strings.Repeat("a", 64), true},
+		{"ErrEmpty", "", false},
+		{"ErrTooLong", strings.Repeat("a", 65), false},
+		{"ErrSpace", "a b", false},
+		{"ErrSlash", "a/b", false},
+		{"ErrNonASCII", "юзер", false},
+		{"ErrNUL", "a\x00", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantInvalid(t, orders.ValidateUserID(tt.id), tt.ok)
+		})
+	}
+}
+
+func TestValidateAmount(t *testing.T) {
+	tests := []struct {
+		name   string
+		amount int64
+		ok     bool
+	}{
+		{"OKMin", 1, true},
+		{"OKMax", 1_000_000_000_000, true},
+		{"ErrZero", 0, false},
+		{"ErrNegative", -5, false},
+		{"ErrAmountTooLarge", 1_000_000_000_001, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantInvalid(t, orders.ValidateAmount(tt.amount), tt.ok)
+		})
+	}
+}
+
+func TestValidateDescription(t *testing.T) {
+	tests := []struct {
+		name string
+		d    string
+		ok   bool
+	}{
+		{"OKEmpty", "", true},
+		{"OKMaxASCII", strings.Repeat("a", 1000), true},
+		{"OKMaxRunes", strings.Repeat("я", 1000), true}, // 2000 bytes, 1000 runes
+		{"ErrTooLong", strings.Repeat("a", 1001), false},
+		{"ErrTooManyRunes", strings.Repeat("я", 1001), false},
+		{"ErrInvalidUTF8", "ok\xff", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantInvalid(t, orders.ValidateDescription(tt.d), tt.ok)
+		})
+	}
+}
+
+func TestValidateIdempotencyKey(t *testing.T) {
+	tests := []struct {
+		name string
+		key  string
+		ok   bool
+	}{
+		{"OK", "key-1", true},
+		{"OKSpaceAndTilde", " ~", true},
+		{"OKMaxLen", strings.Repeat("k", 255), true},
+		{"ErrEmpty", "", false},
+		{"ErrTooLong", strings.Repeat("k", 256), false},
+		{"ErrControl", "a\tb", false},
+		{"ErrDEL", "a\x7f", false},
+		{"ErrNonASCII", "ключ", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantInvalid(t, orders.ValidateIdempotencyKey(tt.key), tt.ok)
+		})
+	}
+}
+
+func TestParseOrderID(t *testing.T) {
+	const canonical = "0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d"
+	tests := []struct {
+		name string
+		s    string
+		want uuid.UUID
+		ok   bool
+	}{
+		{"OK", canonical, uuid.MustParse(canonical), true},
+		{"OKUpperCase", strings.ToUpper(canonical), uuid.MustParse(canonical), true},
+		{"ErrEmpty", "", uuid.Nil, false},
+		{"ErrGarbage", "not-a-uuid", uuid.Nil, false},
+		{"ErrNoHyphens", strings.ReplaceAll(canonical, "-", ""), uuid.Nil, false},
+		{"ErrBraces", "{" + canonical + "}", uuid.Nil, false},
+		{"ErrURN", "urn:uuid:" + canonical, uuid.Nil, false},
+		{"ErrBadHex", "0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6g", uuid.Nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := orders.ParseOrderID(tt.s)
+			wantInvalid(t, err, tt.ok)
+			if got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestListLimit(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit int32
+		want  int
+		ok    bool
+	}{
+		{"OKDefault", 0, 20, true},
+		{"OKMin", 1, 1, true},
+		{"OKMax", 100, 100, true},
+		{"ErrNegative", -1, 0, false},
+		{"ErrTooLarge", 101, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := orders.ListLimit(tt.limit)
+			wantInvalid(t, err, tt.ok)
+			if got != tt.want {
+				t.Errorf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCreateOrderParamsValidate(t *testing.T) {
+	ok := orders.CreateOrderParams{UserID: "u1", Amount: 100, Description: "tea", IdempotencyKey: "k1"}
+	tests := []struct {
+		name   string
+		modify func(p *orders.CreateOrderParams)
+		ok     bool
+	}{
+		{"OK", func(*orders.CreateOrderParams) {}, true},
+		{"OKNoKey", func(p *orders.CreateOrderParams) { p.IdempotencyKey = "" }, true},
+		{"OKNoDescription", func(p *orders.CreateOrderParams) { p.Description = "" }, true},
+		{"ErrUserID", func(p *orders.CreateOrderParams) { p.UserID = "" }, false},
+		{"ErrAmount", func(p *orders.CreateOrderParams) { p.Amount = 0 }, false},
+		{"ErrDescription", func(p *orders.CreateOrderParams) { p.Description = "\xff" }, false},
+		{"ErrKey", func(p *orders.CreateOrderParams) { p.IdempotencyKey = "\n" }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := ok
+			tt.modify(&p)
+			wantInvalid(t, p.Validate(), tt.ok)
+		})
+	}
+}
+
+func TestRequestHash(t *testing.T) {
+	base := orders.CreateOrderParams{UserID: "u1", Amount: 100, Description: "tea", IdempotencyKey: "k1"}
+	tests := []struct {
+		name  string
+		other orders.CreateOrderParams
+		same  bool
+	}{
+		{"SameBody", base, true},
+		{"OtherKeyAndUserSameBody", orders.CreateOrderParams{UserID: "u2", Amount: 100, Description: "tea", IdempotencyKey: "k2"}, true},
+		{"OtherAmount", orders.CreateOrderParams{UserID: "u1", Amount: 101, Description: "tea", IdempotencyKey: "k1"}, false},
+		{"OtherDescription", orders.CreateOrderParams{UserID: "u1", Amount: 100, Description: "tea ", IdempotencyKey: "k1"}, false},
+		{"EmptyDescription", orders.CreateOrderParams{UserID: "u1", Amount: 100, IdempotencyKey: "k1"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(base.RequestHash()) == string(tt.other.RequestHash())
+			if got != tt.same {
+				t.Errorf("hashes equal: got %v, want %v", got, tt.same)
+			}
+		})
+	}
+}
+
+func TestListOrdersParamsQuery(t *testing.T) {
+	c := orders.Cursor{CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC), ID: uuid.MustParse("0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d")}
+	tests := []struct {
+		name string
+		p    orders.ListOrdersParams
+		want orders.ListQuery
+		ok   bool
+	}{
+		{"OKFirstPage", orders.ListOrdersParams{UserID: "u1"}, orders.ListQuery{UserID: "u1", Limit: 20}, true},
+		{"OKNextPage", orders.ListOrdersParams{UserID: "u1", Limit: 5, PageToken: orders.EncodePageToken(c)}, orders.ListQuery{UserID: "u1", Limit: 5, After: &c}, true},
+		{"ErrUserID", orders.ListOrdersParams{UserID: "a b"}, orders.ListQuery{}, false},
+		{"ErrLimit", orders.ListOrdersParams{UserID: "u1", Limit: 101}, orders.ListQuery{}, false},
+		{"ErrToken", orders.ListOrdersParams{UserID: "u1", PageToken: "!!"}, orders.ListQuery{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.p.Query()
+			wantInvalid(t, err, tt.ok)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("query (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPaymentResultValidate(t *testing.T) {
+	id := uuid.MustParse("0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d")
+	tests := []struct {
+		name string
+		r    orders.PaymentResult
+		ok   bool
+	}{
+		{"OKPaid", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 5, Paid: true}, true},
+		{"OKFailed", orders.PaymentResult{OrderID: id, UserID: "u1", Reason: orders.CancelReasonAccountNotFound}, true},
+		{"ErrNoOrderID", orders.PaymentResult{UserID: "u1", Paid: true}, false},
+		{"ErrUserID", orders.PaymentResult{OrderID: id, Paid: true}, false},
+		{"ErrPaidWithReason", orders.PaymentResult{OrderID: id, UserID: "u1", Paid: true, Reason: orders.CancelReasonInsufficientFunds}, false},
+		{"ErrFailedWithoutReason", orders.PaymentResult{OrderID: id, UserID: "u1"}, false},
+		{"ErrFailedUnknownReason", orders.PaymentResult{OrderID: id, UserID: "u1", Reason: "BORED"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantInvalid(t, tt.r.Validate(), tt.ok)
+		})
+	}
+}
