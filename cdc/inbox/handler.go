@@ -1,0 +1,301 @@
+package inbox
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Header names set by Debezium's Outbox Event Router.
+const (
+	HeaderID          = "id"
+	HeaderEventType   = "eventType"
+	HeaderTraceparent = "traceparent"
+)
+
+// shutdownGrace bounds how long a batch in flight may keep running after
+// the consumer's context is cancelled, so that it usually commits instead of
+// being thrown away.
+const shutdownGrace = 5 * time.Second
+
+// undecodableError marks an error as permanent for its message.
+type undecodableError struct{ err error }
+
+func (e *undecodableError) Error() string { return "undecodable message: " + e.err.Error() }
+func (e *undecodableError) Unwrap() error { return e.err }
+
+// Undecodable marks err as "this message can never be applied": an ApplyFunc
+// returns it for bad JSON, an unknown type or invalid fields, and the
+// consumer dead-letters the message instead of retrying. Undecodable(nil) is
+// nil.
+func Undecodable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &undecodableError{err: err}
+}
+
+// IsUndecodable reports whether err or an error it wraps was made by
+// Undecodable.
+func IsUndecodable(err error) bool {
+	var u *undecodableError
+	return errors.As(err, &u)
+}
+
+// handler implements sarama.ConsumerGroupHandler.
+type handler struct{ c *Consumer }
+
+func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
+	h.c.log.Info("partitions assigned", slog.Any("claims", s.Claims()), slog.Int("generation", int(s.GenerationID())))
+	return nil
+}
+
+func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
+	// Flush marked offsets now rather than at the next auto-commit tick.
+	s.Commit()
+	return nil
+}
+
+// ConsumeClaim applies the partition's messages in batches until the claim
+// ends or the session is cancelled.
+func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := s.Context()
+	msgs := claim.Messages()
+	for {
+		var first *sarama.ConsumerMessage
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			first = m
+		}
+		batch, _ := drain(msgs, []*sarama.ConsumerMessage{first}, h.c.cfg.BatchSize)
+		if err := h.applyWithRetry(ctx, batch); err != nil {
+			return nil // cancelled before the batch committed: not marked, redelivered later
+		}
+		s.MarkMessage(batch[len(batch)-1], "")
+	}
+}
+
+// drain appends to batch the messages already buffered in ch, without
+// blocking, until batch holds max messages or ch is empty. It reports whether
+// ch is still open.
+func drain(ch <-chan *sarama.ConsumerMessage, batch []*sarama.ConsumerMessage, max int) ([]*sarama.ConsumerMessage, bool) {
+	for len(batch) < max {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, m)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// applyWithRetry applies batch in one transaction, retrying transient
+// failures with backoff until it commits (nil) or ctx is cancelled (ctx's
+// error).
+func (h *handler) applyWithRetry(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		dead, err := h.applyBatch(ctx, batch)
+		if err == nil {
+			last := batch[len(batch)-1]
+			h.c.log.Debug("batch committed",
+				slog.Int("partition", int(last.Partition)), slog.Int64("last_offset", last.Offset),
+				slog.Int("messages", len(batch)), slog.Int("dead_letters", dead), slog.Duration("took", time.Since(start)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		h.c.log.Error("apply batch failed, retrying",
+			slog.Int("partition", int(batch[0].Partition)), slog.Int64("first_offset", batch[0].Offset),
+			slog.Int("messages", len(batch)), slog.Int("attempt", attempt), slog.Any("error", err))
+		if !sleep(ctx, backoff(attempt)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// applyBatch runs one transaction over batch and returns how many messages
+// were dead-lettered. The transaction survives cancellation of ctx for up to
+// shutdownGrace, so that a shutdown usually lets the batch commit.
+func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessage) (dead int, err error) {
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(shutdownGrace, cancel)
+		context.AfterFunc(tctx, func() { t.Stop() })
+	})
+	defer stop()
+
+	err = pgx.BeginFunc(tctx, h.c.cfg.Pool, func(tx pgx.Tx) error {
+		dead = 0
+		for _, m := range batch {
+			isDead, err := h.applyOne(tctx, tx, m)
+			if err != nil {
+				return fmt.Errorf("message %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
+			}
+			if isDead {
+				dead++
+			}
+		}
+		return nil
+	})
+	return dead, err
+}
+
+// applyOne applies m within tx under a savepoint. It reports whether m was
+// dead-lettered; an error is transient and aborts the batch.
+func (h *handler) applyOne(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage) (dead bool, err error) {
+	msg, perr := parseMessage(m)
+	if perr != nil {
+		return true, h.deadLetter(ctx, tx, m, perr)
+	}
+	sp, err := tx.Begin(ctx) // SAVEPOINT
+	if err != nil {
+		return false, fmt.Errorf("savepoint: %w", err)
+	}
+	tag, err := sp.Exec(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset")
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, msg.EventID, msg.Topic, msg.Partition, msg.Offset)
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return false, fmt.Errorf("insert inbox: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		h.c.log.Debug("duplicate event skipped", slog.String("event_id", msg.EventID.String()),
+			slog.Int("partition", int(m.Partition)), slog.Int64("offset", m.Offset))
+		return false, sp.Commit(ctx)
+	}
+	if err := h.c.cfg.Apply(ctx, sp, msg); err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil { // ROLLBACK TO SAVEPOINT
+			return false, fmt.Errorf("rollback to savepoint: %w", rerr)
+		}
+		if IsUndecodable(err) {
+			return true, h.deadLetter(ctx, tx, m, err)
+		}
+		return false, fmt.Errorf("apply event %s: %w", msg.EventID, err)
+	}
+	if err := sp.Commit(ctx); err != nil { // RELEASE SAVEPOINT
+		return false, fmt.Errorf("release savepoint: %w", err)
+	}
+	return false, nil
+}
+
+// deadLetter records m with cause in dead_letters within tx. A message
+// already recorded (redelivered before its offset was committed) is kept once.
+func (h *handler) deadLetter(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, cause error) error {
+	headers, err := json.Marshal(headerMap(m.Headers))
+	if err != nil {
+		return fmt.Errorf("encode dead letter headers: %w", err)
+	}
+	reason := sanitizeText(cause.Error())
+	_, err = tx.Exec(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic, partition, "offset") DO NOTHING`,
+		m.Topic, m.Partition, m.Offset, m.Key, m.Value, string(headers), reason)
+	if err != nil {
+		return fmt.Errorf("insert dead letter: %w", err)
+	}
+	h.c.log.Warn("message dead-lettered",
+		slog.Int("partition", int(m.Partition)), slog.Int64("offset", m.Offset), slog.String("error", reason))
+	return nil
+}
+
+// parseMessage converts m into a Message. It fails when the "id" header is
+// missing, repeated with different values, or not a UUID.
+func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
+	var idRaw, typ, traceparent string
+	var haveID bool
+	for _, h := range m.Headers {
+		if h == nil {
+			continue
+		}
+		v := headerValue(h.Value)
+		switch string(h.Key) {
+		case HeaderID:
+			if haveID && v != idRaw {
+				return Message{}, fmt.Errorf("conflicting %q headers", HeaderID)
+			}
+			idRaw, haveID = v, true
+		case HeaderEventType:
+			typ = v
+		case HeaderTraceparent:
+			traceparent = v
+		}
+	}
+	if !haveID {
+		return Message{}, fmt.Errorf("missing %q header", HeaderID)
+	}
+	id, err := uuid.Parse(idRaw)
+	if err != nil || id == uuid.Nil {
+		return Message{}, fmt.Errorf("invalid %q header %q: not a non-zero UUID", HeaderID, sanitizeText(idRaw))
+	}
+	return Message{
+		EventID:     id,
+		Type:        typ,
+		Key:         string(m.Key),
+		Value:       m.Value,
+		Topic:       m.Topic,
+		Partition:   m.Partition,
+		Offset:      m.Offset,
+		Traceparent: traceparent,
+	}, nil
+}
+
+// headerValue returns a header value as a string. Kafka Connect's JSON
+// header converter quotes strings; a quoted JSON string is unquoted.
+func headerValue(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		var u string
+		if json.Unmarshal([]byte(s), &u) == nil {
+			return u
+		}
+	}
+	return s
+}
+
+// headerMap renders headers for the dead_letters.headers jsonb column. A
+// value that is not valid UTF-8 or contains NUL (which jsonb rejects) is
+// stored as "base64:" followed by its standard base64 encoding. Of repeated
+// keys the last wins.
+func headerMap(hs []*sarama.RecordHeader) map[string]string {
+	out := make(map[string]string, len(hs))
+	for _, h := range hs {
+		if h == nil {
+			continue
+		}
+		out[sanitizeText(string(h.Key))] = jsonSafe(h.Value)
+	}
+	return out
+}
+
+func jsonSafe(b []byte) string {
+	if utf8.Valid(b) && !strings.ContainsRune(string(b), 0) {
+		return string(b)
+	}
+	return "base64:" + base64.StdEncoding.EncodeToString(b)
+}
+
+// sanitizeText makes s storable in a Postgres text column: valid UTF-8
+// without NUL.
+func sanitizeText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}

@@ -1,0 +1,211 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func hdr(k, v string) *sarama.RecordHeader {
+	return &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)}
+}
+
+func TestParseMessage(t *testing.T) {
+	id := uuid.MustParse("0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b")
+	base := func(hs ...*sarama.RecordHeader) *sarama.ConsumerMessage {
+		return &sarama.ConsumerMessage{Topic: "orders.events", Partition: 2, Offset: 41, Key: []byte("alice"), Value: []byte(`{"a":1}`), Headers: hs}
+	}
+	want := Message{EventID: id, Type: "OrderCreated", Key: "alice", Value: []byte(`{"a":1}`), Topic: "orders.events", Partition: 2, Offset: 41}
+	tests := []struct {
+		name    string
+		msg     *sarama.ConsumerMessage
+		want    Message
+		wantErr bool
+	}{
+		{name: "OK", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
+		{name: "OKQuotedJSONHeader", msg: base(hdr("id", `"`+id.String()+`"`), hdr("eventType", `"OrderCreated"`)), want: want},
+		{name: "OKTraceparent", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", "00-abc-def-01")),
+			want: func() Message { m := want; m.Traceparent = "00-abc-def-01"; return m }()},
+		{name: "OKNilHeaderIgnored", msg: base(nil, hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
+		{name: "OKRepeatedSameID", msg: base(hdr("id", id.String()), hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
+		{name: "ErrMissingID", msg: base(hdr("eventType", "OrderCreated")), wantErr: true},
+		{name: "ErrEmptyID", msg: base(hdr("id", "")), wantErr: true},
+		{name: "ErrGarbageID", msg: base(hdr("id", "not-a-uuid")), wantErr: true},
+		{name: "ErrNilUUID", msg: base(hdr("id", uuid.Nil.String())), wantErr: true},
+		{name: "ErrConflictingIDs", msg: base(hdr("id", id.String()), hdr("id", uuid.NewString())), wantErr: true},
+		{name: "ErrIDHeaderCaseSensitive", msg: base(hdr("ID", id.String())), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseMessage(tt.msg)
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Fatalf("parseMessage() error = %v, want error %t", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("parseMessage() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDrain(t *testing.T) {
+	msg := func(off int64) *sarama.ConsumerMessage { return &sarama.ConsumerMessage{Offset: off} }
+	tests := []struct {
+		name        string
+		buffered    int
+		closed      bool
+		max         int
+		wantOffsets []int64
+		wantOpen    bool
+		wantLeft    int
+	}{
+		{name: "EmptyChannel", buffered: 0, max: 4, wantOffsets: []int64{0}, wantOpen: true},
+		{name: "FewerThanMax", buffered: 2, max: 4, wantOffsets: []int64{0, 1, 2}, wantOpen: true},
+		{name: "ExactlyMax", buffered: 3, max: 4, wantOffsets: []int64{0, 1, 2, 3}, wantOpen: true},
+		{name: "MoreThanMaxLeavesRest", buffered: 6, max: 4, wantOffsets: []int64{0, 1, 2, 3}, wantOpen: true, wantLeft: 3},
+		{name: "MaxOne", buffered: 2, max: 1, wantOffsets: []int64{0}, wantOpen: true, wantLeft: 2},
+		{name: "ClosedAfterBuffered", buffered: 2, closed: true, max: 4, wantOffsets: []int64{0, 1, 2}, wantOpen: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := make(chan *sarama.ConsumerMessage, 10)
+			for i := 1; i <= tt.buffered; i++ {
+				ch <- msg(int64(i))
+			}
+			if tt.closed {
+				close(ch)
+			}
+			got, open := drain(ch, []*sarama.ConsumerMessage{msg(0)}, tt.max)
+			var offsets []int64
+			for _, m := range got {
+				offsets = append(offsets, m.Offset)
+			}
+			if diff := cmp.Diff(tt.wantOffsets, offsets); diff != "" {
+				t.Errorf("drain() offsets (-want +got):\n%s", diff)
+			}
+			if open != tt.wantOpen {
+				t.Errorf("drain() open = %t, want %t", open, tt.wantOpen)
+			}
+			if len(ch) != tt.wantLeft {
+				t.Errorf("left in channel = %d, want %d", len(ch), tt.wantLeft)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		attempt int
+		want    time.Duration
+	}{
+		{-1, 100 * time.Millisecond},
+		{0, 100 * time.Millisecond},
+		{1, 200 * time.Millisecond},
+		{3, 800 * time.Millisecond},
+		{5, 3200 * time.Millisecond},
+		{6, 5 * time.Second},
+		{1000, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.attempt), func(t *testing.T) {
+			if got := backoff(tt.attempt); got != tt.want {
+				t.Errorf("backoff(%d) = %s, want %s", tt.attempt, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUndecodable(t *testing.T) {
+	base := errors.New("bad json")
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "Nil", err: nil, want: false},
+		{name: "Plain", err: base, want: false},
+		{name: "Marked", err: Undecodable(base), want: true},
+		{name: "MarkedAndWrapped", err: fmt.Errorf("apply: %w", Undecodable(base)), want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := IsUndecodable(tt.err); got != tt.want {
+				t.Errorf("IsUndecodable(%v) = %t, want %t", tt.err, got, tt.want)
+			}
+		})
+	}
+	if Undecodable(nil) != nil {
+		t.Errorf("Undecodable(nil) = non-nil, want nil")
+	}
+	if !errors.Is(Undecodable(base), base) {
+		t.Errorf("Undecodable(err) does not unwrap to err")
+	}
+}
+
+func TestHeaderMap(t *testing.T) {
+	got := headerMap([]*sarama.RecordHeader{
+		hdr("id", "abc"),
+		nil,
+		{Key: []byte("bin"), Value: []byte{0xff, 0x00}},
+		{Key: []byte("nul"), Value: []byte("a\x00b")},
+		hdr("dup", "1"),
+		hdr("dup", "2"),
+	})
+	want := map[string]string{"id": "abc", "bin": "base64:/wA=", "nul": "base64:YQBi", "dup": "2"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("headerMap() (-want +got):\n%s", diff)
+	}
+}
+
+func TestSanitizeText(t *testing.T) {
+	if got, want := sanitizeText("a\x00b\xffc"), "a\uFFFDb\uFFFDc"; got != want {
+		t.Errorf("sanitizeText() = %q, want %q", got, want)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	pool := &pgxpool.Pool{} // never used: New does not connect
+	apply := func(context.Context, pgx.Tx, Message) error { return nil }
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ok := Config{Brokers: []string{"127.0.0.1:9092"}, Group: "g", Topic: "t", Pool: pool, Apply: apply, Logger: logger}
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantErr bool
+	}{
+		{name: "OK", mutate: func(*Config) {}},
+		{name: "ErrNoBrokers", mutate: func(c *Config) { c.Brokers = nil }, wantErr: true},
+		{name: "ErrNoGroup", mutate: func(c *Config) { c.Group = "" }, wantErr: true},
+		{name: "ErrNoTopic", mutate: func(c *Config) { c.Topic = "" }, wantErr: true},
+		{name: "ErrNoPool", mutate: func(c *Config) { c.Pool = nil }, wantErr: true},
+		{name: "ErrNoApply", mutate: func(c *Config) { c.Apply = nil }, wantErr: true},
+		{name: "ErrNoLogger", mutate: func(c *Config) { c.Logger = nil }, wantErr: true},
+		{name: "ErrNegativeBatch", mutate: func(c *Config) { c.BatchSize = -1 }, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ok
+			tt.mutate(&cfg)
+			c, err := New(cfg)
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Fatalf("New() error = %v, want error %t", err, tt.wantErr)
+			}
+			if err == nil && c.cfg.BatchSize != DefaultBatchSize {
+				t.Errorf("BatchSize = %d, want default %d", c.cfg.BatchSize, DefaultBatchSize)
+			}
+		})
+	}
+}

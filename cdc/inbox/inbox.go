@@ -1,0 +1,218 @@
+// Package inbox consumes events from Kafka and applies each one exactly once.
+//
+// Delivery from Kafka is at least once. The consumer makes the effect exactly
+// once by inserting the event id into the inbox table in the same database
+// transaction as the effect: a redelivered event finds its id there and is
+// skipped. The Kafka offset is marked only after that transaction commits.
+//
+// Messages are applied in batches: what is already buffered for a partition
+// (up to Config.BatchSize) is applied in one transaction, each message under
+// its own savepoint. A message that can never be applied (no valid "id"
+// header, or Apply returns an Undecodable error) is rolled back to its
+// savepoint and recorded in dead_letters in the same transaction, and the
+// partition moves on. Any other error rolls the whole batch back; the batch is
+// retried with a capped backoff and its offsets are not marked.
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultBatchSize is the batch size when Config.BatchSize is 0.
+const DefaultBatchSize = 256
+
+// Message is one Kafka message as Apply sees it.
+type Message struct {
+	// EventID is the header "id": the outbox row id of the producer.
+	EventID uuid.UUID
+	// Type is the header "eventType", e.g. "OrderCreated"; may be empty.
+	Type string
+	// Key is the message key: the user id.
+	Key string
+	// Value is the payload JSON, as written by the producer's outbox.
+	Value     []byte
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Traceparent is the header "traceparent"; may be empty.
+	Traceparent string
+}
+
+// ApplyFunc applies one event within tx. It must be deterministic in the
+// message: it returns an error wrapped with Undecodable when the message can
+// never be applied (bad JSON, unknown type, invalid fields); the message is
+// then dead-lettered. Any other error is treated as transient: the batch is
+// rolled back and retried. Apply must not commit or roll back tx.
+type ApplyFunc func(ctx context.Context, tx pgx.Tx, m Message) error
+
+// Config configures a Consumer.
+type Config struct {
+	Brokers []string
+	// Group is the Kafka consumer group id, e.g. "payments".
+	Group string
+	// Topic is the topic consumed, e.g. "orders.events".
+	Topic string
+	// Pool is the service's database, holding the inbox and dead_letters tables.
+	Pool  *pgxpool.Pool
+	Apply ApplyFunc
+	// Logger receives structured logs; required.
+	Logger *slog.Logger
+	// BatchSize caps the messages applied in one transaction; 0 means
+	// DefaultBatchSize.
+	BatchSize int
+}
+
+// Consumer is a Kafka consumer group member that applies events through the
+// inbox. Create it with New and start it with Run.
+type Consumer struct {
+	cfg    Config
+	sarama *sarama.Config
+	log    *slog.Logger
+}
+
+// New validates cfg and returns a Consumer. It returns an error when a
+// dependency is missing or a field is invalid. New does not contact Kafka.
+func New(cfg Config) (*Consumer, error) {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("inbox: no brokers")
+	case cfg.Group == "":
+		return nil, errors.New("inbox: no consumer group")
+	case cfg.Topic == "":
+		return nil, errors.New("inbox: no topic")
+	case cfg.Pool == nil:
+		return nil, errors.New("inbox: no database pool")
+	case cfg.Apply == nil:
+		return nil, errors.New("inbox: no apply func")
+	case cfg.Logger == nil:
+		return nil, errors.New("inbox: no logger")
+	case cfg.BatchSize < 0:
+		return nil, fmt.Errorf("inbox: negative batch size %d", cfg.BatchSize)
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	sc := saramaConfig(cfg)
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("inbox: kafka config: %w", err)
+	}
+	return &Consumer{
+		cfg:    cfg,
+		sarama: sc,
+		log:    cfg.Logger.With(slog.String("topic", cfg.Topic), slog.String("group", cfg.Group)),
+	}, nil
+}
+
+func saramaConfig(cfg Config) *sarama.Config {
+	sc := sarama.NewConfig()
+	// Kafka 4 removed the old protocol versions; 4.0 is the floor we speak.
+	sc.Version = sarama.V4_0_0_0
+	sc.ClientID = "shop-" + cfg.Group
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	sc.Consumer.MaxProcessingTime = time.Second
+	sc.ChannelBufferSize = max(cfg.BatchSize, 256)
+	return sc
+}
+
+// Run joins the consumer group and applies messages until ctx is cancelled,
+// then returns nil. A batch in flight at cancellation is either committed or
+// rolled back, never half applied; its offsets are marked only if it
+// committed. Kafka or database outages are logged and retried, not returned.
+// Run must be called at most once.
+func (c *Consumer) Run(ctx context.Context) error {
+	group, err := c.connect(ctx)
+	if err != nil || group == nil {
+		return err
+	}
+	defer func() {
+		if err := group.Close(); err != nil {
+			c.log.Error("close consumer group", slog.Any("error", err))
+		}
+	}()
+	errsDone := make(chan struct{})
+	go func() {
+		defer close(errsDone)
+		for err := range group.Errors() {
+			c.log.Warn("kafka consumer error", slog.Any("error", err))
+		}
+	}()
+	defer func() { <-errsDone }() // group.Close closes Errors.
+
+	h := &handler{c: c}
+	for attempt := 0; ; {
+		// Consume returns at every rebalance; loop to rejoin.
+		err := group.Consume(ctx, []string{c.cfg.Topic}, h)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			return fmt.Errorf("inbox: consumer group closed: %w", err)
+		}
+		if err == nil {
+			attempt = 0
+			continue
+		}
+		c.log.Warn("kafka consume failed, retrying", slog.Any("error", err), slog.Int("attempt", attempt))
+		if !sleep(ctx, backoff(attempt)) {
+			return nil
+		}
+		attempt++
+	}
+}
+
+// connect creates the consumer group, retrying while Kafka is unreachable.
+// It returns nil, nil when ctx is cancelled first.
+func (c *Consumer) connect(ctx context.Context) (sarama.ConsumerGroup, error) {
+	for attempt := 0; ; attempt++ {
+		group, err := sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, c.sarama)
+		if err == nil {
+			return group, nil
+		}
+		c.log.Warn("connect to kafka failed, retrying", slog.Any("error", err), slog.Int("attempt", attempt))
+		if !sleep(ctx, backoff(attempt)) {
+			return nil, nil
+		}
+	}
+}
+
+// backoff returns the pause before retry attempt n (0-based): 100ms doubling
+// up to 5s.
+func backoff(n int) time.Duration {
+	const (
+		base    = 100 * time.Millisecond
+		ceiling = 5 * time.Second
+	)
+	if n < 0 {
+		n = 0
+	}
+	if n >= 6 { // 100ms << 6 = 6.4s > ceiling
+		return ceiling
+	}
+	return min(base<<n, ceiling)
+}
+
+// sleep waits d or until ctx is done; it reports whether the full d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
