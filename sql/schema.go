@@ -7,6 +7,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"path"
 	"sort"
@@ -124,4 +125,24 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, db Database) error {
 		}
 	}
 	return nil
+}
+
+// Version identifies the migrations of db: a hash of every file applied to
+// it. Test harnesses name template databases after it.
+func Version(db Database) (string, error) {
+	sets, err := db.sets()
+	if err != nil {
+		return "", err
+	}
+	h := fnv.New64a()
+	for _, set := range sets {
+		ms, err := load(set)
+		if err != nil {
+			return "", err
+		}
+		for _, m := range ms {
+			fmt.Fprintf(h, "%s/%s\n%s\n", m.set, m.name, m.sql)
+		}
+	}
+	return fmt.Sprintf("%016x", h.Sum64()), nil
 }

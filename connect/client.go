@@ -1,0 +1,244 @@
+package connect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client talks to one Kafka Connect worker. It is safe for concurrent use.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for the worker at baseURL (for example
+// http://127.0.0.1:8083).
+func NewClient(baseURL string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("kafka connect url %q: want scheme://host:port", baseURL)
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 90 * time.Second}}, nil
+}
+
+// Error is an answer of Kafka Connect other than success, with its own message.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("kafka connect: %d: %s", e.Status, e.Message)
+}
+
+// IsNotFound reports whether err is Connect's 404.
+func IsNotFound(err error) bool {
+	var ce *Error
+	return errors.As(err, &ce) && ce.Status == http.StatusNotFound
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("kafka connect at %s is unreachable: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("kafka connect: read response: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return &Error{Status: resp.StatusCode, Message: e.Message}
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("kafka connect: decode %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// Apply creates or updates the connector (PUT /connectors/{name}/config),
+// which is idempotent. Connect validates the config first; a rejected config
+// comes back as *Error carrying Connect's message.
+func (c *Client) Apply(ctx context.Context, conn Connector) error {
+	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(conn.Name)+"/config", conn.Config, nil)
+}
+
+// State is the state of a connector and its tasks.
+type State struct {
+	Name      string `json:"name"`
+	Connector struct {
+		State    string `json:"state"`
+		WorkerID string `json:"worker_id"`
+		Trace    string `json:"trace,omitempty"`
+	} `json:"connector"`
+	Tasks []struct {
+		ID       int    `json:"id"`
+		State    string `json:"state"`
+		WorkerID string `json:"worker_id"`
+		Trace    string `json:"trace,omitempty"`
+	} `json:"tasks"`
+}
+
+// Running reports whether the connector and at least one task, and all of
+// its tasks, are RUNNING.
+func (s State) Running() bool {
+	if s.Connector.State != "RUNNING" || len(s.Tasks) == 0 {
+		return false
+	}
+	for _, t := range s.Tasks {
+		if t.State != "RUNNING" {
+			return false
+		}
+	}
+	return true
+}
+
+// Problem describes why the connector is not running, using Connect's own
+// trace (its first line) when there is one; empty when it runs.
+func (s State) Problem() string {
+	if s.Running() {
+		return ""
+	}
+	if s.Connector.State != "RUNNING" {
+		return fmt.Sprintf("connector %s is %s%s", s.Name, s.Connector.State, firstLine(s.Connector.Trace))
+	}
+	if len(s.Tasks) == 0 {
+		return fmt.Sprintf("connector %s has no tasks yet", s.Name)
+	}
+	for _, t := range s.Tasks {
+		if t.State != "RUNNING" {
+			return fmt.Sprintf("connector %s task %d is %s%s", s.Name, t.ID, t.State, firstLine(t.Trace))
+		}
+	}
+	return ""
+}
+
+func firstLine(trace string) string {
+	if trace == "" {
+		return ""
+	}
+	// Connect's traces are Java stack traces; the useful part is the
+	// exception chain, so keep every "Caused by" line too.
+	var parts []string
+	for i, l := range strings.Split(trace, "\n") {
+		if i == 0 || strings.HasPrefix(l, "Caused by:") {
+			parts = append(parts, strings.TrimSpace(l))
+		}
+	}
+	return ": " + strings.Join(parts, " | ")
+}
+
+// Status returns the state of one connector.
+func (c *Client) Status(ctx context.Context, name string) (State, error) {
+	var s State
+	err := c.do(ctx, http.MethodGet, "/connectors/"+url.PathEscape(name)+"/status", nil, &s)
+	return s, err
+}
+
+// List returns the names of all connectors.
+func (c *Client) List(ctx context.Context) ([]string, error) {
+	var names []string
+	err := c.do(ctx, http.MethodGet, "/connectors", nil, &names)
+	return names, err
+}
+
+// RestartFailed restarts the connector's failed instance and failed tasks.
+func (c *Client) RestartFailed(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, "/connectors/"+url.PathEscape(name)+"/restart?includeTasks=true&onlyFailed=true", nil, nil)
+}
+
+// Pause pauses the connector and its tasks.
+func (c *Client) Pause(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/pause", nil, nil)
+}
+
+// Resume resumes a paused connector.
+func (c *Client) Resume(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/resume", nil, nil)
+}
+
+// Delete removes the connector. Its replication slot stays in Postgres.
+func (c *Client) Delete(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/connectors/"+url.PathEscape(name), nil, nil)
+}
+
+// Ready reports whether the worker answers and has the Debezium PostgreSQL
+// connector plugin loaded.
+func (c *Client) Ready(ctx context.Context) error {
+	var plugins []struct {
+		Class string `json:"class"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/connector-plugins", nil, &plugins); err != nil {
+		return err
+	}
+	for _, p := range plugins {
+		if p.Class == "io.debezium.connector.postgresql.PostgresConnector" {
+			return nil
+		}
+	}
+	return errors.New("kafka connect runs without the Debezium PostgreSQL plugin (check plugin.path)")
+}
+
+// Wait polls until every named connector and all its tasks are RUNNING. It
+// returns early with Connect's trace when one FAILED, and with the last
+// problem seen when ctx ends.
+func (c *Client) Wait(ctx context.Context, names ...string) error {
+	var last error
+	for {
+		last = nil
+		for _, n := range names {
+			s, err := c.Status(ctx, n)
+			if err != nil {
+				last = err
+				break
+			}
+			if p := s.Problem(); p != "" {
+				last = errors.New(p)
+				if s.Connector.State == "FAILED" || strings.Contains(p, " is FAILED") {
+					return last
+				}
+				break
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for connectors: %w", last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

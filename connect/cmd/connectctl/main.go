@@ -1,0 +1,161 @@
+// Command connectctl operates the project's Debezium connectors through the
+// Kafka Connect REST API.
+//
+//	connectctl [-url URL] [-timeout D] apply   [config.json ...]
+//	connectctl [-url URL] status|restart|pause|resume|delete|wait [name ...]
+//
+// Without files, apply uses the configs bundled from connect/*.json; without
+// names, the other commands act on the connectors those configs name.
+// Placeholders ${VAR} and ${VAR:-default} in a config come from the
+// environment. status exits 1 unless every connector and task is RUNNING.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"shop/connect"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "connectctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("connectctl", flag.ContinueOnError)
+	def := os.Getenv("CONNECT_URL")
+	if def == "" {
+		def = "http://127.0.0.1:8083"
+	}
+	baseURL := fs.String("url", def, "Kafka Connect REST URL (env CONNECT_URL)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long wait (and apply) wait for RUNNING")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("usage: connectctl [-url URL] apply|status|restart|pause|resume|delete|wait [args]")
+	}
+	c, err := connect.NewClient(*baseURL)
+	if err != nil {
+		return err
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	if cmd == "apply" {
+		conns, err := load(rest)
+		if err != nil {
+			return err
+		}
+		for _, conn := range conns {
+			if err := c.Apply(ctx, conn); err != nil {
+				return fmt.Errorf("apply %s: %w", conn.Name, err)
+			}
+			fmt.Printf("applied %s\n", conn.Name)
+		}
+		return nil
+	}
+
+	names := rest
+	if len(names) == 0 {
+		conns, err := load(nil)
+		if err != nil {
+			return err
+		}
+		for _, conn := range conns {
+			names = append(names, conn.Name)
+		}
+	}
+	switch cmd {
+	case "status":
+		var bad []string
+		for _, n := range names {
+			s, err := c.Status(ctx, n)
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", n, err))
+				continue
+			}
+			fmt.Printf("%s: connector %s, tasks %s\n", n, s.Connector.State, taskStates(s))
+			if p := s.Problem(); p != "" {
+				bad = append(bad, p)
+			}
+		}
+		if len(bad) > 0 {
+			return errors.New(strings.Join(bad, "\n"))
+		}
+		return nil
+	case "wait":
+		if err := c.Wait(ctx, names...); err != nil {
+			return err
+		}
+		fmt.Printf("running: %s\n", strings.Join(names, ", "))
+		return nil
+	}
+	op := map[string]func(context.Context, string) error{
+		"restart": c.RestartFailed,
+		"pause":   c.Pause,
+		"resume":  c.Resume,
+		"delete":  c.Delete,
+	}[cmd]
+	if op == nil {
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	for _, n := range names {
+		if err := op(ctx, n); err != nil {
+			return fmt.Errorf("%s %s: %w", cmd, n, err)
+		}
+		fmt.Printf("%s %s: done\n", cmd, n)
+	}
+	return nil
+}
+
+func taskStates(s connect.State) string {
+	if len(s.Tasks) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, t := range s.Tasks {
+		parts = append(parts, fmt.Sprintf("%d=%s", t.ID, t.State))
+	}
+	return strings.Join(parts, " ")
+}
+
+// load renders the given config files, or the bundled ones when none is given.
+func load(files []string) ([]connect.Connector, error) {
+	var conns []connect.Connector
+	if len(files) == 0 {
+		for _, f := range connect.Files() {
+			c, err := connect.Bundled(f, os.LookupEnv)
+			if err != nil {
+				return nil, err
+			}
+			conns = append(conns, c)
+		}
+		return conns, nil
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		c, err := connect.Render(b, os.LookupEnv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}

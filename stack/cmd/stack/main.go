@@ -1,0 +1,58 @@
+// Command stack runs the shop on this machine without Docker.
+//
+//	stack run                 Postgres, Kafka, Kafka Connect + Debezium, the connectors, the services
+//	stack fetch               only fetch the jars (with mvn, into the cache)
+//	stack test-env -- CMD...  start a throwaway stack, run CMD with STACK_TEST_* set, stop it
+//
+// Configuration comes from the environment; see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	code, err := run(ctx, os.Args[1:], log)
+	stop()
+	if err != nil {
+		log.Error(err.Error())
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
+	if len(args) == 0 {
+		return 2, errors.New("usage: stack run | fetch | test-env -- CMD...")
+	}
+	cfg, err := configFromEnv()
+	if err != nil {
+		return 2, err
+	}
+	switch args[0] {
+	case "run":
+		return 0, runStack(ctx, cfg, log)
+	case "fetch":
+		return 0, fetchOnly(ctx, cfg, log)
+	case "test-env":
+		rest := args[1:]
+		if len(rest) > 0 && rest[0] == "--" {
+			rest = rest[1:]
+		}
+		if len(rest) == 0 {
+			return 2, errors.New("usage: stack test-env -- CMD...")
+		}
+		return testEnv(ctx, cfg, rest, log)
+	}
+	return 2, fmt.Errorf("unknown command %q", args[0])
+}

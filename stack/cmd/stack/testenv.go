@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+
+	"shop/stack/local"
+	"shop/stack/stacktest"
+)
+
+// testEnv starts a throwaway stack (temporary directory, free ports, no
+// fsync), runs cmd with the stack's addresses in STACK_TEST_* variables
+// (read by package stacktest, so every test package shares this one stack),
+// and stops the stack. It returns cmd's exit code.
+func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (int, error) {
+	dir, err := os.MkdirTemp("", "shop-test-stack-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(dir)
+	sc := cfg.stack
+	sc.DataDir = dir
+	sc.Durable = false
+	for _, p := range []*int{&sc.PostgresPort, &sc.KafkaPort, &sc.ControllerPort, &sc.ConnectPort} {
+		if *p, err = local.FreePort(); err != nil {
+			return 1, err
+		}
+	}
+	s, err := local.Start(ctx, sc, log)
+	if err != nil {
+		return 1, err
+	}
+	defer s.Stop()
+	env := stacktest.Attachment{
+		AdminURL:            s.AdminURL("postgres"),
+		ServiceURL:          s.ServiceURL("postgres"),
+		ReplicationPassword: sc.ReplicationPassword,
+		PostgresPort:        sc.PostgresPort,
+		Brokers:             s.Kafka.Brokers(),
+		ConnectURL:          s.Connect.URL(),
+		ConnectDBHost:       "127.0.0.1",
+		ConnectDBPort:       sc.PostgresPort,
+	}
+	c := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
+	c.Stdout, c.Stderr, c.Stdin = os.Stdout, os.Stderr, os.Stdin
+	c.Env = append(os.Environ(), env.Environ()...)
+	log.Info("stack ready; running", "cmd", strings.Join(cmd, " "))
+	err = c.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	if err != nil {
+		return 1, err
+	}
+	return 0, nil
+}

@@ -1,0 +1,117 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"shop/connect"
+	"shop/stack/jars"
+)
+
+// ConnectConfig configures the local Kafka Connect worker.
+type ConnectConfig struct {
+	Dir     string
+	Port    int
+	Brokers []string
+	Jars    jars.Layout
+	HeapMB  int
+	// GroupID names the Connect cluster; its internal topics are prefixed
+	// with it. Default "shop-connect".
+	GroupID string
+}
+
+// ConnectWorker is a running Kafka Connect worker in distributed mode.
+type ConnectWorker struct {
+	*Process
+	cfg ConnectConfig
+}
+
+// URL is the worker's REST address.
+func (c *ConnectWorker) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", c.cfg.Port) }
+
+// StartConnect starts one distributed-mode worker (internal topics with
+// replication factor 1) with the Debezium plugin on plugin.path. It returns
+// when the REST API lists the Debezium PostgreSQL connector.
+func StartConnect(ctx context.Context, cfg ConnectConfig, log *slog.Logger) (*ConnectWorker, error) {
+	if err := checkPort("kafka connect", cfg.Port, "CONNECT_PORT"); err != nil {
+		return nil, err
+	}
+	java, err := javaBin()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HeapMB == 0 {
+		cfg.HeapMB = 768
+	}
+	if cfg.GroupID == "" {
+		cfg.GroupID = "shop-connect"
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Offsets are flushed every second: after a crash the connector resumes
+	// from at most a second back (duplicates, never losses).
+	props := fmt.Sprintf(`bootstrap.servers=%s
+group.id=%[4]s
+listeners=http://127.0.0.1:%[2]d
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port=%[2]d
+plugin.path=%[3]s
+plugin.discovery=hybrid_warn
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.storage.StringConverter
+config.storage.topic=_%[4]s-configs
+offset.storage.topic=_%[4]s-offsets
+status.storage.topic=_%[4]s-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.storage.partitions=5
+status.storage.partitions=1
+offset.flush.interval.ms=1000
+topic.creation.enable=true
+scheduled.rebalance.max.delay.ms=0
+producer.linger.ms=1
+`, strings.Join(cfg.Brokers, ","), cfg.Port, cfg.Jars.PluginPath, cfg.GroupID)
+	propsPath := filepath.Join(cfg.Dir, "worker.properties")
+	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
+		return nil, err
+	}
+	l4j, err := writeLog4j(cfg.Dir, "info")
+	if err != nil {
+		return nil, err
+	}
+	start := logStart(log, "kafka connect", "port", cfg.Port, "plugin.path", cfg.Jars.PluginPath)
+	argv := append(append([]string{java}, jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)...),
+		"org.apache.kafka.connect.cli.ConnectDistributed", propsPath)
+	p, err := startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), nil, nil, cfg.Dir, argv...)
+	if err != nil {
+		return nil, err
+	}
+	w := &ConnectWorker{Process: p, cfg: cfg}
+	client, err := connect.NewClient(w.URL())
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, p, 180*time.Second, client.Ready); err != nil {
+		p.Stop(syscall.SIGTERM, 10*time.Second)
+		return nil, err
+	}
+	log.Info("kafka connect ready", "url", w.URL(), "took", time.Since(start).Round(time.Millisecond))
+	return w, nil
+}
+
+// Restart starts the worker again with the same configuration, for example
+// after Kill.
+func (c *ConnectWorker) Restart(ctx context.Context, log *slog.Logger) (*ConnectWorker, error) {
+	return StartConnect(ctx, c.cfg, log)
+}
+
+// Stop shuts the worker down cleanly.
+func (c *ConnectWorker) Stop() { c.Process.Stop(syscall.SIGTERM, 30*time.Second) }

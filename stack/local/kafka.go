@@ -1,0 +1,191 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"shop/stack/jars"
+)
+
+// log4j2 configuration shared by the broker and Connect: everything to the
+// process's stdout (our log file), Kafka's chatty internals at WARN.
+const log4j2 = `status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = %s
+rootLogger.appenderRef.out.ref = out
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+logger.connect.name = org.apache.kafka.connect.runtime.Worker
+logger.connect.level = info
+logger.debezium.name = io.debezium
+logger.debezium.level = info
+`
+
+// KafkaConfig configures the local Kafka node.
+type KafkaConfig struct {
+	Dir            string
+	Port           int
+	ControllerPort int
+	Jars           jars.Layout
+	HeapMB         int
+}
+
+// Kafka is a running single-node Kafka (broker and controller, KRaft).
+type Kafka struct {
+	*Process
+	cfg KafkaConfig
+}
+
+// Brokers returns the bootstrap addresses.
+func (k *Kafka) Brokers() []string { return []string{fmt.Sprintf("127.0.0.1:%d", k.cfg.Port)} }
+
+func javaBin() (string, error) {
+	if h := os.Getenv("JAVA_HOME"); h != "" {
+		return filepath.Join(h, "bin", "java"), nil
+	}
+	p, err := exec.LookPath("java")
+	if err != nil {
+		return "", fmt.Errorf("java not found: install a JDK 17 or newer: %w", err)
+	}
+	return p, nil
+}
+
+func writeLog4j(dir, rootLevel string) (string, error) {
+	p := filepath.Join(dir, "log4j2.properties")
+	return p, os.WriteFile(p, []byte(strings.Replace(log4j2, "%s", rootLevel, 1)), 0o644)
+}
+
+func jvmArgs(dir string, heapMB int, l jars.Layout, log4jPath string) []string {
+	return []string{
+		fmt.Sprintf("-Xms%dm", heapMB/2), fmt.Sprintf("-Xmx%dm", heapMB),
+		"-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
+		"-Djava.awt.headless=true",
+		"-Dlog4j2.configurationFile=" + log4jPath,
+		"-Djava.io.tmpdir=" + dir,
+		"-cp", filepath.Join(l.KafkaLibs, "*"),
+	}
+}
+
+// StartKafka formats the log directory on first use and starts the node. It
+// returns when the broker answers metadata requests.
+func StartKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
+	if err := checkPort("kafka", cfg.Port, "KAFKA_PORT"); err != nil {
+		return nil, err
+	}
+	if err := checkPort("kafka controller", cfg.ControllerPort, "KAFKA_CONTROLLER_PORT"); err != nil {
+		return nil, err
+	}
+	java, err := javaBin()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HeapMB == 0 {
+		cfg.HeapMB = 768
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	logDir := filepath.Join(cfg.Dir, "data")
+	props := fmt.Sprintf(`process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:%[2]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=%[3]s
+num.partitions=6
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+log.retention.hours=168
+`, cfg.Port, cfg.ControllerPort, logDir)
+	propsPath := filepath.Join(cfg.Dir, "server.properties")
+	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
+		return nil, err
+	}
+	l4j, err := writeLog4j(cfg.Dir, "warn")
+	if err != nil {
+		return nil, err
+	}
+	base := jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)
+	if _, err := os.Stat(filepath.Join(logDir, "meta.properties")); err != nil {
+		log.Info("formatting kafka storage (KRaft)", "dir", logDir)
+		id := make([]byte, 16)
+		_, _ = rand.Read(id)
+		clusterID := base64.RawURLEncoding.EncodeToString(id)
+		args := append(append([]string{}, base...), "kafka.tools.StorageTool", "format", "-t", clusterID, "-c", propsPath)
+		out, err := exec.CommandContext(ctx, java, args...).CombinedOutput()
+		if err != nil {
+			return nil, &StartError{Component: "kafka", Err: fmt.Errorf("format storage: %w", err), Tail: string(out)}
+		}
+	}
+	start := logStart(log, "kafka", "port", cfg.Port)
+	argv := append(append([]string{java}, base...), "kafka.Kafka", propsPath)
+	p, err := startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), nil, nil, cfg.Dir, argv...)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kafka{Process: p, cfg: cfg}
+	err = waitReady(ctx, p, 90*time.Second, func(context.Context) error {
+		sc := sarama.NewConfig()
+		sc.Net.DialTimeout = 2 * time.Second
+		admin, err := sarama.NewClusterAdmin(k.Brokers(), sc)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		_, _, err = admin.DescribeCluster()
+		return err
+	})
+	if err != nil {
+		p.Stop(syscall.SIGTERM, 10*time.Second)
+		return nil, err
+	}
+	log.Info("kafka ready", "brokers", k.Brokers(), "took", time.Since(start).Round(time.Millisecond))
+	return k, nil
+}
+
+// Stop shuts the node down cleanly.
+func (k *Kafka) Stop() { k.Process.Stop(syscall.SIGTERM, 30*time.Second) }
+
+// CreateTopics creates each topic with the given partitions unless it exists.
+func CreateTopics(brokers []string, partitions int32, topics ...string) error {
+	sc := sarama.NewConfig()
+	admin, err := sarama.NewClusterAdmin(brokers, sc)
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	defer admin.Close()
+	for _, t := range topics {
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+		if err != nil && !strings.Contains(err.Error(), "already exists") {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	return nil
+}

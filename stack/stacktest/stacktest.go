@@ -1,0 +1,406 @@
+// Package stacktest hands tests the real infrastructure: Postgres databases
+// cloned from migrated templates, Kafka topics and Debezium connectors on
+// Kafka Connect.
+//
+// Under `make test` one stack, started by `stack test-env`, is shared by
+// every test package: its addresses arrive in STACK_TEST_* variables. A
+// package run alone (`go test ./x`) starts its own stack on first use (local
+// processes, or dockertest containers where a Docker engine answers and
+// STACK_PROVIDER=docker) and stops it when the package's tests end, provided
+// its TestMain calls Main.
+package stacktest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/connect"
+	schema "shop/sql"
+	"shop/stack/jars"
+	"shop/stack/local"
+)
+
+// Attachment is how a test process finds a stack started by another process.
+type Attachment struct {
+	AdminURL            string // superuser, database "postgres"
+	ServiceURL          string // service role, database "postgres"
+	ReplicationPassword string
+	PostgresPort        int
+	Brokers             []string
+	ConnectURL          string
+	// ConnectDBHost and ConnectDBPort are Postgres as Kafka Connect reaches
+	// it (the same as the tests' unless Connect runs in a container).
+	ConnectDBHost string
+	ConnectDBPort int
+}
+
+// Environ renders a as STACK_TEST_* variables.
+func (a Attachment) Environ() []string {
+	return []string{
+		"STACK_TEST_ADMIN_URL=" + a.AdminURL,
+		"STACK_TEST_SERVICE_URL=" + a.ServiceURL,
+		"STACK_TEST_REPLICATION_PASSWORD=" + a.ReplicationPassword,
+		"STACK_TEST_POSTGRES_PORT=" + strconv.Itoa(a.PostgresPort),
+		"STACK_TEST_BROKERS=" + strings.Join(a.Brokers, ","),
+		"STACK_TEST_CONNECT_URL=" + a.ConnectURL,
+		"STACK_TEST_CONNECT_DB_HOST=" + a.ConnectDBHost,
+		"STACK_TEST_CONNECT_DB_PORT=" + strconv.Itoa(a.ConnectDBPort),
+	}
+}
+
+func attachmentFromEnv() (Attachment, bool) {
+	a := Attachment{
+		AdminURL:            os.Getenv("STACK_TEST_ADMIN_URL"),
+		ServiceURL:          os.Getenv("STACK_TEST_SERVICE_URL"),
+		ReplicationPassword: os.Getenv("STACK_TEST_REPLICATION_PASSWORD"),
+		ConnectURL:          os.Getenv("STACK_TEST_CONNECT_URL"),
+	}
+	a.PostgresPort, _ = strconv.Atoi(os.Getenv("STACK_TEST_POSTGRES_PORT"))
+	a.ConnectDBHost = os.Getenv("STACK_TEST_CONNECT_DB_HOST")
+	a.ConnectDBPort, _ = strconv.Atoi(os.Getenv("STACK_TEST_CONNECT_DB_PORT"))
+	if b := os.Getenv("STACK_TEST_BROKERS"); b != "" {
+		a.Brokers = strings.Split(b, ",")
+	}
+	return a, a.AdminURL != "" && a.ConnectURL != "" && len(a.Brokers) > 0
+}
+
+// Env is the shared infrastructure. Its methods are safe for concurrent use.
+type Env struct {
+	Attachment
+	// Jars is where the Kafka and Debezium jars are (for extra workers).
+	Jars jars.Layout
+
+	mu        sync.Mutex
+	templates map[schema.Database]string
+}
+
+var (
+	once     sync.Once
+	shared   *Env
+	ownStack *local.Stack
+	ownDir   string
+	// ownDocker removes the containers and network this process started.
+	ownDocker []func()
+	startErr  error
+)
+
+// Main runs the package's tests and then stops a stack this process started.
+// Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if ownStack != nil {
+		ownStack.Stop()
+		os.RemoveAll(ownDir)
+	}
+	for _, f := range ownDocker {
+		f()
+	}
+	os.Exit(code)
+}
+
+// Logger returns a logger for tests: quiet unless STACK_TEST_VERBOSE is set.
+func Logger() *slog.Logger {
+	if os.Getenv("STACK_TEST_VERBOSE") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Get returns the shared infrastructure, starting it on first use when no
+// stack is attached. It fails the test when the infrastructure is not there.
+func Get(t testing.TB) *Env {
+	t.Helper()
+	once.Do(func() { shared, startErr = start() })
+	if startErr != nil {
+		t.Fatalf("test infrastructure: %v", startErr)
+	}
+	return shared
+}
+
+func start() (*Env, error) {
+	layout, err := jars.Fetch(context.Background(), cacheDir(), Logger())
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := attachmentFromEnv(); ok {
+		return &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}, nil
+	}
+	if os.Getenv("STACK_PROVIDER") == "docker" || (os.Getenv("STACK_PROVIDER") == "" && dockerAnswers()) {
+		a, err := startDocker()
+		if err != nil {
+			return nil, err
+		}
+		return &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}, nil
+	}
+	dir, err := os.MkdirTemp("", "shop-test-stack-")
+	if err != nil {
+		return nil, err
+	}
+	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ServicePassword: "shop", ReplicationPassword: "debezium"}
+	for _, p := range []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort} {
+		if *p, err = local.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	s, err := local.Start(context.Background(), cfg, Logger())
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ownStack, ownDir = s, dir
+	return &Env{
+		Attachment: Attachment{
+			AdminURL: s.AdminURL("postgres"), ServiceURL: s.ServiceURL("postgres"), ReplicationPassword: cfg.ReplicationPassword,
+			PostgresPort: cfg.PostgresPort, Brokers: s.Kafka.Brokers(), ConnectURL: s.Connect.URL(),
+			ConnectDBHost: "127.0.0.1", ConnectDBPort: cfg.PostgresPort,
+		},
+		Jars: s.Jars, templates: map[schema.Database]string{},
+	}, nil
+}
+
+func cacheDir() string {
+	if d := os.Getenv("STACK_CACHE_DIR"); d != "" {
+		return d
+	}
+	return jars.DefaultCacheDir()
+}
+
+// Unique returns prefix followed by random hex, usable as a database, slot,
+// topic or group name.
+func Unique(prefix string) string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// Database is a fresh database for one test.
+type Database struct {
+	Name string
+	// URL and Pool connect as the service role.
+	URL  string
+	Pool *pgxpool.Pool
+	// Kind says which migrations it has.
+	Kind schema.Database
+}
+
+func withDB(rawURL, db string) string {
+	i := strings.LastIndex(rawURL, "/")
+	q := ""
+	if j := strings.Index(rawURL[i:], "?"); j >= 0 {
+		q = rawURL[i+j:]
+	}
+	return rawURL[:i+1] + db + q
+}
+
+// template returns the migrated template database of kind, creating it once.
+// Processes sharing one stack serialize on an advisory lock.
+func (e *Env) template(ctx context.Context, kind schema.Database) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if name, ok := e.templates[kind]; ok {
+		return name, nil
+	}
+	v, err := schema.Version(kind)
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("tmpl_%s_%s", kind, v[:12])
+	admin, err := pgx.Connect(ctx, e.AdminURL)
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(4711)"); err != nil {
+		return "", err
+	}
+	defer admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(4711)") //nolint:errcheck // released with the session
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		build := name + "_build"
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
+		if err := local.EnsureDatabase(ctx, e.AdminURL, build, ""); err != nil {
+			return "", err
+		}
+		pool, err := pgxpool.New(ctx, withDB(e.ServiceURL, build))
+		if err != nil {
+			return "", err
+		}
+		err = schema.Apply(ctx, pool, kind)
+		pool.Close()
+		if err != nil {
+			return "", err
+		}
+		if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", build, name)); err != nil {
+			return "", err
+		}
+	}
+	e.templates[kind] = name
+	return name, nil
+}
+
+// NewDatabase returns a database of kind cloned from the migrated template,
+// dropped (with its replication slots) when the test ends.
+func (e *Env) NewDatabase(t testing.TB, kind schema.Database) *Database {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tmpl, err := e.template(ctx, kind)
+	if err != nil {
+		t.Fatalf("template database %s: %v", kind, err)
+	}
+	name := Unique("t_" + string(kind) + "_")
+	if err := local.EnsureDatabase(ctx, e.AdminURL, name, tmpl); err != nil {
+		t.Fatalf("%v", err)
+	}
+	db := &Database{Name: name, URL: withDB(e.ServiceURL, name), Kind: kind}
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 20
+	if db.Pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		t.Fatalf("connect %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		db.Pool.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := e.dropDatabase(ctx, name); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	return db
+}
+
+func (e *Env) dropDatabase(ctx context.Context, name string) error {
+	admin, err := pgx.Connect(ctx, e.AdminURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(ctx)
+	// A slot keeps a database alive; the connector is gone by now, but its
+	// walsender may take a moment to exit.
+	for i := 0; ; i++ {
+		_, err := admin.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`, name)
+		if err == nil {
+			_, err = admin.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, name)
+		}
+		if err == nil || i == 50 {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, err = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
+}
+
+// NewTopic creates a topic named base plus a random suffix, with 3 partitions.
+func (e *Env) NewTopic(t testing.TB, base string) string {
+	t.Helper()
+	name := Unique(base + ".")
+	if err := local.CreateTopics(e.Brokers, 3, name); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	return name
+}
+
+// ConnectorVars returns the placeholder values that point the bundled
+// connector config of kind at db and topic, on this stack.
+func (e *Env) ConnectorVars(db *Database, topic string) map[string]string {
+	p := strings.ToUpper(string(db.Kind))
+	return map[string]string{
+		"CONNECT_DB_HOST":     e.ConnectDBHost,
+		"CONNECT_DB_PORT":     strconv.Itoa(e.ConnectDBPort),
+		"CONNECT_DB_USER":     local.ReplicationRole,
+		"CONNECT_DB_PASSWORD": e.ReplicationPassword,
+		p + "_CONNECTOR":      db.Name,
+		p + "_DB_NAME":        db.Name,
+		p + "_SLOT":           db.Name,
+		p + "_TOPIC":          topic,
+		"TOPIC_PARTITIONS":    "3",
+	}
+}
+
+// Connector renders the bundled config of db's kind with vars.
+func Connector(db *Database, vars map[string]string) (connect.Connector, error) {
+	return connect.Bundled(string(db.Kind)+"-outbox.json", func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	})
+}
+
+// StartConnector runs the Debezium outbox connector of db's kind from
+// connect/, routing db's outbox to topic, on the shared worker (or on the
+// worker at connectURL when given). It returns the connector's name once it
+// and its task are RUNNING, and deletes it when the test ends.
+func (e *Env) StartConnector(t testing.TB, db *Database, topic string, connectURL ...string) string {
+	t.Helper()
+	url := e.ConnectURL
+	if len(connectURL) > 0 {
+		url = connectURL[0]
+	}
+	c, err := Connector(db, e.ConnectorVars(db, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := connect.NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := client.Apply(ctx, c); err != nil {
+		t.Fatalf("apply connector: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := client.Delete(ctx, c.Name); err != nil && !connect.IsNotFound(err) {
+			t.Logf("delete connector %s: %v", c.Name, err)
+		}
+	})
+	if err := client.Wait(ctx, c.Name); err != nil {
+		t.Fatalf("connector %s: %v", c.Name, err)
+	}
+	return c.Name
+}
+
+// StartConnectWorker starts a Kafka Connect worker of its own (own group and
+// internal topics) for a test that kills or restarts it; it is stopped when
+// the test ends.
+func (e *Env) StartConnectWorker(t testing.TB) *local.ConnectWorker {
+	t.Helper()
+	port, err := local.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	w, err := local.StartConnect(ctx, local.ConnectConfig{
+		Dir: t.TempDir(), Port: port, Brokers: e.Brokers, Jars: e.Jars, GroupID: Unique("connect-"), HeapMB: 512,
+	}, Logger())
+	if err != nil {
+		t.Fatalf("connect worker: %v", err)
+	}
+	t.Cleanup(w.Stop)
+	return w
+}
