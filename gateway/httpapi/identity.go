@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// HeaderUserID is the header that carries the caller's identity until a
+// verified token replaces it.
+const HeaderUserID = "X-User-ID"
+
+// Identity is the authenticated caller of a request. Handlers see only
+// this interface, so the way a caller is established (today a header,
+// later a verified token) can change without touching them.
+type Identity interface {
+	// UserID is the caller's user id, 1 to 64 characters of [A-Za-z0-9._-].
+	UserID() string
+}
+
+// Authenticator establishes the caller of a request. It returns an error
+// when the request carries no acceptable identity; the error's text is
+// shown to the client, so it must not carry secrets.
+type Authenticator interface {
+	Authenticate(r *http.Request) (Identity, error)
+}
+
+// userID is an Identity that is just a validated user id.
+type userID string
+
+func (u userID) UserID() string { return string(u) }
+
+// HeaderAuthenticator trusts the X-User-ID header. It is safe for
+// concurrent use.
+type HeaderAuthenticator struct{}
+
+// Authenticate returns the identity in the X-User-ID header, or an error
+// when the header is missing, repeated or malformed.
+func (HeaderAuthenticator) Authenticate(r *http.Request) (Identity, error) {
+	vals := r.Header.Values(HeaderUserID)
+	switch {
+	case len(vals) == 0:
+		return nil, errors.New("missing " + HeaderUserID + " header")
+	case len(vals) > 1:
+		return nil, errors.New(HeaderUserID + " header must be given once")
+	}
+	if !validUserID(vals[0]) {
+		return nil, errors.New(HeaderUserID + " must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+	}
+	return userID(vals[0]), nil
+}
+
+// validUserID reports whether s is 1 to 64 characters of [A-Za-z0-9._-].
+func validUserID(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+type identityKey struct{}
+
+// WithIdentity returns a copy of ctx that carries id.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// IdentityFrom returns the identity stored in ctx by WithIdentity.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
