@@ -3,6 +3,7 @@ package orders
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -44,11 +45,15 @@ func ValidateAmount(amount int64) error {
 	return nil
 }
 
-// ValidateDescription checks that d is valid UTF-8 of at most 1000 runes.
-// It returns a KindInvalid error otherwise.
+// ValidateDescription checks that d is valid UTF-8 of at most 1000 runes
+// without NUL (which a Postgres text column cannot hold). It returns a
+// KindInvalid error otherwise.
 func ValidateDescription(d string) error {
 	if !utf8.ValidString(d) {
 		return Errorf(KindInvalid, "description must be valid UTF-8")
+	}
+	if strings.IndexByte(d, 0) >= 0 {
+		return Errorf(KindInvalid, "description must not contain NUL characters")
 	}
 	if utf8.RuneCountInString(d) > MaxDescriptionRunes {
 		return Errorf(KindInvalid, "description must be at most %d characters", MaxDescriptionRunes)

@@ -84,6 +84,7 @@ func TestValidateDescription(t *testing.T) {
 		{"ErrTooLong", strings.Repeat("a", 1001), false},
 		{"ErrTooManyRunes", strings.Repeat("я", 1001), false},
 		{"ErrInvalidUTF8", "ok\xff", false},
+		{"ErrNUL", "a\x00b", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

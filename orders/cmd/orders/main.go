@@ -1,0 +1,35 @@
+// Command orders runs the orders service: the gRPC OrderService and the
+// consumer of payment results. It is configured from the environment (see
+// docs/CONTRACTS.md) and stops gracefully on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"shop/orders/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orders:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	cfg, err := app.ConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger.Info("configuration", slog.Any("config", cfg))
+	return app.Run(ctx, cfg, logger)
+}
