@@ -1,0 +1,156 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"shop/cdc/inbox"
+	"shop/cdc/outbox"
+	"shop/payments/grpcapi"
+	"shop/payments/postgres"
+	paymentsv1 "shop/proto/payments/v1"
+	schema "shop/sql"
+)
+
+// Run runs the payments service until ctx is cancelled, then shuts down
+// gracefully: health goes NOT_SERVING, the gRPC server drains (GracefulStop,
+// bounded by cfg.ShutdownTimeout), the consumer finishes or rolls back its
+// batch, and Run returns nil. It returns an error when startup fails (bad
+// config, database unreachable, migration failure, address in use) or the
+// gRPC server stops on its own.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if logger == nil {
+		return errors.New("payments: nil logger")
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("payments config: %w", err)
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("payments database %s: %w", cfg.RedactedDatabaseURL(), err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("payments database %s: %w", cfg.RedactedDatabaseURL(), err)
+	}
+	if err := schema.Apply(ctx, pool, schema.Payments); err != nil {
+		return fmt.Errorf("payments database: %w", err)
+	}
+	store, err := postgres.New(pool)
+	if err != nil {
+		return err
+	}
+	api, err := grpcapi.New(store, logger.With(slog.String("component", "grpc")))
+	if err != nil {
+		return err
+	}
+	consumer, err := inbox.New(inbox.Config{
+		Brokers: cfg.KafkaBrokers,
+		Group:   cfg.ConsumerGroup,
+		Topic:   cfg.OrdersTopic,
+		Pool:    pool,
+		Apply:   payOrders(store, logger.With(slog.String("component", "payer"))),
+		Logger:  logger.With(slog.String("component", "consumer")),
+	})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("payments grpc listen on %s (PAYMENTS_GRPC_ADDR): %w", cfg.GRPCAddr, err)
+	}
+
+	srv := grpc.NewServer()
+	paymentsv1.RegisterPaymentServiceServer(srv, api)
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSrv)
+	reflection.Register(srv)
+	healthSrv.SetServingStatus(paymentsv1.PaymentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	background := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(ctx); err != nil {
+				logger.Error("background job stopped", slog.String("job", name), slog.Any("error", err))
+			}
+		})
+	}
+	background("consumer", consumer.Run)
+	background("outbox purger", func(ctx context.Context) error {
+		return outbox.RunPurger(ctx, pool, cfg.PurgeInterval, cfg.OutboxRetention, logger.With(slog.String("component", "outbox-purger")))
+	})
+	background("idempotency purger", func(ctx context.Context) error {
+		return runKeyPurger(ctx, store, cfg.PurgeInterval, cfg.IdempotencyRetention, logger.With(slog.String("component", "idempotency-purger")))
+	})
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	logger.Info("payments started", slog.String("grpc_addr", lis.Addr().String()),
+		slog.String("database", cfg.RedactedDatabaseURL()), slog.String("orders_topic", cfg.OrdersTopic),
+		slog.String("consumer_group", cfg.ConsumerGroup))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("payments grpc server: %w", err)
+	}
+	logger.Info("payments shutting down")
+	healthSrv.Shutdown()
+	stopGRPC(srv, cfg.ShutdownTimeout)
+	cancel()
+	wg.Wait()
+	logger.Info("payments stopped")
+	return runErr
+}
+
+// stopGRPC drains in-flight RPCs, forcing them closed after timeout.
+func stopGRPC(srv *grpc.Server, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		srv.Stop()
+		<-done
+	}
+}
+
+// runKeyPurger deletes idempotency keys older than retention every interval
+// until ctx is cancelled. Failures are logged and retried at the next tick.
+func runKeyPurger(ctx context.Context, store *postgres.Store, every, retention time.Duration, logger *slog.Logger) error {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		n, err := store.PurgeIdempotencyKeys(ctx, retention)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Error("idempotency key purge failed", slog.Any("error", err))
+		case n > 0:
+			logger.Info("idempotency keys purged", slog.Int64("rows", n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}

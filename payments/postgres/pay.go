@@ -1,0 +1,154 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"shop/cdc/outbox"
+	"shop/payments"
+	paymentsv1 "shop/proto/payments/v1"
+)
+
+// Outbox event types and aggregate type of the payments service.
+const (
+	AggregatePayment      = "payment"
+	EventPaymentSucceeded = "PaymentSucceeded"
+	EventPaymentFailed    = "PaymentFailed"
+)
+
+// PayOrder decides the payment of order within tx (the inbox consumer's
+// transaction, which already holds the event id in the inbox):
+//
+//   - an order already decided (its OrderCreated re-sent under a new event
+//     id) keeps its decision: nothing is debited, the recorded outcome is
+//     published again and returned with Replayed set;
+//   - no account: PaymentFailed(ACCOUNT_NOT_FOUND);
+//   - balance < amount: PaymentFailed(INSUFFICIENT_FUNDS), balance and ledger
+//     untouched;
+//   - otherwise the balance is debited, a DEBIT ledger row (unique per order)
+//     written, PaymentSucceeded.
+//
+// The decision is recorded in payment_outcomes and its event in the outbox
+// (aggregateid = user id), both in tx. traceparent, if any, travels with the
+// event. An invalid order, or one that contradicts the recorded decision
+// (other user or amount), is a KindInvalid error: it can never be applied.
+// Any other error is transient and tx must be rolled back.
+func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, traceparent string) (payments.Outcome, error) {
+	if err := order.Validate(); err != nil {
+		return payments.Outcome{}, err
+	}
+	prev, found, err := recordedOutcome(ctx, tx, order.OrderID)
+	if err != nil {
+		return payments.Outcome{}, err
+	}
+	if found {
+		if prev.UserID != order.UserID || prev.Amount != order.Amount {
+			return payments.Outcome{}, payments.Invalidf("order %s was decided for user %q amount %d, event says user %q amount %d",
+				order.OrderID, prev.UserID, prev.Amount, order.UserID, order.Amount)
+		}
+		prev.Replayed = true
+		if err := insertOutcomeEvent(ctx, tx, prev, traceparent); err != nil {
+			return payments.Outcome{}, err
+		}
+		return prev, nil
+	}
+
+	now := s.clock()
+	out := payments.Outcome{OrderID: order.OrderID, UserID: order.UserID, Amount: order.Amount, Status: payments.PaymentSucceeded}
+	tag, err := tx.Exec(ctx, `UPDATE accounts SET balance = balance - $2, updated_at = $3
+		WHERE user_id = $1 AND balance >= $2`, order.UserID, order.Amount, now)
+	if err != nil {
+		return payments.Outcome{}, fmt.Errorf("debit account %s: %w", order.UserID, err)
+	}
+	if tag.RowsAffected() == 1 {
+		if _, err := tx.Exec(ctx, `INSERT INTO ledger (user_id, kind, amount, order_id, created_at)
+			VALUES ($1, 'DEBIT', $2, $3, $4)`, order.UserID, order.Amount, order.OrderID, now); err != nil {
+			return payments.Outcome{}, fmt.Errorf("insert debit for order %s: %w", order.OrderID, err)
+		}
+	} else {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)`, order.UserID).Scan(&exists); err != nil {
+			return payments.Outcome{}, fmt.Errorf("check account %s: %w", order.UserID, err)
+		}
+		out.Status, out.Reason = payments.PaymentFailed, payments.FailureInsufficientFunds
+		if !exists {
+			out.Reason = payments.FailureAccountNotFound
+		}
+	}
+	var reason *string
+	if out.Reason != "" {
+		r := string(out.Reason)
+		reason = &r
+	}
+	// A concurrent decision on the same order (its event on another
+	// partition) makes this insert fail with a unique violation: the whole
+	// transaction, debit included, rolls back and the retry finds the
+	// recorded decision.
+	if _, err := tx.Exec(ctx, `INSERT INTO payment_outcomes (order_id, user_id, amount, status, reason, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, out.OrderID, out.UserID, out.Amount, string(out.Status), reason, now); err != nil {
+		return payments.Outcome{}, fmt.Errorf("record outcome of order %s: %w", order.OrderID, err)
+	}
+	if err := insertOutcomeEvent(ctx, tx, out, traceparent); err != nil {
+		return payments.Outcome{}, err
+	}
+	return out, nil
+}
+
+func recordedOutcome(ctx context.Context, tx pgx.Tx, orderID uuid.UUID) (payments.Outcome, bool, error) {
+	var (
+		o              = payments.Outcome{OrderID: orderID}
+		status, reason *string
+	)
+	err := tx.QueryRow(ctx, `SELECT user_id, amount, status, reason FROM payment_outcomes WHERE order_id = $1`,
+		orderID).Scan(&o.UserID, &o.Amount, &status, &reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return payments.Outcome{}, false, nil
+	}
+	if err != nil {
+		return payments.Outcome{}, false, fmt.Errorf("read outcome of order %s: %w", orderID, err)
+	}
+	o.Status = payments.PaymentStatus(*status)
+	if reason != nil {
+		o.Reason = payments.FailureReason(*reason)
+	}
+	return o, true, nil
+}
+
+// insertOutcomeEvent writes the outcome's event to the outbox.
+func insertOutcomeEvent(ctx context.Context, tx pgx.Tx, o payments.Outcome, traceparent string) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new event id: %w", err)
+	}
+	ev := outbox.Event{ID: id, AggregateType: AggregatePayment, AggregateID: o.UserID, Traceparent: traceparent}
+	switch o.Status {
+	case payments.PaymentSucceeded:
+		ev.Type = EventPaymentSucceeded
+		ev.Payload = &paymentsv1.PaymentSucceeded{OrderId: o.OrderID.String(), UserId: o.UserID, Amount: o.Amount, Currency: payments.Currency}
+	case payments.PaymentFailed:
+		ev.Type = EventPaymentFailed
+		ev.Payload = &paymentsv1.PaymentFailed{OrderId: o.OrderID.String(), UserId: o.UserID, Amount: o.Amount,
+			Currency: payments.Currency, Reason: FailureReasonToProto(o.Reason)}
+	default:
+		return fmt.Errorf("outcome of order %s: unknown status %q", o.OrderID, o.Status)
+	}
+	if err := outbox.Insert(ctx, tx, ev); err != nil {
+		return fmt.Errorf("publish outcome of order %s: %w", o.OrderID, err)
+	}
+	return nil
+}
+
+// FailureReasonToProto converts a failure reason to its proto enum.
+func FailureReasonToProto(r payments.FailureReason) paymentsv1.FailureReason {
+	switch r {
+	case payments.FailureInsufficientFunds:
+		return paymentsv1.FailureReason_FAILURE_REASON_INSUFFICIENT_FUNDS
+	case payments.FailureAccountNotFound:
+		return paymentsv1.FailureReason_FAILURE_REASON_ACCOUNT_NOT_FOUND
+	}
+	return paymentsv1.FailureReason_FAILURE_REASON_UNSPECIFIED
+}
