@@ -1,0 +1,84 @@
+// Command shop-audit checks the money invariants across the payments and
+// orders databases (see package audit) and prints a summary. Exit status: 0
+// when consistent, 1 on violations, 2 when the check could not run.
+//
+// Usage: shop-audit [-payments-db URL] [-orders-db URL] [-timeout 1m]
+// The URLs default to PAYMENTS_DATABASE_URL and ORDERS_DATABASE_URL.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/payments/audit"
+)
+
+// errViolations makes main exit 1.
+var errViolations = errors.New("violations found")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	switch {
+	case errors.Is(err, errViolations):
+		os.Exit(1)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "shop-audit:", err)
+		os.Exit(2)
+	}
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("shop-audit", flag.ContinueOnError)
+	paymentsURL := fs.String("payments-db", envOr(getenv, "PAYMENTS_DATABASE_URL", "postgres://shop:shop@127.0.0.1:5432/payments"), "payments database URL (PAYMENTS_DATABASE_URL)")
+	ordersURL := fs.String("orders-db", envOr(getenv, "ORDERS_DATABASE_URL", "postgres://shop:shop@127.0.0.1:5432/orders"), "orders database URL (ORDERS_DATABASE_URL)")
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	paymentsPool, err := pgxpool.New(ctx, *paymentsURL)
+	if err != nil {
+		return fmt.Errorf("payments database: %w", err)
+	}
+	defer paymentsPool.Close()
+	ordersPool, err := pgxpool.New(ctx, *ordersURL)
+	if err != nil {
+		return fmt.Errorf("orders database: %w", err)
+	}
+	defer ordersPool.Close()
+
+	r, err := audit.Check(ctx, paymentsPool, ordersPool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "accounts: %d, debits: %d, paid orders: %d, debits in flight: %d, violations: %d\n",
+		r.Accounts, r.Debits, r.PaidOrders, r.InFlight, len(r.Violations))
+	for _, v := range r.Violations {
+		fmt.Fprintln(out, "  ", v)
+	}
+	if !r.OK() {
+		return errViolations
+	}
+	fmt.Fprintln(out, "OK")
+	return nil
+}
