@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -86,13 +87,19 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
+	if err := checkHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("GATEWAY_HTTP_ADDR: %w", err))
+	}
 	for _, a := range []struct{ name, value string }{
-		{"GATEWAY_HTTP_ADDR", c.HTTPAddr},
 		{"ORDERS_GRPC_ADDR", c.OrdersAddr},
 		{"PAYMENTS_GRPC_ADDR", c.PaymentsAddr},
 	} {
-		if _, _, err := net.SplitHostPort(a.value); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: want host:port: %w", a.name, a.value, err))
+		// A gRPC target URI such as dns:///orders:9101 is passed on as is.
+		if strings.Contains(a.value, ":///") {
+			continue
+		}
+		if err := checkHostPort(a.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.name, err))
 		}
 	}
 	if c.BackendTimeout <= 0 {
@@ -102,4 +109,17 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("shutdown timeout must be positive, got %s", c.ShutdownTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// checkHostPort accepts host:port with a numeric port (the host may be
+// empty, meaning all interfaces).
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port: %w", addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
 }

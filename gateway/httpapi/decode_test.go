@@ -3,8 +3,8 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"reflect"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
