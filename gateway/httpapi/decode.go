@@ -17,7 +17,8 @@ const MaxBodyBytes = 64 << 10
 // decodeJSON reads the whole body (which must be limited by
 // http.MaxBytesReader) and decodes it into dst, a pointer to a struct, with
 // strict rules: the body is exactly one JSON object, keys match the
-// struct's json tags exactly (no unknown or differently cased keys),
+// struct's json tags exactly (no unknown, differently cased or repeated
+// keys),
 // values have the field's type (an int64 field takes only a JSON integer
 // that fits: not 1.5, 1e3 or "1"), and nothing but whitespace follows.
 //
@@ -45,15 +46,20 @@ func decodeJSON(body io.Reader, dst any) *apiError {
 		return invalidArgument("request body must be a JSON object")
 	}
 
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
+	keys, err := objectKeys(raw)
+	if err != nil {
 		return invalidArgument("request body is not valid JSON")
 	}
 	allowed := jsonFieldNames(reflect.TypeOf(dst).Elem())
-	for k := range keys {
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
 		if !allowed[k] {
 			return invalidArgument(fmt.Sprintf("unknown field %q", k))
 		}
+		if seen[k] {
+			return invalidArgument(fmt.Sprintf("duplicate field %q", k))
+		}
+		seen[k] = true
 	}
 
 	strict := json.NewDecoder(bytes.NewReader(raw))
@@ -129,6 +135,32 @@ func jsonFieldNames(t reflect.Type) map[string]bool {
 		names[name] = true
 	}
 	return names
+}
+
+// objectKeys returns the keys of the JSON object obj in order, duplicates
+// included (encoding/json would silently keep the last one).
+func objectKeys(obj []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // the opening '{'
+		return nil, err
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("object key is %T", tok)
+		}
+		keys = append(keys, key)
+		var value json.RawMessage // skips the value, whatever its shape
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 // trimJSONSpace drops leading JSON whitespace (space, tab, CR, LF).

@@ -39,6 +39,8 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "ErrNumber", body: `1`, wantStatus: 400, wantMessage: "must be a JSON object"},
 		{name: "ErrUnknownField", body: `{"amount":1,"currency":"RUB"}`, wantStatus: 400, wantMessage: `unknown field "currency"`},
 		{name: "ErrWrongCaseField", body: `{"Amount":1}`, wantStatus: 400, wantMessage: `unknown field "Amount"`},
+		{name: "ErrDuplicateField", body: `{"amount":1,"amount":2}`, wantStatus: 400, wantMessage: `duplicate field "amount"`},
+		{name: "OKNestedValueSkipped", body: `{"description":"{\"amount\":1}","amount":3}`, want: CreateOrderRequest{Amount: ptr[int64](3), Description: `{"amount":1}`}},
 		{name: "ErrFloat", body: `{"amount":1.5}`, wantStatus: 400, wantMessage: "amount must be an integer"},
 		{name: "ErrIntegralFloat", body: `{"amount":1.0}`, wantStatus: 400, wantMessage: "amount must be an integer"},
 		{name: "ErrExponent", body: `{"amount":1e3}`, wantStatus: 400, wantMessage: "amount must be an integer"},
