@@ -33,3 +33,12 @@ require (
 )
 
 replace shop/sql => ../sql
+
+require (
+	shop/sql v0.0.0
+	shop/stack v0.0.0
+)
+
+replace shop/stack => ../stack
+
+replace shop/connect => ../connect

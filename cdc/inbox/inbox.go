@@ -138,11 +138,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil || group == nil {
 		return err
 	}
-	defer func() {
-		if err := group.Close(); err != nil {
-			c.log.Error("close consumer group", slog.Any("error", err))
-		}
-	}()
 	errsDone := make(chan struct{})
 	go func() {
 		defer close(errsDone)
@@ -150,7 +145,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("kafka consumer error", slog.Any("error", err))
 		}
 	}()
-	defer func() { <-errsDone }() // group.Close closes Errors.
+	defer func() {
+		// Close flushes the marked offsets and closes Errors, which ends the
+		// logging goroutine.
+		if err := group.Close(); err != nil {
+			c.log.Error("close consumer group", slog.Any("error", err))
+		}
+		<-errsDone
+	}()
 
 	h := &handler{c: c}
 	for attempt := 0; ; {
