@@ -1,0 +1,283 @@
+package inbox_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"shop/cdc/inbox"
+	"shop/cdc/outbox"
+	schema "shop/sql"
+	"shop/stack/stacktest"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+// applied is a table of the consumer's effects, created per test.
+func createApplied(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE applied (
+		event_id uuid, type text, key text, value text, traceparent text, partition int, "offset" bigint)`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func record(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+	_, err := tx.Exec(ctx, `INSERT INTO applied VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		m.EventID, m.Type, m.Key, string(m.Value), m.Traceparent, m.Partition, m.Offset)
+	return err
+}
+
+func run(t *testing.T, cfg inbox.Config) {
+	t.Helper()
+	cfg.Logger = stacktest.Logger()
+	if cfg.Group == "" {
+		cfg.Group = stacktest.Unique("g-")
+	}
+	c, err := inbox.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run() = %v, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("Run() did not return after cancel")
+		}
+	})
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func waitCount(t *testing.T, pool *pgxpool.Pool, want int, q string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := count(t, pool, q, args...)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d, want %d (timed out)", q, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func producer(t *testing.T, brokers []string) sarama.SyncProducer {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	cfg.Producer.Return.Successes = true
+	p, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func msg(topic, key, value string, headers ...string) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.StringEncoder(value)}
+	for i := 0; i+1 < len(headers); i += 2 {
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(headers[i]), Value: []byte(headers[i+1])})
+	}
+	return m
+}
+
+// TestOutboxThroughDebezium writes outbox rows and consumes what Debezium's
+// Outbox Event Router publishes: the consumer sees the row id as EventID,
+// the type, the aggregate id as key, the payload JSON and the traceparent.
+func TestOutboxThroughDebezium(t *testing.T) {
+	env := stacktest.Get(t)
+	src := env.NewDatabase(t, schema.Orders)
+	dst := env.NewDatabase(t, schema.Payments)
+	createApplied(t, dst.Pool)
+	topic := env.NewTopic(t, "orders.events")
+
+	ctx := context.Background()
+	payload, err := structpb.NewStruct(map[string]any{"orderId": "o-1", "amount": "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := outbox.Event{ID: uuid.New(), AggregateType: "order", AggregateID: "alice", Type: "OrderCreated", Payload: payload, Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	// Written before the connector starts: the snapshot must publish it.
+	if err := pgx.BeginFunc(ctx, src.Pool, func(tx pgx.Tx) error { return outbox.Insert(ctx, tx, before) }); err != nil {
+		t.Fatalf("Insert() = %v", err)
+	}
+	env.StartConnector(t, src, topic)
+	after := outbox.Event{ID: uuid.New(), AggregateType: "order", AggregateID: "bob", Type: "OrderCreated", Payload: payload}
+	if err := pgx.BeginFunc(ctx, src.Pool, func(tx pgx.Tx) error { return outbox.Insert(ctx, tx, after) }); err != nil {
+		t.Fatalf("Insert() = %v", err)
+	}
+	// A rolled-back transaction publishes nothing.
+	rolledBack := outbox.Event{ID: uuid.New(), AggregateType: "order", AggregateID: "carol", Type: "OrderCreated", Payload: payload}
+	errRollback := errors.New("rollback")
+	if err := pgx.BeginFunc(ctx, src.Pool, func(tx pgx.Tx) error {
+		if err := outbox.Insert(ctx, tx, rolledBack); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+
+	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: dst.Pool, Apply: record})
+	waitCount(t, dst.Pool, 2, `SELECT count(*) FROM applied`)
+	for _, e := range []outbox.Event{before, after} {
+		var typ, key, value, trace string
+		if err := dst.Pool.QueryRow(ctx, `SELECT type, key, value, traceparent FROM applied WHERE event_id = $1`, e.ID).Scan(&typ, &key, &value, &trace); err != nil {
+			t.Fatalf("event %s not applied with its id: %v", e.ID, err)
+		}
+		if typ != e.Type || key != e.AggregateID || trace != e.Traceparent {
+			t.Errorf("applied = %s/%s/%q, want %s/%s/%q", typ, key, trace, e.Type, e.AggregateID, e.Traceparent)
+		}
+		var got structpb.Struct
+		if err := got.UnmarshalJSON([]byte(value)); err != nil || got.Fields["orderId"].GetStringValue() != "o-1" {
+			t.Errorf("value %q is not the payload JSON: %v", value, err)
+		}
+	}
+	if n := count(t, dst.Pool, `SELECT count(*) FROM applied WHERE event_id = $1`, rolledBack.ID); n != 0 {
+		t.Errorf("rolled-back event applied %d times", n)
+	}
+}
+
+// TestBatchSavepoints applies a backlog in batches: an Undecodable message
+// rolls back only its own writes and is dead-lettered, a duplicate id is
+// skipped, transient failures are retried without skipping anything.
+func TestBatchSavepoints(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Payments)
+	createApplied(t, db.Pool)
+	topic := env.NewTopic(t, "events")
+	p := producer(t, env.Brokers)
+
+	const n = 300
+	dupID := uuid.NewString()
+	var msgs []*sarama.ProducerMessage
+	for i := range n {
+		id := uuid.NewString()
+		switch {
+		case i == 10 || i == 11:
+			id = dupID
+		}
+		value := "ok"
+		if i%50 == 7 {
+			value = "poison"
+		}
+		msgs = append(msgs, msg(topic, "k", value, "id", id, "eventType", "T"))
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+	var failures atomic.Int32
+	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+		// Write first, so that a rollback to the savepoint is observable.
+		if err := record(ctx, tx, m); err != nil {
+			return err
+		}
+		if string(m.Value) == "poison" {
+			return inbox.Undecodable(errors.New("poison"))
+		}
+		if m.Offset == 100 && failures.Add(1) <= 3 {
+			return errors.New("transient: database hiccup")
+		}
+		return nil
+	}
+	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
+
+	poison := n / 50 // i%50 == 7 for i < 300
+	waitCount(t, db.Pool, n-poison-1, `SELECT count(*) FROM applied`)
+	if got := count(t, db.Pool, `SELECT count(*) FROM applied WHERE value = 'poison'`); got != 0 {
+		t.Errorf("poison writes kept = %d, want 0", got)
+	}
+	if got := count(t, db.Pool, `SELECT count(*) FROM dead_letters WHERE value = 'poison'::bytea`); got != poison {
+		t.Errorf("dead letters = %d, want %d", got, poison)
+	}
+	if got := count(t, db.Pool, `SELECT count(*) FROM applied WHERE event_id = $1`, dupID); got != 1 {
+		t.Errorf("duplicate id applied %d times, want 1", got)
+	}
+	if got := failures.Load(); got < 4 {
+		t.Errorf("transient failures seen = %d, want the 4th attempt to succeed", got)
+	}
+	if got := count(t, db.Pool, `SELECT count(*) FROM inbox`); got != n-poison-1 {
+		t.Errorf("inbox rows = %d, want %d", got, n-poison-1)
+	}
+}
+
+// TestCommittedOffsetsSurviveRestart stops a consumer and starts another in
+// the same group: nothing is applied twice or skipped.
+func TestCommittedOffsetsSurviveRestart(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Payments)
+	createApplied(t, db.Pool)
+	topic := env.NewTopic(t, "events")
+	p := producer(t, env.Brokers)
+	group := stacktest.Unique("g-")
+
+	send := func(n int) {
+		var ms []*sarama.ProducerMessage
+		for range n {
+			ms = append(ms, msg(topic, uuid.NewString(), "v", "id", uuid.NewString(), "eventType", "T"))
+		}
+		if err := p.SendMessages(ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(50)
+	// A consumer that counts its own applications.
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+		mu.Lock()
+		seen[int64(m.Partition)<<40|m.Offset]++
+		mu.Unlock()
+		return record(ctx, tx, m)
+	}
+	first, err := inbox.New(inbox.Config{Brokers: env.Brokers, Group: group, Topic: topic, Pool: db.Pool, Apply: apply, Logger: stacktest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+	waitCount(t, db.Pool, 50, `SELECT count(*) FROM applied`)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+
+	send(50)
+	run(t, inbox.Config{Brokers: env.Brokers, Group: group, Topic: topic, Pool: db.Pool, Apply: apply})
+	waitCount(t, db.Pool, 100, `SELECT count(*) FROM applied`)
+	mu.Lock()
+	defer mu.Unlock()
+	for k, v := range seen {
+		if v != 1 {
+			t.Errorf("message %x applied %d times by the consumers, want 1 (offsets not committed?)", k, v)
+		}
+	}
+}
