@@ -233,7 +233,7 @@ const docTemplate = `{
                         }
                     },
                     "422": {
-                        "description": "BALANCE_LIMIT_EXCEEDED: the balance would pass 1000000000000000000; IDEMPOTENCY_KEY_REUSED: the key was used with a different body",
+                        "description": "BALANCE_LIMIT_EXCEEDED: the balance would pass 1000000000000000; IDEMPOTENCY_KEY_REUSED: the key was used with a different body",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -563,7 +563,7 @@ const docTemplate = `{
             "type": "object",
             "properties": {
                 "balance": {
-                    "description": "Balance in minor units (kopecks), 0 to 1000000000000000000.",
+                    "description": "Balance in minor units (kopecks), 0 to 1000000000000000.",
                     "type": "integer",
                     "format": "int64",
                     "example": 150000

@@ -44,7 +44,7 @@ func TestFromBackend(t *testing.T) {
 		{"KeyInUse", statusWithReason(t, codes.Aborted, "in flight", ReasonIdempotencyKeyInUse), 409, CodeIdempotencyKeyInUse, "in flight", false},
 		{"AbortedWithoutReason", status.Error(codes.Aborted, "serialization failure"), 500, CodeInternal, msgInternal, true},
 		{"KeyReused", statusWithReason(t, codes.FailedPrecondition, "key reused", ReasonIdempotencyKeyReused), 422, CodeIdempotencyKeyReused, "key reused", false},
-		{"BalanceLimit", statusWithReason(t, codes.FailedPrecondition, "balance would exceed 1000000000000000000", ReasonBalanceLimitExceeded), 422, CodeBalanceLimitExceeded, "balance would exceed 1000000000000000000", false},
+		{"BalanceLimit", statusWithReason(t, codes.FailedPrecondition, "balance would exceed 1000000000000000", ReasonBalanceLimitExceeded), 422, CodeBalanceLimitExceeded, "balance would exceed 1000000000000000", false},
 		{"FailedPreconditionOtherReason", statusWithReason(t, codes.FailedPrecondition, "x", "SOMETHING_ELSE"), 500, CodeInternal, msgInternal, true},
 		{"ReasonOnWrongCode", statusWithReason(t, codes.Internal, "x", ReasonAccountExists), 500, CodeInternal, msgInternal, true},
 		{"Unavailable", status.Error(codes.Unavailable, "connection refused 10.0.0.1:9101"), 503, CodeUnavailable, msgUnavailable, true},

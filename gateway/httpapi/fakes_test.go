@@ -160,8 +160,8 @@ func (f *fakePayments) TopUp(ctx context.Context, req *paymentsv1.TopUpRequest) 
 	if !ok {
 		return nil, status.Error(codes.NotFound, "account not found")
 	}
-	if a.GetBalance() > 1_000_000_000_000_000_000-req.GetAmount() {
-		return nil, reasonErr(codes.FailedPrecondition, "balance would exceed 1000000000000000000", ReasonBalanceLimitExceeded)
+	if a.GetBalance() > 1_000_000_000_000_000-req.GetAmount() {
+		return nil, reasonErr(codes.FailedPrecondition, "balance would exceed 1000000000000000", ReasonBalanceLimitExceeded)
 	}
 	a.Balance += req.GetAmount()
 	a.UpdatedAt = timestamppb.New(fakeNow.Add(time.Second))

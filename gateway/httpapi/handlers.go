@@ -129,7 +129,7 @@ func (h *handlers) getAccount(c *gin.Context) {
 //	@Failure		404				{object}	ErrorResponse			"NOT_FOUND: the caller has no account"
 //	@Failure		409				{object}	ErrorResponse			"IDEMPOTENCY_KEY_IN_USE: a request with this key is still in flight"
 //	@Failure		413				{object}	ErrorResponse			"PAYLOAD_TOO_LARGE: body over 64 KiB"
-//	@Failure		422				{object}	ErrorResponse			"BALANCE_LIMIT_EXCEEDED: the balance would pass 1000000000000000000; IDEMPOTENCY_KEY_REUSED: the key was used with a different body"
+//	@Failure		422				{object}	ErrorResponse			"BALANCE_LIMIT_EXCEEDED: the balance would pass 1000000000000000; IDEMPOTENCY_KEY_REUSED: the key was used with a different body"
 //	@Failure		500				{object}	ErrorResponse			"INTERNAL"
 //	@Failure		503				{object}	ErrorResponse			"UNAVAILABLE: the payments service did not answer"
 //	@Router			/api/v1/account/top-up [post]

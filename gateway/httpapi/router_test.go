@@ -284,7 +284,7 @@ func TestTopUpBalanceLimit(t *testing.T) {
 	env := newTestEnv(t, time.Second)
 	env.do(t, req{method: "POST", path: "/api/v1/account", user: "alice"})
 	env.payments.mu.Lock()
-	env.payments.accounts["alice"].Balance = 1_000_000_000_000_000_000
+	env.payments.accounts["alice"].Balance = 1_000_000_000_000_000
 	env.payments.mu.Unlock()
 	rec := env.do(t, req{method: "POST", path: "/api/v1/account/top-up", user: "alice", body: `{"amount":1}`})
 	wantError(t, rec, 422, CodeBalanceLimitExceeded)

@@ -13,7 +13,7 @@ import (
 // Account is a user's account as the REST API shows it.
 type Account struct {
 	UserID string `json:"user_id" example:"alice"`
-	// Balance in minor units (kopecks), 0 to 1000000000000000000.
+	// Balance in minor units (kopecks), 0 to 1000000000000000.
 	Balance   int64     `json:"balance" format:"int64" example:"150000"`
 	Currency  string    `json:"currency" example:"RUB"`
 	CreatedAt time.Time `json:"created_at" format:"date-time" example:"2025-01-02T15:04:05.123456Z"`
