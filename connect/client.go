@@ -88,11 +88,96 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// Apply creates or updates the connector (PUT /connectors/{name}/config),
-// which is idempotent. Connect validates the config first; a rejected config
-// comes back as *Error carrying Connect's message.
+// Apply validates the config with the connector's plugin and then creates or
+// updates the connector (PUT /connectors/{name}/config, idempotent). A
+// rejected config comes back as *Error carrying Connect's own messages, per
+// setting (validation answers them even where PUT answers with a bare 500).
 func (c *Client) Apply(ctx context.Context, conn Connector) error {
+	if err := c.Validate(ctx, conn); err != nil {
+		return err
+	}
 	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(conn.Name)+"/config", conn.Config, nil)
+}
+
+// Validate asks the connector's plugin to validate conn's config, which for
+// Debezium includes connecting to the database. It returns *Error with
+// Connect's messages when any setting is rejected.
+func (c *Client) Validate(ctx context.Context, conn Connector) error {
+	class := conn.Config["connector.class"]
+	if class == "" {
+		return fmt.Errorf("connector %s: no connector.class", conn.Name)
+	}
+	cfg := map[string]string{"name": conn.Name}
+	for k, v := range conn.Config {
+		cfg[k] = v
+	}
+	var res struct {
+		ErrorCount int `json:"error_count"`
+		Configs    []struct {
+			Value *struct {
+				Name   string   `json:"name"`
+				Errors []string `json:"errors"`
+			} `json:"value"`
+		} `json:"configs"`
+	}
+	path := "/connector-plugins/" + url.PathEscape(class[strings.LastIndex(class, ".")+1:]) + "/config/validate"
+	if err := c.do(ctx, http.MethodPut, path, cfg, &res); err != nil {
+		return err
+	}
+	if res.ErrorCount == 0 {
+		return nil
+	}
+	var msgs []string
+	for _, v := range res.Configs {
+		if v.Value != nil {
+			for _, e := range v.Value.Errors {
+				msgs = append(msgs, v.Value.Name+": "+e)
+			}
+		}
+	}
+	return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf("connector %s rejected: %s", conn.Name, strings.Join(msgs, "; "))}
+}
+
+// Report writes one line per connector (its state and its tasks') to w and
+// returns an error carrying Connect's own messages unless every connector and
+// task is RUNNING and Connect still validates each running config (which, for
+// Debezium, means it can log in to the database). It is `connectctl status`.
+func (c *Client) Report(ctx context.Context, w io.Writer, names ...string) error {
+	var bad []string
+	for _, n := range names {
+		s, err := c.Status(ctx, n)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", n, err))
+			continue
+		}
+		tasks := "none"
+		if len(s.Tasks) > 0 {
+			var parts []string
+			for _, t := range s.Tasks {
+				parts = append(parts, fmt.Sprintf("%d=%s", t.ID, t.State))
+			}
+			tasks = strings.Join(parts, " ")
+		}
+		fmt.Fprintf(w, "%s: connector %s, tasks %s\n", n, s.Connector.State, tasks)
+		if p := s.Problem(); p != "" {
+			bad = append(bad, p)
+			continue
+		}
+		// Debezium keeps a task RUNNING while it retries a connection that
+		// cannot succeed (a changed password, say): validating the live
+		// config makes Connect say what is wrong.
+		cfg, err := c.Config(ctx, n)
+		if err == nil {
+			err = c.Validate(ctx, Connector{Name: n, Config: cfg})
+		}
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", n, err))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "\n"))
+	}
+	return nil
 }
 
 // State is the state of a connector and its tasks.
@@ -165,6 +250,13 @@ func (c *Client) Status(ctx context.Context, name string) (State, error) {
 	var s State
 	err := c.do(ctx, http.MethodGet, "/connectors/"+url.PathEscape(name)+"/status", nil, &s)
 	return s, err
+}
+
+// Config returns the connector's current config.
+func (c *Client) Config(ctx context.Context, name string) (map[string]string, error) {
+	var cfg map[string]string
+	err := c.do(ctx, http.MethodGet, "/connectors/"+url.PathEscape(name)+"/config", nil, &cfg)
+	return cfg, err
 }
 
 // List returns the names of all connectors.

@@ -4,7 +4,7 @@
 -- One account per user; the primary key enforces it under concurrency.
 CREATE TABLE accounts (
     user_id    text        PRIMARY KEY,
-    balance    bigint      NOT NULL DEFAULT 0 CHECK (balance >= 0 AND balance <= 1000000000000000000),
+    balance    bigint      NOT NULL DEFAULT 0 CHECK (balance >= 0 AND balance <= 1000000000000000),
     currency   text        NOT NULL,
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL

@@ -108,9 +108,14 @@ producer.linger.ms=1
 }
 
 // Restart starts the worker again with the same configuration, for example
-// after Kill.
-func (c *ConnectWorker) Restart(ctx context.Context, log *slog.Logger) (*ConnectWorker, error) {
-	return StartConnect(ctx, c.cfg, log)
+// after Kill; c then stands for the new process.
+func (c *ConnectWorker) Restart(ctx context.Context, log *slog.Logger) error {
+	w, err := StartConnect(ctx, c.cfg, log)
+	if err != nil {
+		return err
+	}
+	c.Process = w.Process
+	return nil
 }
 
 // Stop shuts the worker down cleanly.

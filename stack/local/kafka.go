@@ -138,7 +138,7 @@ log.retention.hours=168
 		id := make([]byte, 16)
 		_, _ = rand.Read(id)
 		clusterID := base64.RawURLEncoding.EncodeToString(id)
-		args := append(append([]string{}, base...), "kafka.tools.StorageTool", "format", "-t", clusterID, "-c", propsPath)
+		args := append(append([]string{}, base...), "kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+propsPath)
 		out, err := exec.CommandContext(ctx, java, args...).CombinedOutput()
 		if err != nil {
 			return nil, &StartError{Component: "kafka", Err: fmt.Errorf("format storage: %w", err), Tail: string(out)}

@@ -85,6 +85,9 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig, log *slog.Logger) (*
 	}
 	data := filepath.Join(cfg.Dir, "data")
 	sock := filepath.Join(cfg.Dir, "run")
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(sock, 0o700); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -19,6 +20,9 @@ type Service struct {
 // StartService starts binary with env and waits until ready succeeds.
 func StartService(ctx context.Context, name, binary, logDir string, env []string, ready func(context.Context) error, log *slog.Logger) (*Service, error) {
 	start := logStart(log, name)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
 	p, err := startProcess(name, filepath.Join(logDir, name+".log"), nil, env, "/", binary)
 	if err != nil {
 		return nil, err

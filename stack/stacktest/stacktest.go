@@ -149,6 +149,10 @@ func start() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Postgres runs as the postgres user when we are root: let it in.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
 	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ServicePassword: "shop", ReplicationPassword: "debezium"}
 	for _, p := range []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort} {
 		if *p, err = local.FreePort(); err != nil {

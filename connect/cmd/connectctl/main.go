@@ -81,22 +81,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch cmd {
 	case "status":
-		var bad []string
-		for _, n := range names {
-			s, err := c.Status(ctx, n)
-			if err != nil {
-				bad = append(bad, fmt.Sprintf("%s: %v", n, err))
-				continue
-			}
-			fmt.Printf("%s: connector %s, tasks %s\n", n, s.Connector.State, taskStates(s))
-			if p := s.Problem(); p != "" {
-				bad = append(bad, p)
-			}
-		}
-		if len(bad) > 0 {
-			return errors.New(strings.Join(bad, "\n"))
-		}
-		return nil
+		return c.Report(ctx, os.Stdout, names...)
 	case "wait":
 		if err := c.Wait(ctx, names...); err != nil {
 			return err
@@ -120,17 +105,6 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("%s %s: done\n", cmd, n)
 	}
 	return nil
-}
-
-func taskStates(s connect.State) string {
-	if len(s.Tasks) == 0 {
-		return "none"
-	}
-	var parts []string
-	for _, t := range s.Tasks {
-		parts = append(parts, fmt.Sprintf("%d=%s", t.ID, t.State))
-	}
-	return strings.Join(parts, " ")
 }
 
 // load renders the given config files, or the bundled ones when none is given.

@@ -1,6 +1,7 @@
 // Command stack runs the shop on this machine without Docker.
 //
 //	stack run                 Postgres, Kafka, Kafka Connect + Debezium, the connectors, the services
+//	stack infra               the same without the services
 //	stack fetch               only fetch the jars (with mvn, into the cache)
 //	stack test-env -- CMD...  start a throwaway stack, run CMD with STACK_TEST_* set, stop it
 //
@@ -41,7 +42,9 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	}
 	switch args[0] {
 	case "run":
-		return 0, runStack(ctx, cfg, log)
+		return 0, runStack(ctx, cfg, true, log)
+	case "infra":
+		return 0, runStack(ctx, cfg, false, log)
 	case "fetch":
 		return 0, fetchOnly(ctx, cfg, log)
 	case "test-env":

@@ -30,7 +30,7 @@ func fetchOnly(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // runStack is `make run`: the infrastructure, the databases, the topics and
 // the connectors, then the services; Ctrl-C stops everything.
-func runStack(ctx context.Context, cfg config, log *slog.Logger) error {
+func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logger) error {
 	s, err := local.Start(ctx, cfg.stack, log)
 	if err != nil {
 		return err
@@ -51,7 +51,10 @@ func runStack(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 
-	services, err := startServices(ctx, cfg, s, log)
+	var services []*local.Service
+	if withServices {
+		services, err = startServices(ctx, cfg, s, log)
+	}
 	defer func() {
 		for i := len(services) - 1; i >= 0; i-- {
 			log.Info("stopping " + services[i].Name)

@@ -21,6 +21,10 @@ func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (i
 	if err != nil {
 		return 1, err
 	}
+	// Postgres runs as the postgres user when we are root: let it in.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return 1, err
+	}
 	defer os.RemoveAll(dir)
 	sc := cfg.stack
 	sc.DataDir = dir
