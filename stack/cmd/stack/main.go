@@ -34,7 +34,7 @@ func main() {
 
 func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	if len(args) == 0 {
-		return 2, errors.New("usage: stack run | fetch | test-env -- CMD...")
+		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD")
 	}
 	cfg, err := configFromEnv()
 	if err != nil {
@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 			rest = rest[1:]
 		}
 		if len(rest) == 0 {
-			return 2, errors.New("usage: stack test-env -- CMD...")
+			return 2, errors.New("usage: stack test-env -- CMD")
 		}
 		return testEnv(ctx, cfg, rest, log)
 	}

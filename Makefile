@@ -1,0 +1,79 @@
+# The shop: `make run` brings the whole system up on this machine (no Docker
+# needed), `make test` runs every test against real Postgres, Kafka, Kafka
+# Connect and Debezium. See README.md.
+
+SHELL      := /bin/bash
+BIN        := $(CURDIR)/.bin
+export PATH := $(BIN):$(PATH)
+
+STATICCHECK_VERSION := v0.8.2
+SWAG_VERSION        := v1.16.6
+MODULES := cdc connect gateway orders payments proto sql stack
+
+.PHONY: run infra test test-go check-generated lint tools proto swagger bench clean fetch
+
+## run: Postgres, Kafka, Kafka Connect + Debezium, the connectors and the three services; Ctrl-C stops all
+run:
+	go run ./stack/cmd/stack run
+
+## infra: the same without the services
+infra:
+	go run ./stack/cmd/stack infra
+
+## fetch: download the Kafka and Debezium jars into the cache (make run does it too)
+fetch:
+	go run ./stack/cmd/stack fetch
+
+## test: generated code is fresh, lint is clean, then every test against one shared throwaway stack
+test: tools check-generated lint
+	go run ./stack/cmd/stack test-env -- $(MAKE) --no-print-directory test-go
+
+test-go:
+	go test -race -count=1 -p 2 -timeout 40m shop/...
+
+## lint: gofmt, go vet, staticcheck
+lint: tools
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet shop/...
+	staticcheck shop/...
+
+## check-generated: fail when the committed protobuf or Swagger code is stale
+check-generated: tools
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	cp -r proto gateway/docs $$tmp/; \
+	$(MAKE) --no-print-directory proto swagger >/dev/null; \
+	if ! diff -r $$tmp/proto proto >/dev/null || ! diff -r $$tmp/docs gateway/docs >/dev/null; then \
+		echo "generated code is stale: run 'make proto swagger' and commit the result"; \
+		git --no-pager diff --stat -- proto gateway/docs; exit 1; \
+	fi; echo "generated code is fresh"
+
+## proto: regenerate the gRPC and event code from proto/
+proto: tools
+	cd proto && protoc -I . --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		orders/v1/orders.proto payments/v1/payments.proto
+
+## swagger: regenerate the OpenAPI document from the gateway's annotations
+swagger: tools
+	SWAG=$(BIN)/swag gateway/swagger.sh
+
+## tools: the pinned code generators and linters (into .bin), protoc from the system
+tools: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/staticcheck $(BIN)/swag
+	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install protobuf-compiler"; exit 1; }
+
+$(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: proto/go.mod
+	cd proto && go build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/swag:
+	GOBIN=$(BIN) go install github.com/swaggo/swag/cmd/swag@$(SWAG_VERSION)
+
+## bench: end-to-end load test through the gateway beside pgbench's ceiling (see README)
+bench:
+	go run ./bench/cmd/loadgen
+
+## clean: remove the local data (Postgres, Kafka, Connect) and built binaries; the jar cache stays
+clean:
+	rm -rf .data .bin
