@@ -17,8 +17,8 @@ import (
 // local provider runs.
 const (
 	postgresImage, postgresTag = "postgres", "15"
-	kafkaImage, kafkaTag       = "apache/kafka", "4.1.1"
-	connectImage, connectTag   = "quay.io/debezium/connect", "3.6"
+	kafkaImage, kafkaTag       = "apache/kafka", "4.3.1"
+	connectImage, connectTag   = "quay.io/debezium/connect", "3.6.1.Final"
 )
 
 // dockerAnswers reports whether a Docker engine answers a ping.
