@@ -1,0 +1,244 @@
+package paymentevents_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"shop/cdc/inbox"
+	"shop/orders"
+	"shop/orders/paymentevents"
+	"shop/orders/postgres"
+	schema "shop/sql"
+	"shop/stack/stacktest"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+// fixture is a store on a fresh database, a fresh topic and a running inbox
+// consumer of that topic applying payment events.
+type fixture struct {
+	db       *stacktest.Database
+	store    *postgres.Store
+	topic    string
+	producer sarama.SyncProducer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Orders)
+	topic := env.NewTopic(t, "payments-test")
+	store, err := postgres.New(db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applier, err := paymentevents.NewApplier(store, stacktest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := inbox.New(inbox.Config{
+		Brokers: env.Brokers, Group: stacktest.Unique("orders-test-"), Topic: topic,
+		Pool: db.Pool, Apply: applier.Apply, Logger: stacktest.Logger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- consumer.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	producer, err := sarama.NewSyncProducer(env.Brokers, cfg)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	t.Cleanup(func() { _ = producer.Close() })
+	return &fixture{db: db, store: store, topic: topic, producer: producer}
+}
+
+// sent is where a produced message landed.
+type sent struct {
+	partition int32
+	offset    int64
+}
+
+// send produces value with key userID and the given headers (nil values
+// are left out).
+func (f *fixture) send(t *testing.T, userID, value string, headers map[string]string) sent {
+	t.Helper()
+	m := &sarama.ProducerMessage{Topic: f.topic, Key: sarama.StringEncoder(userID), Value: sarama.StringEncoder(value)}
+	for k, v := range headers {
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
+	p, o, err := f.producer.SendMessage(m)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return sent{p, o}
+}
+
+func succeeded(o orders.Order) string {
+	return fmt.Sprintf(`{"orderId":%q,"userId":%q,"amount":"%d","currency":"RUB"}`, o.ID, o.UserID, o.Amount)
+}
+
+func failed(o orders.Order, reason string) string {
+	return fmt.Sprintf(`{"orderId":%q,"userId":%q,"amount":"%d","currency":"RUB","reason":%q}`, o.ID, o.UserID, o.Amount, reason)
+}
+
+func headers(id uuid.UUID, typ string) map[string]string {
+	return map[string]string{"id": id.String(), "eventType": typ}
+}
+
+func (f *fixture) createOrder(t *testing.T, userID string) orders.Order {
+	t.Helper()
+	res, err := f.store.CreateOrder(context.Background(), orders.CreateOrderParams{UserID: userID, Amount: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Order
+}
+
+func (f *fixture) order(t *testing.T, o orders.Order) orders.Order {
+	t.Helper()
+	got, err := f.store.GetOrder(context.Background(), o.UserID, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// waitStatus waits until the order has the status, for at most 60s.
+func (f *fixture) waitStatus(t *testing.T, o orders.Order, want orders.Status) orders.Order {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := f.order(t, o)
+		if got.Status == want {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s: status %s after 60s, want %s", o.ID, got.Status, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (f *fixture) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := f.db.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// TestConsumer runs the scenarios on one consumer; each uses its own user,
+// so its messages share one partition and arrive in order.
+func TestConsumer(t *testing.T) {
+	f := newFixture(t)
+
+	t.Run("PendingToPaid", func(t *testing.T) {
+		o := f.createOrder(t, "u-paid")
+		f.send(t, o.UserID, succeeded(o), headers(uuid.New(), "PaymentSucceeded"))
+		got := f.waitStatus(t, o, orders.StatusPaid)
+		if got.CancelReason != "" {
+			t.Errorf("cancel reason: got %q, want none", got.CancelReason)
+		}
+	})
+
+	t.Run("PendingToCancelledWithReason", func(t *testing.T) {
+		o := f.createOrder(t, "u-cancelled")
+		f.send(t, o.UserID, failed(o, "FAILURE_REASON_INSUFFICIENT_FUNDS"), headers(uuid.New(), "PaymentFailed"))
+		got := f.waitStatus(t, o, orders.StatusCancelled)
+		if got.CancelReason != orders.CancelReasonInsufficientFunds {
+			t.Errorf("cancel reason: got %q, want %q", got.CancelReason, orders.CancelReasonInsufficientFunds)
+		}
+	})
+
+	t.Run("TerminalNeverChanges", func(t *testing.T) {
+		o := f.createOrder(t, "u-terminal")
+		f.send(t, o.UserID, succeeded(o), headers(uuid.New(), "PaymentSucceeded"))
+		lateID := uuid.New()
+		f.send(t, o.UserID, failed(o, "FAILURE_REASON_ACCOUNT_NOT_FOUND"), headers(lateID, "PaymentFailed"))
+		// A marker order after both events: once it is paid, both were consumed.
+		marker := f.createOrder(t, "u-terminal")
+		f.send(t, marker.UserID, succeeded(marker), headers(uuid.New(), "PaymentSucceeded"))
+		f.waitStatus(t, marker, orders.StatusPaid)
+		if n := f.count(t, `SELECT count(*) FROM inbox WHERE event_id = $1`, lateID); n != 1 {
+			t.Fatalf("late PaymentFailed in inbox: got %d, want 1", n)
+		}
+		if got := f.order(t, o); got.Status != orders.StatusPaid || got.CancelReason != "" {
+			t.Errorf("got (%s, %q), want (PAID, \"\")", got.Status, got.CancelReason)
+		}
+	})
+
+	t.Run("DuplicateEventIDAppliedOnce", func(t *testing.T) {
+		a, b, marker := f.createOrder(t, "u-dup"), f.createOrder(t, "u-dup"), f.createOrder(t, "u-dup")
+		id := uuid.New()
+		f.send(t, a.UserID, succeeded(a), headers(id, "PaymentSucceeded"))
+		// The same event id again, about another order: a duplicate, skipped.
+		f.send(t, b.UserID, failed(b, "FAILURE_REASON_ACCOUNT_NOT_FOUND"), headers(id, "PaymentFailed"))
+		f.send(t, marker.UserID, succeeded(marker), headers(uuid.New(), "PaymentSucceeded"))
+		f.waitStatus(t, marker, orders.StatusPaid)
+		if got := f.order(t, a).Status; got != orders.StatusPaid {
+			t.Errorf("first event: order status %s, want PAID", got)
+		}
+		if got := f.order(t, b).Status; got != orders.StatusPending {
+			t.Errorf("duplicate event: order status %s, want PENDING", got)
+		}
+		if n := f.count(t, `SELECT count(*) FROM inbox WHERE event_id = $1`, id); n != 1 {
+			t.Errorf("inbox rows of the event: got %d, want 1", n)
+		}
+	})
+
+	t.Run("UndecodableDeadLetteredAndPartitionMovesOn", func(t *testing.T) {
+		o := f.createOrder(t, "u-bad")
+		bad := []struct {
+			name    string
+			value   string
+			headers map[string]string
+		}{
+			{"Garbage", "not json at all", headers(uuid.New(), "PaymentSucceeded")},
+			{"UnknownEventType", succeeded(o), headers(uuid.New(), "PaymentRefunded")},
+			{"MissingIDHeader", succeeded(o), map[string]string{"eventType": "PaymentSucceeded"}},
+			{"InvalidFields", `{"orderId":"not-a-uuid","userId":"u-bad","amount":"1","currency":"RUB"}`, headers(uuid.New(), "PaymentSucceeded")},
+		}
+		var positions []sent
+		for _, m := range bad {
+			positions = append(positions, f.send(t, o.UserID, m.value, m.headers))
+		}
+		good := f.send(t, o.UserID, failed(o, "FAILURE_REASON_ACCOUNT_NOT_FOUND"), headers(uuid.New(), "PaymentFailed"))
+		// Had any bad message been applied, the order would be PAID first.
+		got := f.waitStatus(t, o, orders.StatusCancelled)
+		if got.CancelReason != orders.CancelReasonAccountNotFound {
+			t.Errorf("cancel reason: got %q, want %q", got.CancelReason, orders.CancelReasonAccountNotFound)
+		}
+		for i, p := range positions {
+			if p.partition != good.partition {
+				t.Fatalf("%s went to partition %d, the good message to %d", bad[i].name, p.partition, good.partition)
+			}
+			n := f.count(t, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND value = $4`,
+				f.topic, p.partition, p.offset, []byte(bad[i].value))
+			if n != 1 {
+				t.Errorf("%s: got %d dead letters at offset %d, want 1", bad[i].name, n, p.offset)
+			}
+		}
+		if n := f.count(t, `SELECT count(*) FROM dead_letters`); n != len(bad) {
+			t.Errorf("dead letters: got %d, want %d", n, len(bad))
+		}
+	})
+}
