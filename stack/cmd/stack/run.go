@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,9 +66,17 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "\nThe shop is running.\n  gateway:     http://%s/api/v1\n  swagger ui:  http://%s/swagger/index.html\n  connect:     %s\n  kafka:       %s\n  postgres:    %s\nPress Ctrl-C to stop.\n\n",
-		cfg.gatewayAddr, cfg.gatewayAddr, s.Connect.URL(), strings.Join(s.Kafka.Brokers(), ","), s.ServiceURL("orders"))
+		cfg.gatewayAddr, cfg.gatewayAddr, s.Connect.URL(), strings.Join(s.Kafka.Brokers(), ","), redact(s.ServiceURL("orders")))
 
 	return watch(ctx, log, append([]*local.Process{s.Postgres.Process, s.Kafka.Process, s.Connect.Process}, processes(services)...))
+}
+
+// redact hides the password of a database URL.
+func redact(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return u
 }
 
 func processes(svcs []*local.Service) []*local.Process {
