@@ -166,6 +166,15 @@ func (e *PortInUseError) Error() string {
 	return fmt.Sprintf("port %d for %s is already in use; free it or choose another with %s", e.Port, e.Component, e.EnvVar)
 }
 
+// CheckAddr reports a taken listen address (host:port) by the component's name.
+func CheckAddr(component, addr, envVar string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("address %s for %s is already in use or not available; free it or choose another with %s", addr, component, envVar)
+	}
+	return l.Close()
+}
+
 // checkPort reports a taken port by the component's name.
 func checkPort(component string, port int, envVar string) error {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))

@@ -32,6 +32,17 @@ func fetchOnly(ctx context.Context, cfg config, log *slog.Logger) error {
 // runStack is `make run`: the infrastructure, the databases, the topics and
 // the connectors, then the services; Ctrl-C stops everything.
 func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logger) error {
+	if withServices {
+		for _, a := range []struct{ name, addr, env string }{
+			{"gateway", cfg.gatewayAddr, "GATEWAY_HTTP_ADDR"},
+			{"orders", cfg.ordersAddr, "ORDERS_GRPC_ADDR"},
+			{"payments", cfg.paymentsAdr, "PAYMENTS_GRPC_ADDR"},
+		} {
+			if err := local.CheckAddr(a.name, a.addr, a.env); err != nil {
+				return err
+			}
+		}
+	}
 	s, err := local.Start(ctx, cfg.stack, log)
 	if err != nil {
 		return err
