@@ -1,0 +1,183 @@
+// Command loadgen is `make bench`: orders per second and latency end to end
+// through the gateway, beside pgbench's ceiling for the same transaction on
+// the same Postgres. See bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := parseFlags(os.Args[1:])
+	if err == nil {
+		err = run(ctx, cfg, log)
+	}
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+}
+
+// config is everything loadgen reads from its flags and the environment.
+type config struct {
+	gatewayURL    string
+	root          string // repository root: where the stack is started and results go
+	dataDir       string // STACK_DATA_DIR of a stack loadgen starts
+	keep          bool
+	stackTimeout  time.Duration
+	rates         []float64
+	duration      time.Duration
+	warmup        time.Duration
+	drain         time.Duration
+	poll          time.Duration
+	observeMax    float64
+	accounts      int
+	amount        int64
+	maxInFlight   int
+	maxP99        time.Duration
+	fixedE2ERate  float64
+	fixedCreate   float64
+	ceiling       bool
+	pgClients     []int
+	pgDuration    time.Duration
+	adminURL      string
+	ordersURL     string
+	shopPassword  string
+	out           string
+	clientTimeout time.Duration
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.StringVar(&c.gatewayURL, "gateway", env("GATEWAY_URL", "http://127.0.0.1:8080"), "gateway base URL (loopback only); env GATEWAY_URL")
+	fs.StringVar(&c.root, "root", "", "repository root (default: the directory holding go.work, found upwards from the working directory)")
+	fs.StringVar(&c.dataDir, "data-dir", ".data-bench", "STACK_DATA_DIR of the stack started when none answers, relative to the root")
+	fs.BoolVar(&c.keep, "keep", false, "keep the data directory of a stack loadgen started")
+	fs.DurationVar(&c.stackTimeout, "stack-timeout", 15*time.Minute, "how long to wait for a started stack's /readyz (first run fetches jars and builds)")
+	rates := fs.String("rates", "100,200,400,500,600,800,1000,1200,1400,1600,1800,2000", "orders/s of the steps, ascending")
+	fs.DurationVar(&c.duration, "duration", 60*time.Second, "how long each step holds its rate")
+	quick := fs.Bool("quick", false, "smoke run: 10s steps, 3s warm-up and drain, 5s pgbench runs (explicit flags still win)")
+	fs.DurationVar(&c.warmup, "warmup", 10*time.Second, "unmeasured load at the first rate before the steps")
+	fs.DurationVar(&c.drain, "drain", 10*time.Second, "observation after a step's last send; orders still PENDING then are its backlog")
+	fs.DurationVar(&c.poll, "poll", 10*time.Millisecond, "interval of the GETs that watch an order until it is decided")
+	fs.Float64Var(&c.observeMax, "observe-max", 100, "watch at most this many orders per second, evenly spread (0: every order)")
+	fs.IntVar(&c.accounts, "accounts", 1000, "accounts (distinct X-User-ID) the orders are spread over")
+	fs.Int64Var(&c.amount, "amount", 100, "amount of each order in minor units")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", 20000, "concurrent POSTs at most; a send due beyond it counts as error \"skipped\"")
+	fs.DurationVar(&c.maxP99, "max-p99", time.Second, "a step whose end-to-end p99 exceeds this is not sustained")
+	fs.Float64Var(&c.fixedE2ERate, "fixed-e2e-rate", 200, "rate whose e2e p50/p99 the RESULT line reports (measured even when not in -rates)")
+	fs.Float64Var(&c.fixedCreate, "fixed-create-rate", 500, "rate whose create p99 the RESULT line reports (measured even when not in -rates)")
+	fs.BoolVar(&c.ceiling, "ceiling", true, "measure the pgbench ceiling")
+	pgClients := fs.String("pgbench-clients", "4,16", "pgbench client counts; the best tps is the ceiling")
+	fs.DurationVar(&c.pgDuration, "pgbench-duration", 20*time.Second, "pgbench -T per client count")
+	fs.DurationVar(&c.clientTimeout, "http-timeout", 10*time.Second, "timeout of one HTTP request")
+	fs.StringVar(&c.out, "out", "bench/results/latest.json", "JSON results, relative to the root (a copy named after the run id goes beside it)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		for name, d := range map[string]struct {
+			p *time.Duration
+			v time.Duration
+		}{"duration": {&c.duration, 10 * time.Second}, "warmup": {&c.warmup, 3 * time.Second},
+			"drain": {&c.drain, 3 * time.Second}, "pgbench-duration": {&c.pgDuration, 5 * time.Second}} {
+			if !set[name] {
+				*d.p = d.v
+			}
+		}
+	}
+	var err error
+	if c.rates, err = parseList(*rates, parseFloat); err != nil {
+		return c, fmt.Errorf("-rates: %w", err)
+	}
+	if c.pgClients, err = parseList(*pgClients, strconv.Atoi); err != nil {
+		return c, fmt.Errorf("-pgbench-clients: %w", err)
+	}
+	pgPort := env("POSTGRES_PORT", "5432")
+	c.adminURL = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%s/postgres?sslmode=disable", env("POSTGRES_PASSWORD", "postgres"), pgPort)
+	c.shopPassword = env("SHOP_DB_PASSWORD", "shop")
+	c.ordersURL = env("ORDERS_DATABASE_URL", fmt.Sprintf("postgres://shop:%s@127.0.0.1:%s/orders?sslmode=disable", c.shopPassword, pgPort))
+	if c.root == "" {
+		if c.root, err = findRoot(); err != nil {
+			return c, err
+		}
+	}
+	switch {
+	case c.duration <= 0 || c.drain < 0 || c.warmup < 0 || c.poll <= 0:
+		return c, errors.New("-duration and -poll must be positive, -drain and -warmup not negative")
+	case c.accounts < 1:
+		return c, errors.New("-accounts must be at least 1")
+	case c.amount < 1:
+		return c, errors.New("-amount must be at least 1")
+	case c.pgDuration < time.Second:
+		return c, errors.New("-pgbench-duration must be at least 1s")
+	}
+	return c, nil
+}
+
+// parseList parses comma-separated positive numbers.
+func parseList[T int | float64](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := parse(f)
+		if err != nil {
+			return nil, err
+		}
+		if v <= 0 {
+			return nil, fmt.Errorf("%v: want positive numbers", f)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty list")
+	}
+	return out, nil
+}
+
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+
+// findRoot walks up from the working directory to the one holding go.work.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.work above %s: run from the repository or pass -root", dir)
+		}
+	}
+}
