@@ -35,8 +35,8 @@ const Script = `\set r1 random(1, 9223372036854775807)
 \set u random(1, 1000)
 \set amount random(1, 100000)
 BEGIN;
-INSERT INTO orders (id, user_id, amount, currency, description, status, cancel_reason, created_at, updated_at) VALUES ((lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || lpad(to_hex(:r1), 20, '0'))::uuid, 'pgbench-' || :u, :amount, 'RUB', 'pgbench ceiling', 'PENDING', NULL, now(), now());
-INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) VALUES ((lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || lpad(to_hex(:r2), 20, '0'))::uuid, 'order', 'pgbench-' || :u, 'OrderCreated', json_build_object('orderId', md5(:r1::text)::uuid, 'userId', 'pgbench-' || :u, 'amount', :amount::text, 'currency', 'RUB', 'createdAt', now())::jsonb, NULL);
+INSERT INTO orders (id, user_id, amount, currency, description, status, cancel_reason, created_at, updated_at) VALUES ((lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || lpad(to_hex(:r1::bigint), 20, '0'))::uuid, 'pgbench-' || :u::text, :amount::bigint, 'RUB', 'pgbench ceiling', 'PENDING', NULL, now(), now());
+INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) VALUES ((lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || lpad(to_hex(:r2::bigint), 20, '0'))::uuid, 'order', 'pgbench-' || :u::text, 'OrderCreated', json_build_object('orderId', md5(:r1::bigint::text)::uuid, 'userId', 'pgbench-' || :u::text, 'amount', :amount::text, 'currency', 'RUB', 'createdAt', now())::jsonb, NULL);
 COMMIT;
 `
 
