@@ -62,6 +62,7 @@ require (
 replace shop/sql => ../sql
 
 require (
+	shop/lifecycle v0.0.0
 	shop/sql v0.0.0
 	shop/stack v0.0.0
 )
@@ -69,3 +70,5 @@ require (
 replace shop/stack => ../stack
 
 replace shop/connect => ../connect
+
+replace shop/lifecycle => ../lifecycle

@@ -10,6 +10,7 @@ require (
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 	shop/cdc v0.0.0
+	shop/lifecycle v0.0.0
 	shop/proto v0.0.0
 	shop/sql v0.0.0
 )
@@ -77,3 +78,5 @@ replace shop/cdc => ../cdc
 replace shop/stack => ../stack
 
 replace shop/connect => ../connect
+
+replace shop/lifecycle => ../lifecycle

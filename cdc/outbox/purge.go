@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/lifecycle"
 )
 
 // InboxRetention is how long applied event ids are kept in the inbox. A
@@ -80,20 +82,12 @@ func RunPurger(ctx context.Context, pool *pgxpool.Pool, every, olderThan time.Du
 	if every <= 0 || olderThan <= 0 {
 		return fmt.Errorf("outbox purger: interval and retention must be positive, got %s and %s", every, olderThan)
 	}
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
+	lifecycle.RunEvery(ctx, every, logger, "outbox purge failed", func(ctx context.Context) error {
 		r, err := PurgeAll(ctx, pool, olderThan)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.ErrorContext(ctx, "outbox purge failed", slog.Any("error", err))
-		case r.Outbox > 0 || r.Inbox > 0:
+		if err == nil && (r.Outbox > 0 || r.Inbox > 0) {
 			logger.InfoContext(ctx, "outbox purged", slog.Int64("outbox_rows", r.Outbox), slog.Int64("inbox_rows", r.Inbox))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
-	}
+		return err
+	})
+	return nil
 }

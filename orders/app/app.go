@@ -18,6 +18,7 @@ import (
 
 	"shop/cdc/inbox"
 	"shop/cdc/outbox"
+	"shop/lifecycle"
 	"shop/orders/grpcapi"
 	"shop/orders/paymentevents"
 	"shop/orders/postgres"
@@ -120,7 +121,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	<-runCtx.Done()
 	logger.Info("orders service stopping")
 	healthSrv.Shutdown()
-	gracefulStop(srv, cfg.ShutdownTimeout)
+	lifecycle.StopGracefully(srv, cfg.ShutdownTimeout)
 	wg.Wait()
 	if ctx.Err() == nil { // a component failed; the caller did not ask to stop
 		return fmt.Errorf("run orders: %w", context.Cause(runCtx))
@@ -129,41 +130,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return nil
 }
 
-// gracefulStop stops srv gracefully, or forcibly after timeout.
-func gracefulStop(srv *grpc.Server, timeout time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		srv.GracefulStop()
-		close(done)
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		srv.Stop()
-		<-done
-	}
-}
-
 // purgeIdempotencyKeys deletes keys older than retention every interval
 // until ctx is cancelled; then it returns nil. Failures are logged and
 // retried at the next tick.
 func purgeIdempotencyKeys(ctx context.Context, store *postgres.Store, every, retention time.Duration, logger *slog.Logger) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	lifecycle.RunEvery(ctx, every, logger, "idempotency key purge failed", func(ctx context.Context) error {
 		n, err := store.PurgeIdempotencyKeys(ctx, retention)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.ErrorContext(ctx, "idempotency key purge failed", slog.Any("error", err))
-		case n > 0:
+		if err == nil && n > 0 {
 			logger.InfoContext(ctx, "idempotency keys purged", slog.Int64("rows", n))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+		return err
+	})
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"shop/lifecycle"
 )
 
 // Config is the configuration of the orders service. ConfigFromEnv reads it
@@ -63,7 +65,7 @@ func DefaultConfig() Config {
 	return Config{
 		GRPCAddr:             DefaultGRPCAddr,
 		DatabaseURL:          DefaultDatabaseURL,
-		KafkaBrokers:         splitList(DefaultKafkaBrokers),
+		KafkaBrokers:         strings.Split(DefaultKafkaBrokers, ","),
 		PaymentsTopic:        DefaultPaymentsTopic,
 		ConsumerGroup:        DefaultConsumerGroup,
 		LogLevel:             slog.LevelInfo,
@@ -79,27 +81,13 @@ func DefaultConfig() Config {
 // error for a value that cannot be parsed or a Config that fails Validate.
 func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	c := DefaultConfig()
-	get := func(name string) (string, bool) {
-		v, ok := lookup(name)
-		v = strings.TrimSpace(v)
-		return v, ok && v != ""
-	}
-	if v, ok := get("ORDERS_GRPC_ADDR"); ok {
-		c.GRPCAddr = v
-	}
-	if v, ok := get("ORDERS_DATABASE_URL"); ok {
-		c.DatabaseURL = v
-	}
-	if v, ok := get("KAFKA_BROKERS"); ok {
-		c.KafkaBrokers = splitList(v)
-	}
-	if v, ok := get("PAYMENTS_TOPIC"); ok {
-		c.PaymentsTopic = v
-	}
-	if v, ok := get("ORDERS_CONSUMER_GROUP"); ok {
-		c.ConsumerGroup = v
-	}
-	if v, ok := get("LOG_LEVEL"); ok {
+	env := lifecycle.Env(lookup)
+	env.String("ORDERS_GRPC_ADDR", &c.GRPCAddr)
+	env.String("ORDERS_DATABASE_URL", &c.DatabaseURL)
+	env.List("KAFKA_BROKERS", &c.KafkaBrokers)
+	env.String("PAYMENTS_TOPIC", &c.PaymentsTopic)
+	env.String("ORDERS_CONSUMER_GROUP", &c.ConsumerGroup)
+	if v, ok := env.Lookup("LOG_LEVEL"); ok {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return Config{}, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", v)
 		}
@@ -165,14 +153,4 @@ func redactURL(s string) string {
 		return "<unparsable>"
 	}
 	return u.Redacted()
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -17,6 +17,7 @@ import (
 
 	"shop/cdc/inbox"
 	"shop/cdc/outbox"
+	"shop/lifecycle"
 	"shop/payments/grpcapi"
 	"shop/payments/postgres"
 	paymentsv1 "shop/proto/payments/v1"
@@ -110,47 +111,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("payments shutting down")
 	healthSrv.Shutdown()
-	stopGRPC(srv, cfg.ShutdownTimeout)
+	lifecycle.StopGracefully(srv, cfg.ShutdownTimeout)
 	cancel()
 	wg.Wait()
 	logger.Info("payments stopped")
 	return runErr
 }
 
-// stopGRPC drains in-flight RPCs, forcing them closed after timeout.
-func stopGRPC(srv *grpc.Server, timeout time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		srv.GracefulStop()
-		close(done)
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		srv.Stop()
-		<-done
-	}
-}
-
 // runKeyPurger deletes idempotency keys older than retention every interval
 // until ctx is cancelled. Failures are logged and retried at the next tick.
 func runKeyPurger(ctx context.Context, store *postgres.Store, every, retention time.Duration, logger *slog.Logger) error {
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
+	lifecycle.RunEvery(ctx, every, logger, "idempotency key purge failed", func(ctx context.Context) error {
 		n, err := store.PurgeIdempotencyKeys(ctx, retention)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Error("idempotency key purge failed", slog.Any("error", err))
-		case n > 0:
-			logger.Info("idempotency keys purged", slog.Int64("rows", n))
+		if err == nil && n > 0 {
+			logger.InfoContext(ctx, "idempotency keys purged", slog.Int64("rows", n))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
-	}
+		return err
+	})
+	return nil
 }

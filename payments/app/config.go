@@ -8,8 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"time"
+
+	"shop/lifecycle"
 )
 
 // Config is the payments service configuration, read once from the
@@ -56,24 +57,13 @@ func DefaultConfig() Config {
 // variables present in getenv (os.Getenv in main), validated.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
-	set := func(name string, dst *string) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			*dst = v
-		}
-	}
-	set("PAYMENTS_GRPC_ADDR", &c.GRPCAddr)
-	set("PAYMENTS_DATABASE_URL", &c.DatabaseURL)
-	set("ORDERS_TOPIC", &c.OrdersTopic)
-	set("PAYMENTS_CONSUMER_GROUP", &c.ConsumerGroup)
-	if v := getenv("KAFKA_BROKERS"); strings.TrimSpace(v) != "" {
-		c.KafkaBrokers = nil
-		for _, b := range strings.Split(v, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				c.KafkaBrokers = append(c.KafkaBrokers, b)
-			}
-		}
-	}
-	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
+	env := lifecycle.Env(func(name string) (string, bool) { return getenv(name), true })
+	env.String("PAYMENTS_GRPC_ADDR", &c.GRPCAddr)
+	env.String("PAYMENTS_DATABASE_URL", &c.DatabaseURL)
+	env.String("ORDERS_TOPIC", &c.OrdersTopic)
+	env.String("PAYMENTS_CONSUMER_GROUP", &c.ConsumerGroup)
+	env.List("KAFKA_BROKERS", &c.KafkaBrokers)
+	if v, ok := env.Lookup("LOG_LEVEL"); ok {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return Config{}, fmt.Errorf("LOG_LEVEL: %w", err)
 		}
