@@ -8,7 +8,6 @@ export PATH := $(BIN):$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
 SWAG_VERSION        := v1.16.6
-MODULES := cdc connect gateway orders payments proto sql stack
 
 .PHONY: stack run infra test test-go check-generated lint tools proto swagger bench clean fetch
 
@@ -37,7 +36,7 @@ test-go:
 
 ## lint: gofmt, go vet, staticcheck
 lint: tools
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(find . -name "*.go" -not -path "./.*" | xargs gofmt -l); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet shop/...
 	staticcheck shop/...
 
