@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	// Prepared statements, cached per connection (pgx's default, stated).
 	poolCfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	// pgx's default (max(4, CPUs)) queues requests behind the consumer's
+	// transactions under load; the URL's pool_max_conns still wins.
+	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+		poolCfg.MaxConns = 16
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("run orders: open database: %w", err)

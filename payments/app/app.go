@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +38,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("payments config: %w", err)
 	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("payments database %s: %w", cfg.RedactedDatabaseURL(), err)
+	}
+	// pgx's default (max(4, CPUs)) queues API calls behind the consumer's
+	// batches under load; the URL's pool_max_conns still wins.
+	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+		poolCfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("payments database %s: %w", cfg.RedactedDatabaseURL(), err)
 	}
@@ -79,13 +89,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	reflection.Register(srv)
 	healthSrv.SetServingStatus(paymentsv1.PaymentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
+	// A background job that stops on its own (the consumer, above all) stops
+	// the service: serving gRPC while no order gets paid would hide it.
 	background := func(name string, f func(context.Context) error) {
 		wg.Go(func() {
-			if err := f(ctx); err != nil {
+			err := f(ctx)
+			if parent.Err() == nil {
+				if err == nil {
+					err = errors.New("stopped")
+				}
 				logger.Error("background job stopped", slog.String("job", name), slog.Any("error", err))
+				cancel(fmt.Errorf("payments %s: %w", name, err))
 			}
 		})
 	}
@@ -106,13 +124,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
+		if parent.Err() == nil {
+			runErr = context.Cause(ctx)
+		}
 	case err := <-serveErr:
 		runErr = fmt.Errorf("payments grpc server: %w", err)
 	}
 	logger.Info("payments shutting down")
 	healthSrv.Shutdown()
 	lifecycle.StopGracefully(srv, cfg.ShutdownTimeout)
-	cancel()
+	cancel(nil)
 	wg.Wait()
 	logger.Info("payments stopped")
 	return runErr
