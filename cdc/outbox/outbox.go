@@ -62,6 +62,18 @@ func Insert(ctx context.Context, tx pgx.Tx, events ...Event) error {
 		return nil
 	}
 	batch := &pgx.Batch{}
+	if err := Queue(batch, events...); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("insert outbox events: %w", err)
+	}
+	return nil
+}
+
+// Queue adds the inserts of events to batch, for a caller that sends them
+// together with its own statements in one round trip (in its transaction).
+func Queue(batch *pgx.Batch, events ...Event) error {
 	for _, e := range events {
 		if err := e.validate(); err != nil {
 			return fmt.Errorf("outbox event %s: %w", e.ID, err)
@@ -77,9 +89,6 @@ func Insert(ctx context.Context, tx pgx.Tx, events ...Event) error {
 		batch.Queue(`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent)
 			VALUES ($1, $2, $3, $4, $5, $6)`,
 			e.ID, e.AggregateType, e.AggregateID, e.Type, string(payload), traceparent)
-	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("insert outbox events: %w", err)
 	}
 	return nil
 }

@@ -105,32 +105,44 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	var res orders.CreateOrderResult
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if p.IdempotencyKey != "" {
-			replay, found, err := s.claimKey(ctx, tx, p, o)
-			if err != nil || found {
-				res = replay
-				return err
-			}
+	// The order and its event go in one round trip: without an idempotency
+	// key as one implicit transaction (a pipeline with one Sync), with a key
+	// inside the transaction that claims it.
+	batch := &pgx.Batch{}
+	queueOrder(batch, o)
+	err = outbox.Queue(batch, outbox.Event{
+		ID:            eventID,
+		AggregateType: AggregateType,
+		AggregateID:   o.UserID,
+		Type:          EventOrderCreated,
+		Payload: &ordersv1.OrderCreated{
+			OrderId:   o.ID.String(),
+			UserId:    o.UserID,
+			Amount:    o.Amount,
+			Currency:  o.Currency,
+			CreatedAt: timestamppb.New(o.CreatedAt),
+		},
+	})
+	if err != nil {
+		return orders.CreateOrderResult{}, fmt.Errorf("create order: %w", err)
+	}
+	res := orders.CreateOrderResult{Order: o}
+	if p.IdempotencyKey == "" {
+		if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+			return orders.CreateOrderResult{}, dbError("create order", fmt.Errorf("insert order %s and its event: %w", o.ID, err))
 		}
-		if err := insertOrder(ctx, tx, o); err != nil {
+		return res, nil
+	}
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		replay, found, err := s.claimKey(ctx, tx, p, o)
+		if err != nil || found {
+			res = replay
 			return err
 		}
-		res = orders.CreateOrderResult{Order: o}
-		return outbox.Insert(ctx, tx, outbox.Event{
-			ID:            eventID,
-			AggregateType: AggregateType,
-			AggregateID:   o.UserID,
-			Type:          EventOrderCreated,
-			Payload: &ordersv1.OrderCreated{
-				OrderId:   o.ID.String(),
-				UserId:    o.UserID,
-				Amount:    o.Amount,
-				Currency:  o.Currency,
-				CreatedAt: timestamppb.New(o.CreatedAt),
-			},
-		})
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return fmt.Errorf("insert order %s and its event: %w", o.ID, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return orders.CreateOrderResult{}, dbError("create order", err)
@@ -185,16 +197,12 @@ func (s *Store) claimKey(ctx context.Context, tx pgx.Tx, p orders.CreateOrderPar
 	return orders.CreateOrderResult{Order: first, Replayed: true}, true, nil
 }
 
-func insertOrder(ctx context.Context, tx pgx.Tx, o orders.Order) error {
-	_, err := tx.Exec(ctx, `INSERT INTO orders
+func queueOrder(batch *pgx.Batch, o orders.Order) {
+	batch.Queue(`INSERT INTO orders
 		(id, user_id, amount, currency, description, status, cancel_reason, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		o.ID, o.UserID, o.Amount, o.Currency, o.Description, string(o.Status), nullReason(o.CancelReason),
 		o.CreatedAt, o.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("insert order %s: %w", o.ID, err)
-	}
-	return nil
 }
 
 const orderColumns = `id, user_id, amount, currency, description, status, cancel_reason, created_at, updated_at`

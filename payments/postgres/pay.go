@@ -51,8 +51,12 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 				order.OrderID, prev.UserID, prev.Amount, order.UserID, order.Amount)
 		}
 		prev.Replayed = true
-		if err := insertOutcomeEvent(ctx, tx, prev, traceparent); err != nil {
+		batch := &pgx.Batch{}
+		if err := queueOutcomeEvent(batch, prev, traceparent); err != nil {
 			return payments.Outcome{}, err
+		}
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return payments.Outcome{}, fmt.Errorf("publish outcome of order %s again: %w", order.OrderID, err)
 		}
 		return prev, nil
 	}
@@ -64,11 +68,11 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	if err != nil {
 		return payments.Outcome{}, fmt.Errorf("debit account %s: %w", order.UserID, err)
 	}
+	// The writes that follow the decision go in one round trip.
+	batch := &pgx.Batch{}
 	if tag.RowsAffected() == 1 {
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger (user_id, kind, amount, order_id, created_at)
-			VALUES ($1, 'DEBIT', $2, $3, $4)`, order.UserID, order.Amount, order.OrderID, now); err != nil {
-			return payments.Outcome{}, fmt.Errorf("insert debit for order %s: %w", order.OrderID, err)
-		}
+		batch.Queue(`INSERT INTO ledger (user_id, kind, amount, order_id, created_at)
+			VALUES ($1, 'DEBIT', $2, $3, $4)`, order.UserID, order.Amount, order.OrderID, now)
 	} else {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)`, order.UserID).Scan(&exists); err != nil {
@@ -88,12 +92,13 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	// partition) makes this insert fail with a unique violation: the whole
 	// transaction, debit included, rolls back and the retry finds the
 	// recorded decision.
-	if _, err := tx.Exec(ctx, `INSERT INTO payment_outcomes (order_id, user_id, amount, status, reason, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, out.OrderID, out.UserID, out.Amount, string(out.Status), reason, now); err != nil {
-		return payments.Outcome{}, fmt.Errorf("record outcome of order %s: %w", order.OrderID, err)
-	}
-	if err := insertOutcomeEvent(ctx, tx, out, traceparent); err != nil {
+	batch.Queue(`INSERT INTO payment_outcomes (order_id, user_id, amount, status, reason, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, out.OrderID, out.UserID, out.Amount, string(out.Status), reason, now)
+	if err := queueOutcomeEvent(batch, out, traceparent); err != nil {
 		return payments.Outcome{}, err
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return payments.Outcome{}, fmt.Errorf("record outcome of order %s (debit, outcome, event): %w", order.OrderID, err)
 	}
 	return out, nil
 }
@@ -118,8 +123,8 @@ func recordedOutcome(ctx context.Context, tx pgx.Tx, orderID uuid.UUID) (payment
 	return o, true, nil
 }
 
-// insertOutcomeEvent writes the outcome's event to the outbox.
-func insertOutcomeEvent(ctx context.Context, tx pgx.Tx, o payments.Outcome, traceparent string) error {
+// queueOutcomeEvent adds the outbox insert of the outcome's event to batch.
+func queueOutcomeEvent(batch *pgx.Batch, o payments.Outcome, traceparent string) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return fmt.Errorf("new event id: %w", err)
@@ -136,7 +141,7 @@ func insertOutcomeEvent(ctx context.Context, tx pgx.Tx, o payments.Outcome, trac
 	default:
 		return fmt.Errorf("outcome of order %s: unknown status %q", o.OrderID, o.Status)
 	}
-	if err := outbox.Insert(ctx, tx, ev); err != nil {
+	if err := outbox.Queue(batch, ev); err != nil {
 		return fmt.Errorf("publish outcome of order %s: %w", o.OrderID, err)
 	}
 	return nil
