@@ -85,7 +85,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.warmup, "warmup", 10*time.Second, "unmeasured load at the first rate before the steps")
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "observation after a step's last send; orders still PENDING then are its backlog")
 	fs.DurationVar(&c.poll, "poll", 10*time.Millisecond, "interval of the GETs that watch an order until it is decided")
-	fs.Float64Var(&c.observeMax, "observe-max", 100, "watch at most this many orders per second, evenly spread (0: every order)")
+	fs.Float64Var(&c.observeMax, "observe-max", 20, "watch at most this many orders per second, evenly spread (0: every order)")
 	fs.IntVar(&c.accounts, "accounts", 1000, "accounts (distinct X-User-ID) the orders are spread over")
 	fs.Int64Var(&c.amount, "amount", 100, "amount of each order in minor units")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 20000, "concurrent POSTs at most; a send due beyond it counts as error \"skipped\"")
