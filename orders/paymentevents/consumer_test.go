@@ -241,4 +241,38 @@ func TestConsumer(t *testing.T) {
 			t.Errorf("dead letters: got %d, want %d", n, len(bad))
 		}
 	})
+	// A result can come back before its order's commit is visible here
+	// (logical decoding sends a commit once it is flushed); the consumer
+	// waits for the order. One that never appears is dead-lettered, and
+	// the partition moves on.
+	t.Run("OrderVisibleLateIsApplied", func(t *testing.T) {
+		ctx := context.Background()
+		o := orders.Order{ID: uuid.New(), UserID: "u-late", Amount: 100}
+		tx, err := f.db.Pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO orders (id, user_id, amount, currency, description, status, created_at, updated_at)
+			VALUES ($1, $2, 100, 'RUB', '', 'PENDING', now(), now())`, o.ID, o.UserID); err != nil {
+			t.Fatal(err)
+		}
+		f.send(t, o.UserID, succeeded(o), headers(uuid.New(), "PaymentSucceeded"))
+		time.Sleep(time.Second)
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.waitStatus(t, o, orders.StatusPaid)
+	})
+
+	t.Run("UnknownOrderDeadLettered", func(t *testing.T) {
+		ghost := orders.Order{ID: uuid.New(), UserID: "u-ghost", Amount: 100}
+		o := f.createOrder(t, "u-ghost")
+		p := f.send(t, ghost.UserID, succeeded(ghost), headers(uuid.New(), "PaymentSucceeded"))
+		f.send(t, o.UserID, succeeded(o), headers(uuid.New(), "PaymentSucceeded"))
+		f.waitStatus(t, o, orders.StatusPaid)
+		if n := f.count(t, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND error LIKE '%unknown order%'`,
+			f.topic, p.partition, p.offset); n != 1 {
+			t.Errorf("dead letters of the unknown order's result: got %d, want 1", n)
+		}
+	})
 }

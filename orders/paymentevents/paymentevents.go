@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -100,17 +101,36 @@ func NewApplier(store *postgres.Store, logger *slog.Logger) (*Applier, error) {
 	return &Applier{store: store, logger: logger}, nil
 }
 
+// unknownOrderWait is how long Apply keeps looking for the order of a
+// payment result. Logical decoding hands out a transaction as soon as its
+// commit record is flushed, which on a loaded machine can be before the
+// committing backend has made it visible to other sessions: a payment
+// result can come back before its order is visible here.
+const unknownOrderWait = 3 * time.Second
+
 // Apply is an inbox.ApplyFunc. It decodes m (a message that Decode rejects
 // is returned as inbox.Undecodable, so that it is dead-lettered) and moves
-// the order from PENDING within tx. An event for an unknown order or an
-// order already PAID or CANCELLED is logged and ignored. Any other error is
-// a database failure: the consumer rolls back and retries.
+// the order from PENDING within tx. An event for an order already PAID or
+// CANCELLED is logged and ignored. An event whose order is still not there
+// after unknownOrderWait is dead-lettered (kept, never silently dropped).
+// Any other error is a database failure: the consumer rolls back and
+// retries.
 func (a *Applier) Apply(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
 	r, err := Decode(m)
 	if err != nil {
 		return inbox.Undecodable(err)
 	}
 	outcome, err := a.store.ApplyPayment(ctx, tx, r)
+	// Each statement of a READ COMMITTED transaction takes a new snapshot,
+	// so asking again inside tx sees an order that became visible since.
+	for deadline := time.Now().Add(unknownOrderWait); err == nil && outcome == postgres.UnknownOrder && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		outcome, err = a.store.ApplyPayment(ctx, tx, r)
+	}
 	if orders.KindOf(err) == orders.KindInvalid {
 		return inbox.Undecodable(err)
 	}
@@ -129,7 +149,8 @@ func (a *Applier) Apply(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
 	case postgres.AlreadyTerminal:
 		a.logger.InfoContext(ctx, "payment result ignored: order already terminal", attrs...)
 	default:
-		a.logger.WarnContext(ctx, "payment result ignored: unknown order", attrs...)
+		a.logger.WarnContext(ctx, "payment result for an unknown order: dead-lettered", attrs...)
+		return inbox.Undecodable(fmt.Errorf("payment result for unknown order %s of user %q", r.OrderID, r.UserID))
 	}
 	return nil
 }
