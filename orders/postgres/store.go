@@ -293,25 +293,35 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 	if err := r.Validate(); err != nil {
 		return 0, err
 	}
-	tag, err := tx.Exec(ctx, `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5
-		WHERE id = $1 AND user_id = $2 AND status = 'PENDING'`,
-		r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock())
-	if err != nil {
-		return 0, dbError(fmt.Sprintf("apply payment to order %s", r.OrderID), err)
+	// An order whose commit is not yet visible to the UPDATE's snapshot may
+	// be visible to the next statement's (logical decoding can deliver the
+	// payment result that early): a PENDING order found after a miss is
+	// updated again, never reported as terminal.
+	for attempt := 0; ; attempt++ {
+		tag, err := tx.Exec(ctx, `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5
+			WHERE id = $1 AND user_id = $2 AND status = 'PENDING'`,
+			r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock())
+		if err != nil {
+			return 0, dbError(fmt.Sprintf("apply payment to order %s", r.OrderID), err)
+		}
+		if tag.RowsAffected() == 1 {
+			return Applied, nil
+		}
+		var status string
+		err = tx.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1 AND user_id = $2`, r.OrderID, r.UserID).Scan(&status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return UnknownOrder, nil
+		}
+		if err != nil {
+			return 0, dbError(fmt.Sprintf("look up order %s", r.OrderID), err)
+		}
+		if status != string(orders.StatusPending) {
+			return AlreadyTerminal, nil
+		}
+		if attempt == 3 {
+			return 0, fmt.Errorf("apply payment to order %s: PENDING but not updatable", r.OrderID)
+		}
 	}
-	if tag.RowsAffected() == 1 {
-		return Applied, nil
-	}
-	var exists bool
-	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1 AND user_id = $2)`,
-		r.OrderID, r.UserID).Scan(&exists)
-	if err != nil {
-		return 0, dbError(fmt.Sprintf("look up order %s", r.OrderID), err)
-	}
-	if exists {
-		return AlreadyTerminal, nil
-	}
-	return UnknownOrder, nil
 }
 
 // PurgeIdempotencyKeys deletes idempotency keys recorded more than olderThan
