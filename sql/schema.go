@@ -146,3 +146,32 @@ func Version(db Database) (string, error) {
 	}
 	return fmt.Sprintf("%016x", h.Sum64()), nil
 }
+
+// DefaultMaxConns is the pool size Open uses unless the URL sets
+// pool_max_conns: pgx's own default (max(4, CPUs)) queues API calls behind
+// the consumer's transactions under load.
+const DefaultMaxConns = 16
+
+// Open connects a pool to db's database at url (statements prepared and
+// cached per connection, DefaultMaxConns connections unless the URL says
+// otherwise) and brings the schema up to date with Apply. The caller closes
+// the pool.
+func Open(ctx context.Context, url string, db Database) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%s database url: %w", db, err)
+	}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", db, err)
+	}
+	if err := Apply(ctx, pool, db); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -44,25 +41,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := schema.Open(ctx, cfg.DatabaseURL, schema.Orders)
 	if err != nil {
-		return fmt.Errorf("run orders: parse database url: %w", err)
-	}
-	// Prepared statements, cached per connection (pgx's default, stated).
-	poolCfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
-	// pgx's default (max(4, CPUs)) queues requests behind the consumer's
-	// transactions under load; the URL's pool_max_conns still wins.
-	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
-		poolCfg.MaxConns = 16
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("run orders: open database: %w", err)
-	}
-	defer pool.Close()
-	if err := schema.Apply(ctx, pool, schema.Orders); err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
+	defer pool.Close()
 
 	store, err := postgres.New(pool)
 	if err != nil {

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -38,26 +36,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("payments config: %w", err)
 	}
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("payments database %s: %w", cfg.RedactedDatabaseURL(), err)
-	}
-	// pgx's default (max(4, CPUs)) queues API calls behind the consumer's
-	// batches under load; the URL's pool_max_conns still wins.
-	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
-		poolCfg.MaxConns = 16
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	pool, err := schema.Open(ctx, cfg.DatabaseURL, schema.Payments)
 	if err != nil {
 		return fmt.Errorf("payments database %s: %w", cfg.RedactedDatabaseURL(), err)
 	}
 	defer pool.Close()
-	if err := pool.Ping(ctx); err != nil {
-		return fmt.Errorf("payments database %s: %w", cfg.RedactedDatabaseURL(), err)
-	}
-	if err := schema.Apply(ctx, pool, schema.Payments); err != nil {
-		return fmt.Errorf("payments database: %w", err)
-	}
 	store, err := postgres.New(pool)
 	if err != nil {
 		return err

@@ -241,15 +241,11 @@ func (e *Env) template(ctx context.Context, kind schema.Database) (string, error
 		if err := local.EnsureDatabase(ctx, e.AdminURL, build, ""); err != nil {
 			return "", err
 		}
-		pool, err := pgxpool.New(ctx, withDB(e.ServiceURL, build))
+		pool, err := schema.Open(ctx, withDB(e.ServiceURL, build), kind)
 		if err != nil {
 			return "", err
 		}
-		err = schema.Apply(ctx, pool, kind)
 		pool.Close()
-		if err != nil {
-			return "", err
-		}
 		if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", build, name)); err != nil {
 			return "", err
 		}

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"shop/connect"
 	schema "shop/sql"
 	"shop/stack/jars"
@@ -130,12 +128,12 @@ func provisionDatabase(ctx context.Context, s *local.Stack, name string, db sche
 	if err := local.EnsureDatabase(ctx, s.AdminURL("postgres"), name, ""); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, s.ServiceURL(name))
+	pool, err := schema.Open(ctx, s.ServiceURL(name), db)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	return schema.Apply(ctx, pool, db)
+	pool.Close()
+	return nil
 }
 
 // connectorVars are the values of the connector configs' placeholders:
