@@ -62,7 +62,7 @@ require (
 replace shop/sql => ../sql
 
 require (
-	shop/lifecycle v0.0.0
+	shop/service v0.0.0
 	shop/sql v0.0.0
 	shop/stack v0.0.0
 )
@@ -71,4 +71,4 @@ replace shop/stack => ../stack
 
 replace shop/connect => ../connect
 
-replace shop/lifecycle => ../lifecycle
+replace shop/service => ../service

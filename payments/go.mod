@@ -11,7 +11,7 @@ require (
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 	shop/cdc v0.0.0
-	shop/lifecycle v0.0.0
+	shop/service v0.0.0
 	shop/proto v0.0.0
 	shop/sql v0.0.0
 	shop/stack v0.0.0
@@ -76,4 +76,4 @@ replace shop/stack => ../stack
 
 replace shop/connect => ../connect
 
-replace shop/lifecycle => ../lifecycle
+replace shop/service => ../service

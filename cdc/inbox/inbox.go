@@ -6,12 +6,18 @@
 // skipped. The Kafka offset is marked only after that transaction commits.
 //
 // Messages are applied in batches: what is already buffered for a partition
-// (up to Config.BatchSize) is applied in one transaction, each message under
-// its own savepoint. A message that can never be applied (no valid "id"
-// header, or Apply returns an Undecodable error) is rolled back to its
-// savepoint and recorded in dead_letters in the same transaction, and the
-// partition moves on. Any other error rolls the whole batch back; the batch is
-// retried with a capped backoff and its offsets are not marked.
+// (up to Config.BatchSize) is applied in one transaction, first without
+// savepoints (fewer round trips). A message that can never be applied (no
+// valid "id" header, or Apply returns an Undecodable error) sends the batch
+// round again, this time with a savepoint per message, so that only that
+// message's writes are undone and it is recorded in dead_letters in the same
+// transaction; the partition moves on. Any other error rolls the whole batch
+// back; the batch is retried with a capped backoff and its offsets are not
+// marked.
+//
+// Handlers dispatches on the event type and Unmarshal is the one decoding
+// policy of every consumer: unknown JSON fields are ignored, so that a
+// producer may add fields; the handler validates the required ones.
 package inbox
 
 import (

@@ -90,23 +90,3 @@ func TestPurgeWaitsForReplicationSlot(t *testing.T) {
 		t.Errorf("after purge: old kept %t, fresh kept %t; want false, true", exists(t, db.Pool, old), exists(t, db.Pool, fresh))
 	}
 }
-
-func TestPurgeInbox(t *testing.T) {
-	db := stacktest.Get(t).NewDatabase(t, schema.Payments)
-	ctx := context.Background()
-	oldID, newID := uuid.New(), uuid.New()
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset", processed_at)
-		VALUES ($1, 't', 0, 1, now() - interval '8 days'), ($2, 't', 0, 2, now() - interval '6 days')`, oldID, newID); err != nil {
-		t.Fatal(err)
-	}
-	r, err := outbox.PurgeAll(ctx, db.Pool, 24*time.Hour)
-	if err != nil || r.Inbox != 1 || r.Outbox != 0 {
-		t.Fatalf("PurgeAll() = %+v, %v; want 1 inbox row, 0 outbox rows", r, err)
-	}
-	var left []uuid.UUID
-	rows, _ := db.Pool.Query(ctx, `SELECT event_id FROM inbox`)
-	left, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil || len(left) != 1 || left[0] != newID {
-		t.Errorf("inbox after purge = %v, %v; want [%s]", left, err, newID)
-	}
-}

@@ -1,8 +1,4 @@
-// Package lifecycle provides the pieces of a service process that every
-// service runs the same way: stopping a gRPC server within a deadline,
-// running a periodic job until shutdown, and reading configuration from the
-// environment.
-package lifecycle
+package service
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package lifecycle_test
+package service_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"shop/lifecycle"
+	"shop/service"
 )
 
 // fakeServer is a GracefulStopper whose GracefulStop blocks until drained is
@@ -61,7 +61,7 @@ func TestStopGracefully(t *testing.T) {
 			returned := make(chan struct{})
 			go func() {
 				defer close(returned)
-				lifecycle.StopGracefully(srv, tt.timeout)
+				service.StopGracefully(srv, tt.timeout)
 			}()
 			select {
 			case <-returned:
@@ -107,7 +107,7 @@ func TestRunEvery(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				lifecycle.RunEvery(ctx, tt.interval, logger, "job failed", func(context.Context) error {
+				service.RunEvery(ctx, tt.interval, logger, "job failed", func(context.Context) error {
 					calls++
 					if calls >= len(tt.results) {
 						cancel()

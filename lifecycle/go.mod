@@ -1,5 +1,0 @@
-module shop/lifecycle
-
-go 1.26.0
-
-require github.com/google/go-cmp v0.7.0
