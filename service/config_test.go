@@ -11,8 +11,8 @@ import (
 )
 
 type testConfig struct {
-	Name    string   `env:"NAME, default=default"`
-	List    []string `env:"LIST, default=d:1"`
+	Name string   `env:"NAME, default=default"`
+	List []string `env:"LIST, default=d:1"`
 }
 
 func (c *testConfig) Validate() error {

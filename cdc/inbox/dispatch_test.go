@@ -15,9 +15,9 @@ func TestHandlersApply(t *testing.T) {
 		"B": func(context.Context, pgx.Tx, Message) error { called = "B"; return nil },
 	}
 	tests := []struct {
-		name           string
-		typ            string
-		wantCalled     string
+		name            string
+		typ             string
+		wantCalled      string
 		wantUndecodable bool
 	}{
 		{name: "A", typ: "A", wantCalled: "A"},
@@ -41,8 +41,8 @@ func TestHandlersApply(t *testing.T) {
 
 func TestUnmarshal(t *testing.T) {
 	tests := []struct {
-		name           string
-		value          string
+		name            string
+		value           string
 		wantUndecodable bool
 	}{
 		{name: "OK", value: `{"file_name": "x"}`},
