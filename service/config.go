@@ -2,8 +2,15 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 )
@@ -26,13 +33,20 @@ type Validator interface {
 // error for a value that does not parse or a configuration that does not
 // validate.
 func Load(ctx context.Context, lookup Lookup, cfg Validator) error {
+	// Fields are read one after the other, each parsed right after its
+	// lookup: a parse error belongs to the variable looked up last, which
+	// envconfig's message (a Go field path) does not name.
+	var last string
 	err := envconfig.ProcessWith(ctx, &envconfig.Config{
-		Target:   cfg,
-		Lookuper: trimmed(lookup),
+		Target: cfg,
+		Lookuper: trimmed(func(name string) (string, bool) {
+			last = name
+			return lookup(name)
+		}),
 		Mutators: []envconfig.Mutator{dropEmptyItems},
 	})
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return fmt.Errorf("configuration: %s: %w", last, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
@@ -80,13 +94,17 @@ var dropEmptyItems = envconfig.MutatorFunc(func(_ context.Context, _, _, _, valu
 	return strings.Join(items, ","), false, nil
 })
 
-// The facts several binaries share, each declared once. A service embeds
-// the ones it uses in its own Config.
+// The facts several binaries share, each declared once with its default.
+// A binary keeps the ones it uses as named fields of its own Config, whose
+// Validate calls theirs.
 
 // OrdersEndpoint is where the orders service listens and the gateway dials.
 type OrdersEndpoint struct {
 	GRPCAddr string `env:"ORDERS_GRPC_ADDR, default=127.0.0.1:9101"`
 }
+
+// Validate checks that the address is host:port.
+func (e OrdersEndpoint) Validate() error { return checkAddr("ORDERS_GRPC_ADDR", e.GRPCAddr) }
 
 // PaymentsEndpoint is where the payments service listens and the gateway
 // dials.
@@ -94,9 +112,24 @@ type PaymentsEndpoint struct {
 	GRPCAddr string `env:"PAYMENTS_GRPC_ADDR, default=127.0.0.1:9102"`
 }
 
+// Validate checks that the address is host:port.
+func (e PaymentsEndpoint) Validate() error { return checkAddr("PAYMENTS_GRPC_ADDR", e.GRPCAddr) }
+
 // Kafka is the bootstrap broker list of the consumers and the stack.
 type Kafka struct {
 	Brokers []string `env:"KAFKA_BROKERS, default=127.0.0.1:9092"`
+}
+
+// Validate checks that there is at least one broker and each is host:port.
+func (k Kafka) Validate() error {
+	if len(k.Brokers) == 0 {
+		return errors.New("KAFKA_BROKERS: no brokers")
+	}
+	var errs []error
+	for _, b := range k.Brokers {
+		errs = append(errs, checkAddr("KAFKA_BROKERS", b))
+	}
+	return errors.Join(errs...)
 }
 
 // Topics are the event topics: the connectors route each service's outbox
@@ -104,4 +137,103 @@ type Kafka struct {
 type Topics struct {
 	Orders   string `env:"ORDERS_TOPIC, default=orders.events"`
 	Payments string `env:"PAYMENTS_TOPIC, default=payments.events"`
+}
+
+// Validate checks that both topics are named.
+func (t Topics) Validate() error {
+	if t.Orders == "" || t.Payments == "" {
+		return errors.New("ORDERS_TOPIC, PAYMENTS_TOPIC: empty")
+	}
+	return nil
+}
+
+// Retention says how long a service keeps what it only needs for a while,
+// and how often it purges the rest.
+type Retention struct {
+	// Outbox: published outbox rows.
+	Outbox time.Duration `env:"OUTBOX_RETENTION, default=1h"`
+	// IdempotencyKeys: at least 24h (DESIGN.md section 3).
+	IdempotencyKeys time.Duration `env:"IDEMPOTENCY_RETENTION, default=24h"`
+	// PurgeInterval: how often the purges run.
+	PurgeInterval time.Duration `env:"PURGE_INTERVAL, default=5m"`
+}
+
+// Validate checks that the durations are positive and idempotency keys are
+// kept at least 24 hours.
+func (r Retention) Validate() error {
+	var errs []error
+	if r.Outbox <= 0 || r.PurgeInterval <= 0 {
+		errs = append(errs, errors.New("OUTBOX_RETENTION, PURGE_INTERVAL: must be positive"))
+	}
+	if r.IdempotencyKeys < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("IDEMPOTENCY_RETENTION %s: keys must be kept at least 24h", r.IdempotencyKeys))
+	}
+	return errors.Join(errs...)
+}
+
+// Process is how a process logs and stops.
+type Process struct {
+	// LogLevel is the minimum level logged: debug, info, warn or error.
+	// Logs are JSON.
+	LogLevel slog.Level `env:"LOG_LEVEL, default=info"`
+	// ShutdownTimeout bounds the graceful stop of a server; requests still
+	// running after it are cancelled.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT, default=10s"`
+}
+
+// Validate checks that the shutdown timeout is positive.
+func (p Process) Validate() error {
+	if p.ShutdownTimeout <= 0 {
+		return fmt.Errorf("SHUTDOWN_TIMEOUT %s: must be positive", p.ShutdownTimeout)
+	}
+	return nil
+}
+
+// NewLogger returns the JSON logger of a process, on stderr, at the
+// configured level.
+func (p Process) NewLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: p.LogLevel}))
+}
+
+// DatabaseURL is a postgres:// URL that may hold a password: it is logged
+// redacted (LogValue).
+type DatabaseURL string
+
+// Validate checks that u is a postgres:// URL; name is its variable.
+func (u DatabaseURL) Validate(name string) error {
+	p, err := url.Parse(string(u))
+	if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
+		return fmt.Errorf("%s: want a postgres:// URL", name)
+	}
+	return nil
+}
+
+// LogValue hides the password; a URL that does not parse is hidden
+// entirely, since it may still hold one.
+func (u DatabaseURL) LogValue() slog.Value {
+	p, err := url.Parse(string(u))
+	if err != nil {
+		return slog.StringValue("<unparsable>")
+	}
+	return slog.StringValue(p.Redacted())
+}
+
+// String is the redacted URL, so that printing a Config never shows the
+// password.
+func (u DatabaseURL) String() string { return u.LogValue().String() }
+
+// checkAddr accepts host:port with a numeric port, or a gRPC target URI
+// such as dns:///orders:9101, passed on as is.
+func checkAddr(name, addr string) error {
+	if strings.Contains(addr, ":///") {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: want host:port: %w", name, addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("%s %q: port must be a number from 0 to 65535", name, addr)
+	}
+	return nil
 }
