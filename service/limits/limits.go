@@ -1,0 +1,93 @@
+// Package limits holds the limits of the shop's API (DESIGN.md section 3),
+// each stated once: the gateway checks them on the way in, and each service
+// checks them again, since it trusts no caller. A violation is a
+// fault.Invalid error whose message is shown to the client.
+package limits
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"shop/service/fault"
+)
+
+// Currency is the one currency of the system, carried by every body and
+// event with money.
+const Currency = "RUB"
+
+// The limits. Money is in minor units (kopecks).
+const (
+	MaxUserIDLen               = 64
+	MinAmount            int64 = 1
+	MaxAmount            int64 = 1_000_000_000_000
+	MaxBalance           int64 = 1_000_000_000_000_000
+	MaxDescriptionRunes        = 1000
+	MaxIdempotencyKeyLen       = 255
+	DefaultListLimit           = 20
+	MaxListLimit               = 100
+)
+
+// UserID checks that id is 1 to 64 characters of [A-Za-z0-9._-].
+func UserID(id string) error {
+	if len(id) == 0 || len(id) > MaxUserIDLen {
+		return fault.Errorf(fault.Invalid, "user_id must be 1 to %d characters", MaxUserIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fault.Errorf(fault.Invalid, "user_id must contain only A-Z, a-z, 0-9, '.', '_' and '-'")
+		}
+	}
+	return nil
+}
+
+// Amount checks that amount is MinAmount to MaxAmount.
+func Amount(amount int64) error {
+	if amount < MinAmount || amount > MaxAmount {
+		return fault.Errorf(fault.Invalid, "amount must be between %d and %d", MinAmount, MaxAmount)
+	}
+	return nil
+}
+
+// Description checks that d is valid UTF-8 of at most 1000 characters
+// without NUL (which a Postgres text column cannot hold).
+func Description(d string) error {
+	if !utf8.ValidString(d) {
+		return fault.Errorf(fault.Invalid, "description must be valid UTF-8")
+	}
+	if strings.IndexByte(d, 0) >= 0 {
+		return fault.Errorf(fault.Invalid, "description must not contain NUL characters")
+	}
+	if utf8.RuneCountInString(d) > MaxDescriptionRunes {
+		return fault.Errorf(fault.Invalid, "description must be at most %d characters", MaxDescriptionRunes)
+	}
+	return nil
+}
+
+// IdempotencyKey checks a present key: 1 to 255 printable ASCII characters
+// (0x20 to 0x7E). An absent key is the caller's business.
+func IdempotencyKey(key string) error {
+	if len(key) == 0 || len(key) > MaxIdempotencyKeyLen {
+		return fault.Errorf(fault.Invalid, "idempotency key must be 1 to %d characters", MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return fault.Errorf(fault.Invalid, "idempotency key must be printable ASCII")
+		}
+	}
+	return nil
+}
+
+// ListLimit returns the page size for a requested limit: 0 means
+// DefaultListLimit, 1 to MaxListLimit is taken as is, anything else is
+// invalid.
+func ListLimit(limit int32) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultListLimit, nil
+	case limit < 0 || limit > MaxListLimit:
+		return 0, fault.Errorf(fault.Invalid, "limit must be between 1 and %d", MaxListLimit)
+	}
+	return int(limit), nil
+}
