@@ -1,7 +1,8 @@
 // Package connect operates Kafka Connect through its REST API: it renders the
 // connector configs kept in this folder (placeholders ${VAR} and
-// ${VAR:-default} filled from the caller's environment), applies them, and
-// reports, restarts, pauses, resumes and deletes connectors.
+// ${VAR:-default} filled from the caller's environment; the topics from
+// service.Topics, see TopicVars), applies them, and reports, restarts,
+// pauses, resumes and deletes connectors.
 package connect
 
 import (
@@ -12,6 +13,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"shop/service"
 )
 
 //go:embed *.json
@@ -41,6 +44,15 @@ func Bundled(name string, lookup func(string) (string, bool)) (Connector, error)
 		return Connector{}, fmt.Errorf("connector config %s: %w", name, err)
 	}
 	return Render(b, lookup)
+}
+
+// TopicVars returns the values of the configs' topic placeholders,
+// ${ORDERS_TOPIC} and ${PAYMENTS_TOPIC}, for t. The configs give these no
+// default of their own: the topics are named once, in service.Topics, and
+// whoever renders a config passes them (service.Defaults[service.Topics]()
+// when the environment sets none).
+func TopicVars(t service.Topics) map[string]string {
+	return map[string]string{"ORDERS_TOPIC": t.Orders, "PAYMENTS_TOPIC": t.Payments}
 }
 
 var placeholder = regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*)(:-([^}]*))?\}`)

@@ -3,6 +3,8 @@ package connect
 import (
 	"strings"
 	"testing"
+
+	"shop/service"
 )
 
 func lookup(m map[string]string) func(string) (string, bool) {
@@ -56,8 +58,9 @@ func TestBundledConfigsRenderWithDefaults(t *testing.T) {
 	if len(files) != 2 {
 		t.Fatalf("bundled configs = %v, want the orders and payments connectors", files)
 	}
+	topics := service.Defaults[service.Topics]()
 	for _, f := range files {
-		c, err := Bundled(f, lookup(nil))
+		c, err := Bundled(f, lookup(TopicVars(topics)))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -71,8 +74,18 @@ func TestBundledConfigsRenderWithDefaults(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", f, k, c.Config[k], want)
 			}
 		}
-		if !strings.HasSuffix(c.Config["transforms.outbox.route.topic.replacement"], ".events") {
-			t.Errorf("%s: topic = %q", f, c.Config["transforms.outbox.route.topic.replacement"])
+		if got := c.Config["transforms.outbox.route.topic.replacement"]; !strings.HasSuffix(got, ".events") || (got != topics.Orders && got != topics.Payments) {
+			t.Errorf("%s: topic = %q, want one of %+v", f, got, topics)
+		}
+	}
+}
+
+// The topics have no default in the configs: they come from service.Topics
+// through TopicVars, so a caller that forgets them fails loudly.
+func TestBundledConfigsNeedTheTopics(t *testing.T) {
+	for _, f := range Files() {
+		if _, err := Bundled(f, lookup(nil)); err == nil || !strings.Contains(err.Error(), "_TOPIC") {
+			t.Errorf("%s: err = %v, want no value for the topic", f, err)
 		}
 	}
 }

@@ -1,3 +1,18 @@
 module shop/connect
 
-go 1.26
+go 1.26.0
+
+require shop/service v0.0.0
+
+require (
+	github.com/sethvargo/go-envconfig v1.4.3 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+	google.golang.org/grpc v1.85.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace shop/service => ../service

@@ -15,6 +15,7 @@ require (
 	shop/orders v0.0.0
 	shop/payments v0.0.0
 	shop/proto v0.0.0
+	shop/service v0.0.0
 	shop/sql v0.0.0
 	shop/stack v0.0.0
 )
@@ -86,6 +87,7 @@ require (
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
+	github.com/sethvargo/go-envconfig v1.4.3 // indirect
 	github.com/sirupsen/logrus v1.9.3 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
@@ -119,3 +121,5 @@ replace shop/sql => ../sql
 replace shop/cdc => ../cdc
 
 replace shop/connect => ../connect
+
+replace shop/service => ../service

@@ -1,18 +1,22 @@
-// Package orders holds the domain of the orders service: the order, its
-// states, the validation of requests, the error kinds and the page token.
-// It depends on no database, broker or transport; the adapters live in the
-// subpackages postgres (the store), grpcapi (the gRPC server) and
-// paymentevents (the consumer of payment results).
+// Package orders holds the domain of the orders service: the order and its
+// states, the validation of requests, the page token and the payment
+// results the service applies. Errors are service/fault errors; the limits
+// of single fields are service/limits. It depends on no database, broker or
+// transport; the adapters live in the subpackages postgres (the store),
+// grpcapi (the gRPC server) and paymentevents (the consumer of payment
+// results).
 package orders
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"time"
 
 	"github.com/google/uuid"
-)
 
-// Currency is the one currency of the system. Every order carries it.
-const Currency = "RUB"
+	"shop/service/fault"
+	"shop/service/limits"
+)
 
 // Status is the state of an order. PENDING is the only state an order
 // leaves; PAID and CANCELLED are terminal.
@@ -47,8 +51,9 @@ func (r CancelReason) Valid() bool {
 	return r == CancelReasonInsufficientFunds || r == CancelReasonAccountNotFound
 }
 
-// Order is one order of one user. Amount is in minor units (kopecks). Times
-// are UTC with microsecond precision, as Postgres stores them.
+// Order is one order of one user. Amount is in minor units (kopecks) of
+// Currency, which is always limits.Currency. Times are UTC with microsecond
+// precision, as Postgres stores them.
 type Order struct {
 	ID           uuid.UUID
 	UserID       string
@@ -61,6 +66,21 @@ type Order struct {
 	UpdatedAt    time.Time
 }
 
+// ParseOrderID parses an order id in the canonical UUID form
+// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, either case). It returns a
+// fault.Invalid error for anything else, including the other forms
+// uuid.Parse accepts (braces, urn:uuid:, no hyphens).
+func ParseOrderID(s string) (uuid.UUID, error) {
+	if len(s) != 36 {
+		return uuid.Nil, fault.Errorf(fault.Invalid, "order id must be a UUID")
+	}
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, fault.Errorf(fault.Invalid, "order id must be a UUID")
+	}
+	return id, nil
+}
+
 // CreateOrderParams is a request to create an order. IdempotencyKey is
 // optional; when set, it is scoped to UserID.
 type CreateOrderParams struct {
@@ -68,6 +88,42 @@ type CreateOrderParams struct {
 	Amount         int64
 	Description    string
 	IdempotencyKey string
+}
+
+// Validate checks every field of p against service/limits and returns the
+// first fault.Invalid error. An empty IdempotencyKey means none.
+func (p CreateOrderParams) Validate() error {
+	if err := limits.UserID(p.UserID); err != nil {
+		return err
+	}
+	if err := limits.Amount(p.Amount); err != nil {
+		return err
+	}
+	if err := limits.Description(p.Description); err != nil {
+		return err
+	}
+	if p.IdempotencyKey != "" {
+		if err := limits.IdempotencyKey(p.IdempotencyKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RequestHash returns the SHA-256 of the canonical form of the request body
+// (amount and description; the user and key identify the record, they are
+// not part of the body). Two requests with the same body have the same hash.
+func (p CreateOrderParams) RequestHash() []byte {
+	h := sha256.New()
+	// Version 1 of the canonical form: the amount in 8 bytes, big endian,
+	// then the description bytes. The amount has a fixed width, so the
+	// encoding is unambiguous.
+	var b [9]byte
+	b[0] = 1
+	binary.BigEndian.PutUint64(b[1:], uint64(p.Amount))
+	h.Write(b[:])
+	h.Write([]byte(p.Description))
+	return h.Sum(nil)
 }
 
 // CreateOrderResult is the outcome of CreateOrder. Replayed is true when
@@ -80,11 +136,40 @@ type CreateOrderResult struct {
 }
 
 // ListOrdersParams is a request for one page of a user's orders. Limit 0
-// means DefaultListLimit; PageToken is empty for the first page.
+// means limits.DefaultListLimit; PageToken is empty for the first page.
 type ListOrdersParams struct {
 	UserID    string
 	Limit     int32
 	PageToken string
+}
+
+// ListQuery is a validated ListOrdersParams: the page size and the position
+// after which the page starts (nil for the first page).
+type ListQuery struct {
+	UserID string
+	Limit  int
+	After  *Cursor
+}
+
+// Query validates p and decodes its page token. It returns a fault.Invalid
+// error for a bad user id, limit or token.
+func (p ListOrdersParams) Query() (ListQuery, error) {
+	if err := limits.UserID(p.UserID); err != nil {
+		return ListQuery{}, err
+	}
+	limit, err := limits.ListLimit(p.Limit)
+	if err != nil {
+		return ListQuery{}, err
+	}
+	q := ListQuery{UserID: p.UserID, Limit: limit}
+	if p.PageToken != "" {
+		c, err := DecodePageToken(p.PageToken)
+		if err != nil {
+			return ListQuery{}, err
+		}
+		q.After = &c
+	}
+	return q, nil
 }
 
 // Page is one page of orders, newest first. NextPageToken is empty on the
@@ -92,23 +177,4 @@ type ListOrdersParams struct {
 type Page struct {
 	Orders        []Order
 	NextPageToken string
-}
-
-// PaymentResult is the outcome of the payment of one order, as the payments
-// service reports it. Reason is set only when Paid is false.
-type PaymentResult struct {
-	EventID uuid.UUID
-	OrderID uuid.UUID
-	UserID  string
-	Amount  int64
-	Paid    bool
-	Reason  CancelReason
-}
-
-// Status returns the state the payment moves a PENDING order to.
-func (r PaymentResult) Status() Status {
-	if r.Paid {
-		return StatusPaid
-	}
-	return StatusCancelled
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"shop/service/fault"
 )
 
 // Cursor is a position in a user's orders, ordered by (created_at DESC,
@@ -34,11 +36,11 @@ func EncodePageToken(c Cursor) string {
 }
 
 // DecodePageToken returns the cursor of a token made by EncodePageToken. A
-// token that is not one is a KindInvalid error.
+// token that is not one is a fault.Invalid error.
 func DecodePageToken(token string) (Cursor, error) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) != pageTokenLen || b[0] != pageTokenVersion {
-		return Cursor{}, Errorf(KindInvalid, "malformed page token")
+		return Cursor{}, fault.Errorf(fault.Invalid, "malformed page token")
 	}
 	var c Cursor
 	c.CreatedAt = time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC()

@@ -118,3 +118,15 @@ func Every(name string, interval time.Duration, logger *slog.Logger, fn func(con
 		return nil
 	}}
 }
+
+// Purge returns an Every job for a retention purge that reports how many
+// rows it deleted; a run that deleted rows is logged at info level.
+func Purge(name string, interval time.Duration, logger *slog.Logger, purge func(context.Context) (int64, error)) Job {
+	return Every(name, interval, logger, func(ctx context.Context) error {
+		n, err := purge(ctx)
+		if err == nil && n > 0 {
+			logger.InfoContext(ctx, name, slog.Int64("rows", n))
+		}
+		return err
+	})
+}

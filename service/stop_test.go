@@ -133,3 +133,37 @@ func TestRunEvery(t *testing.T) {
 		})
 	}
 }
+
+func TestPurgeLogsDeletedRows(t *testing.T) {
+	tests := []struct {
+		name    string
+		rows    int64
+		err     error
+		wantLog string
+	}{
+		{name: "RowsLogged", rows: 3, wantLog: "rows=3"},
+		{name: "NothingDeletedQuiet", rows: 0},
+		{name: "FailureLogged", err: errors.New("boom"), wantLog: "error=boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			calls := 0
+			job := service.Purge("outbox purge", time.Millisecond, logger, func(context.Context) (int64, error) {
+				if calls++; calls > 1 { // the second run ends the job
+					cancel()
+					return 0, nil
+				}
+				return tt.rows, tt.err
+			})
+			if err := job.Run(ctx); err != nil {
+				t.Fatalf("Run() = %v, want nil", err)
+			}
+			if got := logs.String(); (tt.wantLog == "") != (got == "") || !strings.Contains(got, tt.wantLog) {
+				t.Errorf("logs %q, want them to contain %q", got, tt.wantLog)
+			}
+		})
+	}
+}

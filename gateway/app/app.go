@@ -18,8 +18,8 @@ import (
 )
 
 // Run serves the gateway until ctx is done, then shuts the HTTP server down
-// gracefully (in-flight requests finish within cfg.ShutdownTimeout) and
-// closes the backend connections. It returns nil after a clean shutdown,
+// gracefully (in-flight requests finish within cfg.Process.ShutdownTimeout)
+// and closes the backend connections. It returns nil after a clean shutdown,
 // or the error that stopped it: an invalid config, a port that cannot be
 // bound, a server failure.
 //
@@ -33,14 +33,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("gateway config: %w", err)
 	}
 
-	ordersConn, err := grpc.NewClient(cfg.OrdersAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	ordersConn, err := grpc.NewClient(cfg.Orders.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return fmt.Errorf("orders client %s: %w", cfg.OrdersAddr, err)
+		return fmt.Errorf("orders client %s: %w", cfg.Orders.GRPCAddr, err)
 	}
 	defer ordersConn.Close()
-	paymentsConn, err := grpc.NewClient(cfg.PaymentsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	paymentsConn, err := grpc.NewClient(cfg.Payments.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return fmt.Errorf("payments client %s: %w", cfg.PaymentsAddr, err)
+		return fmt.Errorf("payments client %s: %w", cfg.Payments.GRPCAddr, err)
 	}
 	defer paymentsConn.Close()
 
@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("gateway listening",
 		"addr", ln.Addr().String(),
 		"swagger", "http://"+ln.Addr().String()+"/swagger/index.html",
-		"orders", cfg.OrdersAddr, "payments", cfg.PaymentsAddr)
+		"orders", cfg.Orders.GRPCAddr, "payments", cfg.Payments.GRPCAddr)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	logger.Info("gateway shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Process.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("gateway HTTP shutdown: %w", err)

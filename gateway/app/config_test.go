@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ func envOf(m map[string]string) func(string) (string, bool) {
 	}
 }
 
-func TestConfigFromEnv(t *testing.T) {
+func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -34,14 +35,14 @@ func TestConfigFromEnv(t *testing.T) {
 			},
 			want: func() Config {
 				c := DefaultConfig()
-				c.HTTPAddr, c.OrdersAddr, c.PaymentsAddr = "127.0.0.1:0", "orders:1", "payments:2"
-				c.BackendTimeout, c.LogLevel = 250*time.Millisecond, slog.LevelDebug
+				c.HTTPAddr, c.Orders.GRPCAddr, c.Payments.GRPCAddr = "127.0.0.1:0", "orders:1", "payments:2"
+				c.BackendTimeout, c.Process.LogLevel = 250*time.Millisecond, slog.LevelDebug
 				return c
 			}(),
 		},
 		{name: "OKTargetURI", env: map[string]string{"ORDERS_GRPC_ADDR": "dns:///orders:9101"}, want: func() Config {
 			c := DefaultConfig()
-			c.OrdersAddr = "dns:///orders:9101"
+			c.Orders.GRPCAddr = "dns:///orders:9101"
 			return c
 		}()},
 		{name: "ErrTimeoutSyntax", env: map[string]string{"GATEWAY_BACKEND_TIMEOUT": "3"}, wantErr: "GATEWAY_BACKEND_TIMEOUT"},
@@ -56,7 +57,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ConfigFromEnv(envOf(tt.env))
+			got, err := LoadConfig(context.Background(), envOf(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
@@ -64,7 +65,7 @@ func TestConfigFromEnv(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("ConfigFromEnv: %v", err)
+				t.Fatalf("LoadConfig: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreFields(Config{}, "Ready")); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
@@ -75,7 +76,7 @@ func TestConfigFromEnv(t *testing.T) {
 
 func TestDefaultConfigMatchesContract(t *testing.T) {
 	c := DefaultConfig()
-	if c.HTTPAddr != "127.0.0.1:8080" || c.OrdersAddr != "127.0.0.1:9101" || c.PaymentsAddr != "127.0.0.1:9102" || c.BackendTimeout != 3*time.Second || c.LogLevel != slog.LevelInfo {
+	if c.HTTPAddr != "127.0.0.1:8080" || c.Orders.GRPCAddr != "127.0.0.1:9101" || c.Payments.GRPCAddr != "127.0.0.1:9102" || c.BackendTimeout != 3*time.Second || c.Process.LogLevel != slog.LevelInfo {
 		t.Errorf("defaults %+v differ from docs/CONTRACTS.md", c)
 	}
 	if err := c.Validate(); err != nil {

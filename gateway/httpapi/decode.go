@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // MaxBodyBytes is the largest request body the gateway reads (64 KiB).
@@ -166,4 +169,28 @@ func objectKeys(obj []byte) ([]string, error) {
 // trimJSONSpace drops leading JSON whitespace (space, tab, CR, LF).
 func trimJSONSpace(b []byte) []byte {
 	return bytes.TrimLeft(b, " \t\r\n")
+}
+
+// singleQuery returns the query parameter name, "" when absent, or an
+// error when it is given more than once.
+func singleQuery(r *http.Request, name string) (string, error) {
+	vals := r.URL.Query()[name]
+	switch len(vals) {
+	case 0:
+		return "", nil
+	case 1:
+		return vals[0], nil
+	}
+	return "", fmt.Errorf("%s must be given at most once", name)
+}
+
+// timeFromProto returns ts as a UTC time.
+func timeFromProto(ts *timestamppb.Timestamp) (time.Time, error) {
+	if ts == nil {
+		return time.Time{}, fmt.Errorf("missing timestamp")
+	}
+	if err := ts.CheckValid(); err != nil {
+		return time.Time{}, err
+	}
+	return ts.AsTime().UTC(), nil
 }

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"shop/service/fault"
 )
 
 // Error codes of the REST API (DESIGN.md section 3). Each one goes with
@@ -24,15 +26,6 @@ const (
 	CodePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
 	CodeUnavailable          = "UNAVAILABLE"
 	CodeInternal             = "INTERNAL"
-)
-
-// Reasons carried by the services in a google.rpc.ErrorInfo status detail
-// (docs/CONTRACTS.md, "gRPC errors").
-const (
-	ReasonAccountExists        = "ACCOUNT_EXISTS"
-	ReasonBalanceLimitExceeded = "BALANCE_LIMIT_EXCEEDED"
-	ReasonIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
-	ReasonIdempotencyKeyInUse  = "IDEMPOTENCY_KEY_IN_USE"
 )
 
 // Messages shown for errors whose cause must not reach the client.
@@ -116,18 +109,18 @@ func fromBackend(err error) *apiError {
 	case codes.NotFound:
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: messageOr(st, "not found")}
 	case codes.AlreadyExists:
-		if reason == ReasonAccountExists {
+		if reason == fault.ReasonAccountExists {
 			return &apiError{status: http.StatusConflict, code: CodeAccountExists, message: messageOr(st, "account already exists")}
 		}
 	case codes.Aborted:
-		if reason == ReasonIdempotencyKeyInUse {
+		if reason == fault.ReasonIdempotencyKeyInUse {
 			return &apiError{status: http.StatusConflict, code: CodeIdempotencyKeyInUse, message: messageOr(st, "a request with this idempotency key is in progress")}
 		}
 	case codes.FailedPrecondition:
 		switch reason {
-		case ReasonIdempotencyKeyReused:
+		case fault.ReasonIdempotencyKeyReused:
 			return &apiError{status: http.StatusUnprocessableEntity, code: CodeIdempotencyKeyReused, message: messageOr(st, "idempotency key was used with a different request")}
-		case ReasonBalanceLimitExceeded:
+		case fault.ReasonBalanceLimitExceeded:
 			return &apiError{status: http.StatusUnprocessableEntity, code: CodeBalanceLimitExceeded, message: messageOr(st, "balance limit exceeded")}
 		}
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:

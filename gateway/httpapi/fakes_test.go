@@ -17,6 +17,7 @@ import (
 
 	ordersv1 "shop/proto/orders/v1"
 	paymentsv1 "shop/proto/payments/v1"
+	"shop/service/fault"
 )
 
 // The fakes below stand in for the orders and payments services so that
@@ -115,7 +116,7 @@ func (f *fakePayments) CreateAccount(ctx context.Context, req *paymentsv1.Create
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.accounts[req.GetUserId()]; ok {
-		return nil, reasonErr(codes.AlreadyExists, "account already exists", ReasonAccountExists)
+		return nil, reasonErr(codes.AlreadyExists, "account already exists", fault.ReasonAccountExists)
 	}
 	a := &paymentsv1.Account{UserId: req.GetUserId(), Currency: "RUB", CreatedAt: timestamppb.New(fakeNow), UpdatedAt: timestamppb.New(fakeNow)}
 	f.accounts[req.GetUserId()] = a
@@ -149,7 +150,7 @@ func (f *fakePayments) TopUp(ctx context.Context, req *paymentsv1.TopUpRequest) 
 	if req.GetIdempotencyKey() != "" {
 		if s, ok := f.keys[scoped]; ok {
 			if !proto.Equal(s.request, req) {
-				return nil, reasonErr(codes.FailedPrecondition, "idempotency key was used with a different request", ReasonIdempotencyKeyReused)
+				return nil, reasonErr(codes.FailedPrecondition, "idempotency key was used with a different request", fault.ReasonIdempotencyKeyReused)
 			}
 			r := proto.Clone(s.reply).(*paymentsv1.TopUpResponse)
 			r.Replayed = true
@@ -161,7 +162,7 @@ func (f *fakePayments) TopUp(ctx context.Context, req *paymentsv1.TopUpRequest) 
 		return nil, status.Error(codes.NotFound, "account not found")
 	}
 	if a.GetBalance() > 1_000_000_000_000_000-req.GetAmount() {
-		return nil, reasonErr(codes.FailedPrecondition, "balance would exceed 1000000000000000", ReasonBalanceLimitExceeded)
+		return nil, reasonErr(codes.FailedPrecondition, "balance would exceed 1000000000000000", fault.ReasonBalanceLimitExceeded)
 	}
 	a.Balance += req.GetAmount()
 	a.UpdatedAt = timestamppb.New(fakeNow.Add(time.Second))
@@ -203,7 +204,7 @@ func (f *fakeOrders) CreateOrder(ctx context.Context, req *ordersv1.CreateOrderR
 	if req.GetIdempotencyKey() != "" {
 		if s, ok := f.keys[scoped]; ok {
 			if !proto.Equal(s.request, req) {
-				return nil, reasonErr(codes.FailedPrecondition, "idempotency key was used with a different request", ReasonIdempotencyKeyReused)
+				return nil, reasonErr(codes.FailedPrecondition, "idempotency key was used with a different request", fault.ReasonIdempotencyKeyReused)
 			}
 			r := proto.Clone(s.reply).(*ordersv1.CreateOrderResponse)
 			r.Replayed = true

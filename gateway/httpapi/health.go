@@ -10,6 +10,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
+// HealthStatus is the body of /healthz and of a successful /readyz.
+type HealthStatus struct {
+	Status string `json:"status" example:"ok"`
+}
+
 // Probe is one readiness check of /readyz.
 type Probe struct {
 	// Name identifies the dependency in logs, e.g. "orders".

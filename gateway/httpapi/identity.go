@@ -3,7 +3,12 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"shop/service/limits"
 )
 
 // HeaderUserID is the header that carries the caller's identity until a
@@ -44,26 +49,10 @@ func (HeaderAuthenticator) Authenticate(r *http.Request) (Identity, error) {
 	case len(vals) > 1:
 		return nil, errors.New(HeaderUserID + " header must be given once")
 	}
-	if !validUserID(vals[0]) {
-		return nil, errors.New(HeaderUserID + " must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+	if limits.UserID(vals[0]) != nil {
+		return nil, fmt.Errorf("%s must be 1 to %d characters of A-Z, a-z, 0-9, '.', '_' or '-'", HeaderUserID, limits.MaxUserIDLen)
 	}
 	return userID(vals[0]), nil
-}
-
-// validUserID reports whether s is 1 to 64 characters of [A-Za-z0-9._-].
-func validUserID(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 type identityKey struct{}
@@ -77,4 +66,13 @@ func WithIdentity(ctx context.Context, id Identity) context.Context {
 func IdentityFrom(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)
 	return id, ok
+}
+
+// caller returns the user id that the authenticate middleware stored.
+func caller(c *gin.Context) (string, error) {
+	id, ok := IdentityFrom(c.Request.Context())
+	if !ok {
+		return "", errors.New("no identity in request context: authenticate middleware missing")
+	}
+	return id.UserID(), nil
 }

@@ -15,6 +15,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -48,6 +49,21 @@ type Options struct {
 	BackendTimeout time.Duration
 	// Authenticator establishes the caller; nil means HeaderAuthenticator.
 	Authenticator Authenticator
+}
+
+// handlers serves the routes; each entity's handlers are in the file named
+// after it (account.go, order.go, health.go).
+type handlers struct {
+	orders   ordersv1.OrderServiceClient
+	payments paymentsv1.PaymentServiceClient
+	probes   []Probe
+	timeout  time.Duration
+	errs     errorResponder
+}
+
+// backendContext bounds one backend call by the configured timeout.
+func (h *handlers) backendContext(c *gin.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), h.timeout)
 }
 
 // NewRouter returns the gateway's HTTP handler. It returns an error when a

@@ -18,6 +18,8 @@ import (
 
 	"shop/orders/app"
 	ordersv1 "shop/proto/orders/v1"
+	paymentsv1 "shop/proto/payments/v1"
+	"shop/service"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )
@@ -41,10 +43,10 @@ func TestRunEndToEnd(t *testing.T) {
 	topic := env.NewTopic(t, "payments-e2e")
 
 	cfg := app.DefaultConfig()
-	cfg.GRPCAddr = "127.0.0.1:0"
-	cfg.DatabaseURL = db.URL
-	cfg.KafkaBrokers = env.Brokers
-	cfg.PaymentsTopic = topic
+	cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+	cfg.DatabaseURL = service.DatabaseURL(db.URL)
+	cfg.Kafka.Brokers = env.Brokers
+	cfg.Topics.Payments = topic
 	cfg.ConsumerGroup = stacktest.Unique("orders-e2e-")
 	ready := make(chan string, 1)
 	cfg.Ready = func(addr string) { ready <- addr }
@@ -108,19 +110,19 @@ func TestRunEndToEnd(t *testing.T) {
 		{"BadAmount", func() error {
 			_, err := client.CreateOrder(callCtx, &ordersv1.CreateOrderRequest{UserId: "dave", Amount: 0})
 			return err
-		}, codes.InvalidArgument, ""},
+		}, codes.InvalidArgument, "INVALID_ARGUMENT"},
 		{"MalformedID", func() error {
 			_, err := client.GetOrder(callCtx, &ordersv1.GetOrderRequest{UserId: "dave", OrderId: "42"})
 			return err
-		}, codes.InvalidArgument, ""},
+		}, codes.InvalidArgument, "INVALID_ARGUMENT"},
 		{"OtherUsersOrder", func() error {
 			_, err := client.GetOrder(callCtx, &ordersv1.GetOrderRequest{UserId: "eve", OrderId: o.GetId()})
 			return err
-		}, codes.NotFound, ""},
+		}, codes.NotFound, "NOT_FOUND"},
 		{"BadPageToken", func() error {
 			_, err := client.ListOrders(callCtx, &ordersv1.ListOrdersRequest{UserId: "dave", PageToken: "%%%"})
 			return err
-		}, codes.InvalidArgument, ""},
+		}, codes.InvalidArgument, "INVALID_ARGUMENT"},
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,22 +159,19 @@ func TestRunEndToEnd(t *testing.T) {
 		Value: sarama.StringEncoder(`{"orderId":"` + o.GetId() + `","userId":"dave","amount":"990","currency":"RUB"}`),
 		Headers: []sarama.RecordHeader{
 			{Key: []byte("id"), Value: []byte(uuid.NewString())},
-			{Key: []byte("eventType"), Value: []byte("PaymentSucceeded")},
+			{Key: []byte("eventType"), Value: []byte(paymentsv1.EventPaymentSucceeded)},
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	stacktest.WaitFor(t, 90*time.Second, "the order to be PAID", func() bool {
 		got, err := client.GetOrder(callCtx, &ordersv1.GetOrderRequest{UserId: "dave", OrderId: o.GetId()})
 		if err != nil {
 			t.Fatalf("GetOrder: %v", err)
 		}
-		if got.GetOrder().GetStatus() == ordersv1.OrderStatus_ORDER_STATUS_PAID {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return got.GetOrder().GetStatus() == ordersv1.OrderStatus_ORDER_STATUS_PAID
+	})
 
 	cancel()
 	select {
@@ -199,16 +198,16 @@ func TestRunStartupErrors(t *testing.T) {
 		modify  func(*app.Config)
 		wantErr string
 	}{
-		{"InvalidConfig", func(c *app.Config) { c.PaymentsTopic = "" }, "payments topic"},
-		{"AddressInUse", func(c *app.Config) { c.GRPCAddr = busy.Addr().String() }, "listen on"},
+		{"InvalidConfig", func(c *app.Config) { c.Topics.Payments = "" }, "PAYMENTS_TOPIC"},
+		{"AddressInUse", func(c *app.Config) { c.Endpoint.GRPCAddr = busy.Addr().String() }, "listen on"},
 		{"DatabaseUnreachable", func(c *app.Config) { c.DatabaseURL = "postgres://shop:shop@127.0.0.1:1/orders?connect_timeout=2" }, "migrate orders"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := app.DefaultConfig()
-			cfg.GRPCAddr = "127.0.0.1:0"
-			cfg.DatabaseURL = db.URL
-			cfg.KafkaBrokers = env.Brokers
+			cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+			cfg.DatabaseURL = service.DatabaseURL(db.URL)
+			cfg.Kafka.Brokers = env.Brokers
 			cfg.ConsumerGroup = stacktest.Unique("orders-startup-")
 			cfg.Ready = func(string) { t.Error("Ready called, want a startup error") }
 			tt.modify(&cfg)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -8,16 +9,40 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"shop/service"
 )
 
-func env(m map[string]string) func(string) (string, bool) {
+func env(m map[string]string) service.Lookup {
 	return func(k string) (string, bool) {
 		v, ok := m[k]
 		return v, ok
 	}
 }
 
-func TestConfigFromEnv(t *testing.T) {
+func TestDefaultConfig(t *testing.T) {
+	want := Config{
+		Endpoint:      service.OrdersEndpoint{GRPCAddr: "127.0.0.1:9101"},
+		DatabaseURL:   "postgres://shop:shop@127.0.0.1:5432/orders",
+		Kafka:         service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
+		Topics:        service.Topics{Orders: "orders.events", Payments: "payments.events"},
+		ConsumerGroup: "orders",
+		Retention:     service.Retention{Outbox: time.Hour, IdempotencyKeys: 24 * time.Hour, PurgeInterval: 5 * time.Minute},
+		Process:       service.Process{LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second},
+	}
+	got := DefaultConfig()
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Ready")); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	if got.Ready != nil {
+		t.Error("Ready: got a func, want nil (not from the environment)")
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -37,23 +62,23 @@ func TestConfigFromEnv(t *testing.T) {
 				"LOG_LEVEL":             "DEBUG",
 			},
 			modify: func(c *Config) {
-				c.GRPCAddr = "0.0.0.0:7000"
+				c.Endpoint.GRPCAddr = "0.0.0.0:7000"
 				c.DatabaseURL = "postgres://u:p@db:5432/o"
-				c.KafkaBrokers = []string{"k1:9092", "k2:9092"}
-				c.PaymentsTopic = "pay"
+				c.Kafka.Brokers = []string{"k1:9092", "k2:9092"}
+				c.Topics.Payments = "pay"
 				c.ConsumerGroup = "g"
-				c.LogLevel = slog.LevelDebug
+				c.Process.LogLevel = slog.LevelDebug
 			},
 		},
 		{name: "ErrLogLevel", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
-		{name: "ErrGRPCAddr", env: map[string]string{"ORDERS_GRPC_ADDR": "nohostport"}, wantErr: "grpc address"},
-		{name: "ErrDatabaseURL", env: map[string]string{"ORDERS_DATABASE_URL": "mysql://x"}, wantErr: "database url"},
-		{name: "ErrBroker", env: map[string]string{"KAFKA_BROKERS": "k1"}, wantErr: "kafka broker"},
-		{name: "ErrNoBrokers", env: map[string]string{"KAFKA_BROKERS": ","}, wantErr: "kafka brokers: none"},
+		{name: "ErrGRPCAddr", env: map[string]string{"ORDERS_GRPC_ADDR": "nohostport"}, wantErr: "ORDERS_GRPC_ADDR"},
+		{name: "ErrDatabaseURL", env: map[string]string{"ORDERS_DATABASE_URL": "mysql://x"}, wantErr: "ORDERS_DATABASE_URL"},
+		{name: "ErrBroker", env: map[string]string{"KAFKA_BROKERS": "k1"}, wantErr: "KAFKA_BROKERS"},
+		{name: "ErrNoBrokers", env: map[string]string{"KAFKA_BROKERS": ","}, wantErr: "KAFKA_BROKERS: no brokers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ConfigFromEnv(env(tt.env))
+			got, err := LoadConfig(context.Background(), env(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
@@ -79,11 +104,12 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"OK", func(*Config) {}, ""},
-		{"OKAnyPort", func(c *Config) { c.GRPCAddr = "127.0.0.1:0" }, ""},
-		{"ErrTopic", func(c *Config) { c.PaymentsTopic = "" }, "payments topic"},
-		{"ErrGroup", func(c *Config) { c.ConsumerGroup = "" }, "consumer group"},
-		{"ErrIdempotencyRetention", func(c *Config) { c.IdempotencyRetention = time.Hour }, "at least 24h"},
-		{"ErrPurgeInterval", func(c *Config) { c.PurgeInterval = 0 }, "must be positive"},
+		{"OKAnyPort", func(c *Config) { c.Endpoint.GRPCAddr = "127.0.0.1:0" }, ""},
+		{"ErrTopic", func(c *Config) { c.Topics.Payments = "" }, "PAYMENTS_TOPIC"},
+		{"ErrGroup", func(c *Config) { c.ConsumerGroup = "" }, "ORDERS_CONSUMER_GROUP"},
+		{"ErrIdempotencyRetention", func(c *Config) { c.Retention.IdempotencyKeys = time.Hour }, "at least 24h"},
+		{"ErrPurgeInterval", func(c *Config) { c.Retention.PurgeInterval = 0 }, "must be positive"},
+		{"ErrShutdownTimeout", func(c *Config) { c.Process.ShutdownTimeout = 0 }, "SHUTDOWN_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,12 +132,20 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigLogValueRedactsPassword(t *testing.T) {
 	c := DefaultConfig()
 	c.DatabaseURL = "postgres://shop:s3cret@db:5432/orders"
-	var b strings.Builder
-	slog.New(slog.NewTextHandler(&b, nil)).Info("config", slog.Any("config", c))
-	if strings.Contains(b.String(), "s3cret") {
-		t.Errorf("log %q contains the password", b.String())
-	}
-	if !strings.Contains(b.String(), "db:5432/orders") {
-		t.Errorf("log %q lacks the database address", b.String())
+	c.Ready = func(string) {}
+	for name, h := range map[string]func(*strings.Builder) slog.Handler{
+		"Text": func(b *strings.Builder) slog.Handler { return slog.NewTextHandler(b, nil) },
+		"JSON": func(b *strings.Builder) slog.Handler { return slog.NewJSONHandler(b, nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			slog.New(h(&b)).Info("config", slog.Any("config", c))
+			if strings.Contains(b.String(), "s3cret") {
+				t.Errorf("log %q contains the password", b.String())
+			}
+			if !strings.Contains(b.String(), "db:5432/orders") {
+				t.Errorf("log %q lacks the database address", b.String())
+			}
+		})
 	}
 }

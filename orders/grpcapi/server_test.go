@@ -15,10 +15,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"shop/orders"
 	ordersv1 "shop/proto/orders/v1"
+	"shop/service/fault"
 )
 
 // stubStore returns canned results; the store itself is tested against
@@ -57,142 +57,78 @@ func newServer(t *testing.T, st Store) *Server {
 	return s
 }
 
-func TestStatusError(t *testing.T) {
-	tests := []struct {
+func TestNewRequiresDependencies(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := New(nil, logger); err == nil {
+		t.Error("New(nil store): got nil error, want one")
+	}
+	if _, err := New(&stubStore{}, nil); err == nil {
+		t.Error("New(nil logger): got nil error, want one")
+	}
+}
+
+// TestHandlersPassStoreErrorsThrough checks that every handler turns a
+// store error into its status (code, client-safe message, ErrorInfo reason
+// in domain "shop"). The mapping itself is tested in service/fault.
+func TestHandlersPassStoreErrorsThrough(t *testing.T) {
+	id := uuid.MustParse("0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d")
+	calls := []struct {
+		method string
+		call   func(ctx context.Context, s *Server) error
+	}{
+		{"CreateOrder", func(ctx context.Context, s *Server) error {
+			_, err := s.CreateOrder(ctx, &ordersv1.CreateOrderRequest{UserId: "u1", Amount: 1})
+			return err
+		}},
+		{"GetOrder", func(ctx context.Context, s *Server) error {
+			_, err := s.GetOrder(ctx, &ordersv1.GetOrderRequest{UserId: "u1", OrderId: id.String()})
+			return err
+		}},
+		{"ListOrders", func(ctx context.Context, s *Server) error {
+			_, err := s.ListOrders(ctx, &ordersv1.ListOrdersRequest{UserId: "u1"})
+			return err
+		}},
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancelExpired := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancelExpired()
+	errs := []struct {
 		name       string
+		ctx        context.Context
 		err        error
 		wantCode   codes.Code
 		wantMsg    string
 		wantReason string
 	}{
-		{"Invalid", orders.Errorf(orders.KindInvalid, "amount must be between 1 and 2"), codes.InvalidArgument, "amount must be between 1 and 2", ""},
-		{"NotFound", fmt.Errorf("get: %w", orders.Errorf(orders.KindNotFound, "order x not found")), codes.NotFound, "order x not found", ""},
-		{"KeyReused", orders.Errorf(orders.KindFailedPrecondition, "reused").WithReason(orders.ReasonIdempotencyKeyReused), codes.FailedPrecondition, "reused", orders.ReasonIdempotencyKeyReused},
-		{"KeyInUse", orders.Errorf(orders.KindConflict, "in flight").WithReason(orders.ReasonIdempotencyKeyInUse), codes.Aborted, "in flight", orders.ReasonIdempotencyKeyInUse},
-		{"Unavailable", orders.Errorf(orders.KindUnavailable, "database unavailable"), codes.Unavailable, "database unavailable", ""},
-		{"InternalHidesDetails", errors.New("insert order: password=secret"), codes.Internal, "internal error", ""},
-		{"Canceled", fmt.Errorf("query: %w", context.Canceled), codes.Canceled, "request canceled", ""},
-		{"DeadlineExceeded", fmt.Errorf("query: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "deadline exceeded", ""},
+		{"Invalid", nil, fault.Errorf(fault.Invalid, "amount must be between 1 and 2"), codes.InvalidArgument, "amount must be between 1 and 2", fault.ReasonInvalidArgument},
+		{"NotFound", nil, fmt.Errorf("get: %w", fault.Errorf(fault.NotFound, "order x not found")), codes.NotFound, "order x not found", fault.ReasonNotFound},
+		{"KeyReused", nil, fault.Errorf(fault.FailedPrecondition, "reused").WithReason(fault.ReasonIdempotencyKeyReused), codes.FailedPrecondition, "reused", fault.ReasonIdempotencyKeyReused},
+		{"KeyInUse", nil, fault.Errorf(fault.Aborted, "in flight").WithReason(fault.ReasonIdempotencyKeyInUse), codes.Aborted, "in flight", fault.ReasonIdempotencyKeyInUse},
+		{"Unavailable", nil, fault.Errorf(fault.Unavailable, "database unavailable"), codes.Unavailable, "service unavailable", fault.ReasonUnavailable},
+		{"InternalHidesDetails", nil, errors.New("insert order: password=secret"), codes.Internal, "internal error", fault.ReasonInternal},
+		{"Canceled", cancelled, fmt.Errorf("query: %w", context.Canceled), codes.Canceled, "request cancelled", "CANCELLED"},
+		{"DeadlineExceeded", expired, fmt.Errorf("query: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "deadline exceeded", "DEADLINE_EXCEEDED"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newServer(t, &stubStore{})
-			st := status.Convert(s.statusError(context.Background(), "Test", tt.err))
-			if st.Code() != tt.wantCode {
-				t.Errorf("code: got %v, want %v", st.Code(), tt.wantCode)
-			}
-			if st.Message() != tt.wantMsg {
-				t.Errorf("message: got %q, want %q", st.Message(), tt.wantMsg)
-			}
-			var gotReason, gotDomain string
-			for _, d := range st.Details() {
-				if info, ok := d.(*errdetails.ErrorInfo); ok {
-					gotReason, gotDomain = info.GetReason(), info.GetDomain()
+	for _, c := range calls {
+		for _, tt := range errs {
+			t.Run(c.method+"/"+tt.name, func(t *testing.T) {
+				ctx := tt.ctx
+				if ctx == nil {
+					ctx = context.Background()
 				}
-			}
-			if gotReason != tt.wantReason {
-				t.Errorf("reason: got %q, want %q", gotReason, tt.wantReason)
-			}
-			if tt.wantReason != "" && gotDomain != ErrorDomain {
-				t.Errorf("domain: got %q, want %q", gotDomain, ErrorDomain)
-			}
-		})
+				st := status.Convert(c.call(ctx, newServer(t, &stubStore{err: tt.err})))
+				if st.Code() != tt.wantCode {
+					t.Errorf("code: got %v, want %v", st.Code(), tt.wantCode)
+				}
+				if st.Message() != tt.wantMsg {
+					t.Errorf("message: got %q, want %q", st.Message(), tt.wantMsg)
+				}
+				want := []any{&errdetails.ErrorInfo{Reason: tt.wantReason, Domain: fault.ErrorDomain}}
+				if diff := cmp.Diff(want, st.Details(), protocmp.Transform()); diff != "" {
+					t.Errorf("details (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
-}
-
-func TestOrderToProto(t *testing.T) {
-	created := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
-	id := uuid.MustParse("0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d")
-	tests := []struct {
-		name string
-		in   orders.Order
-		want *ordersv1.Order
-	}{
-		{
-			"Pending",
-			orders.Order{ID: id, UserID: "u1", Amount: 5, Currency: "RUB", Description: "d", Status: orders.StatusPending, CreatedAt: created, UpdatedAt: created},
-			&ordersv1.Order{Id: id.String(), UserId: "u1", Amount: 5, Currency: "RUB", Description: "d", Status: ordersv1.OrderStatus_ORDER_STATUS_PENDING, CreatedAt: timestamppb.New(created), UpdatedAt: timestamppb.New(created)},
-		},
-		{
-			"Paid",
-			orders.Order{ID: id, UserID: "u1", Amount: 5, Currency: "RUB", Status: orders.StatusPaid, CreatedAt: created, UpdatedAt: created.Add(time.Second)},
-			&ordersv1.Order{Id: id.String(), UserId: "u1", Amount: 5, Currency: "RUB", Status: ordersv1.OrderStatus_ORDER_STATUS_PAID, CreatedAt: timestamppb.New(created), UpdatedAt: timestamppb.New(created.Add(time.Second))},
-		},
-		{
-			"CancelledInsufficientFunds",
-			orders.Order{ID: id, UserID: "u1", Amount: 5, Currency: "RUB", Status: orders.StatusCancelled, CancelReason: orders.CancelReasonInsufficientFunds, CreatedAt: created, UpdatedAt: created},
-			&ordersv1.Order{Id: id.String(), UserId: "u1", Amount: 5, Currency: "RUB", Status: ordersv1.OrderStatus_ORDER_STATUS_CANCELLED, CancelReason: ordersv1.CancelReason_CANCEL_REASON_INSUFFICIENT_FUNDS, CreatedAt: timestamppb.New(created), UpdatedAt: timestamppb.New(created)},
-		},
-		{
-			"CancelledAccountNotFound",
-			orders.Order{ID: id, UserID: "u1", Amount: 5, Currency: "RUB", Status: orders.StatusCancelled, CancelReason: orders.CancelReasonAccountNotFound, CreatedAt: created, UpdatedAt: created},
-			&ordersv1.Order{Id: id.String(), UserId: "u1", Amount: 5, Currency: "RUB", Status: ordersv1.OrderStatus_ORDER_STATUS_CANCELLED, CancelReason: ordersv1.CancelReason_CANCEL_REASON_ACCOUNT_NOT_FOUND, CreatedAt: timestamppb.New(created), UpdatedAt: timestamppb.New(created)},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, orderToProto(tt.in), protocmp.Transform()); diff != "" {
-				t.Errorf("order (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestHandlers(t *testing.T) {
-	id := uuid.MustParse("0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d")
-	o := orders.Order{ID: id, UserID: "u1", Amount: 7, Currency: "RUB", Status: orders.StatusPending}
-
-	t.Run("CreateOrderPassesFieldsAndReplayed", func(t *testing.T) {
-		st := &stubStore{create: orders.CreateOrderResult{Order: o, Replayed: true}}
-		resp, err := newServer(t, st).CreateOrder(context.Background(), &ordersv1.CreateOrderRequest{UserId: "u1", Amount: 7, Description: "d", IdempotencyKey: "k"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := orders.CreateOrderParams{UserID: "u1", Amount: 7, Description: "d", IdempotencyKey: "k"}
-		if diff := cmp.Diff(want, st.gotParam); diff != "" {
-			t.Errorf("params (-want +got):\n%s", diff)
-		}
-		if !resp.GetReplayed() || resp.GetOrder().GetId() != id.String() {
-			t.Errorf("got replayed=%v id=%q, want true %q", resp.GetReplayed(), resp.GetOrder().GetId(), id)
-		}
-	})
-	t.Run("GetOrderMalformedIDIsInvalidArgument", func(t *testing.T) {
-		st := &stubStore{order: o}
-		_, err := newServer(t, st).GetOrder(context.Background(), &ordersv1.GetOrderRequest{UserId: "u1", OrderId: "nope"})
-		if got := status.Code(err); got != codes.InvalidArgument {
-			t.Errorf("got %v, want %v", got, codes.InvalidArgument)
-		}
-		if st.gotGet != uuid.Nil {
-			t.Errorf("store called with %v, want no call", st.gotGet)
-		}
-	})
-	t.Run("GetOrderBadUserIsInvalidArgument", func(t *testing.T) {
-		_, err := newServer(t, &stubStore{}).GetOrder(context.Background(), &ordersv1.GetOrderRequest{UserId: "", OrderId: id.String()})
-		if got := status.Code(err); got != codes.InvalidArgument {
-			t.Errorf("got %v, want %v", got, codes.InvalidArgument)
-		}
-	})
-	t.Run("GetOrderNotFound", func(t *testing.T) {
-		st := &stubStore{err: orders.Errorf(orders.KindNotFound, "order not found")}
-		_, err := newServer(t, st).GetOrder(context.Background(), &ordersv1.GetOrderRequest{UserId: "u1", OrderId: id.String()})
-		if got := status.Code(err); got != codes.NotFound {
-			t.Errorf("got %v, want %v", got, codes.NotFound)
-		}
-		if st.gotGet != id {
-			t.Errorf("store got id %v, want %v", st.gotGet, id)
-		}
-	})
-	t.Run("ListOrdersEmptyPage", func(t *testing.T) {
-		st := &stubStore{}
-		resp, err := newServer(t, st).ListOrders(context.Background(), &ordersv1.ListOrdersRequest{UserId: "u1", Limit: 3, PageToken: "tok"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.GetOrders()) != 0 || resp.GetNextPageToken() != "" {
-			t.Errorf("got %d orders, token %q; want none", len(resp.GetOrders()), resp.GetNextPageToken())
-		}
-		if diff := cmp.Diff(orders.ListOrdersParams{UserID: "u1", Limit: 3, PageToken: "tok"}, st.gotList); diff != "" {
-			t.Errorf("params (-want +got):\n%s", diff)
-		}
-	})
 }

@@ -37,13 +37,13 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applier, err := paymentevents.NewApplier(store, stacktest.Logger())
+	applier, err := paymentevents.New(store, stacktest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	consumer, err := inbox.New(inbox.Config{
 		Brokers: env.Brokers, Group: stacktest.Unique("orders-test-"), Topic: topic,
-		Pool: db.Pool, Apply: applier.Apply, Logger: stacktest.Logger(),
+		Pool: db.Pool, Apply: applier.Handlers().Apply, Logger: stacktest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,26 +124,12 @@ func (f *fixture) order(t *testing.T, o orders.Order) orders.Order {
 // waitStatus waits until the order has the status, for at most 60s.
 func (f *fixture) waitStatus(t *testing.T, o orders.Order, want orders.Status) orders.Order {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		got := f.order(t, o)
-		if got.Status == want {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order %s: status %s after 60s, want %s", o.ID, got.Status, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (f *fixture) count(t *testing.T, query string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := f.db.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
+	var got orders.Order
+	stacktest.WaitFor(t, 60*time.Second, fmt.Sprintf("order %s to be %s", o.ID, want), func() bool {
+		got = f.order(t, o)
+		return got.Status == want
+	})
+	return got
 }
 
 // TestConsumer runs the scenarios on one consumer; each uses its own user,
@@ -178,7 +164,7 @@ func TestConsumer(t *testing.T) {
 		marker := f.createOrder(t, "u-terminal")
 		f.send(t, marker.UserID, succeeded(marker), headers(uuid.New(), "PaymentSucceeded"))
 		f.waitStatus(t, marker, orders.StatusPaid)
-		if n := f.count(t, `SELECT count(*) FROM inbox WHERE event_id = $1`, lateID); n != 1 {
+		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM inbox WHERE event_id = $1`, lateID); n != 1 {
 			t.Fatalf("late PaymentFailed in inbox: got %d, want 1", n)
 		}
 		if got := f.order(t, o); got.Status != orders.StatusPaid || got.CancelReason != "" {
@@ -200,7 +186,7 @@ func TestConsumer(t *testing.T) {
 		if got := f.order(t, b).Status; got != orders.StatusPending {
 			t.Errorf("duplicate event: order status %s, want PENDING", got)
 		}
-		if n := f.count(t, `SELECT count(*) FROM inbox WHERE event_id = $1`, id); n != 1 {
+		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM inbox WHERE event_id = $1`, id); n != 1 {
 			t.Errorf("inbox rows of the event: got %d, want 1", n)
 		}
 	})
@@ -231,13 +217,13 @@ func TestConsumer(t *testing.T) {
 			if p.partition != good.partition {
 				t.Fatalf("%s went to partition %d, the good message to %d", bad[i].name, p.partition, good.partition)
 			}
-			n := f.count(t, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND value = $4`,
+			n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND value = $4`,
 				f.topic, p.partition, p.offset, []byte(bad[i].value))
 			if n != 1 {
 				t.Errorf("%s: got %d dead letters at offset %d, want 1", bad[i].name, n, p.offset)
 			}
 		}
-		if n := f.count(t, `SELECT count(*) FROM dead_letters`); n != len(bad) {
+		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters`); n != len(bad) {
 			t.Errorf("dead letters: got %d, want %d", n, len(bad))
 		}
 	})
@@ -270,7 +256,7 @@ func TestConsumer(t *testing.T) {
 		p := f.send(t, ghost.UserID, succeeded(ghost), headers(uuid.New(), "PaymentSucceeded"))
 		f.send(t, o.UserID, succeeded(o), headers(uuid.New(), "PaymentSucceeded"))
 		f.waitStatus(t, o, orders.StatusPaid)
-		if n := f.count(t, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND error LIKE '%unknown order%'`,
+		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND error LIKE '%unknown order%'`,
 			f.topic, p.partition, p.offset); n != 1 {
 			t.Errorf("dead letters of the unknown order's result: got %d, want 1", n)
 		}

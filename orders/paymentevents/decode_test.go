@@ -1,6 +1,7 @@
 package paymentevents_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -9,8 +10,12 @@ import (
 	"shop/cdc/inbox"
 	"shop/orders"
 	"shop/orders/paymentevents"
+	"shop/stack/stacktest"
 )
 
+// TestDecode feeds messages through the dispatch table: a message that
+// decodes reaches the store as the wanted payment result; one that does not
+// is Undecodable (dead-lettered) and never reaches the store.
 func TestDecode(t *testing.T) {
 	eventID := uuid.MustParse("11111111-2222-4333-8444-555555555555")
 	orderID := uuid.MustParse("0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d")
@@ -62,17 +67,25 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := paymentevents.Decode(tt.m)
+			store := &recordingStore{}
+			a, err := paymentevents.New(store, stacktest.Logger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = a.Handlers().Apply(context.Background(), nil, tt.m)
 			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("got %+v, nil error; want an error", got)
+				if !inbox.IsUndecodable(err) {
+					t.Fatalf("got error %v, want an Undecodable one", err)
+				}
+				if len(store.got) != 0 {
+					t.Errorf("store got %+v, want no call", store.got)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff([]orders.PaymentResult{tt.want}, store.got); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
 		})

@@ -1,116 +1,91 @@
 // Package app wires the payments service: configuration, the database, the
-// gRPC server, the orders.events consumer and the retention jobs.
+// gRPC server, the consumer of order events and the background purges.
 package app
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
-	"time"
+	"strings"
 
-	"shop/lifecycle"
+	"shop/service"
 )
 
-// Config is the payments service configuration, read once from the
-// environment by ConfigFromEnv.
+// Config is the configuration of the payments service, read from the
+// environment once by LoadConfig: each field names its variable and
+// default. The shared pieces are declared once in shop/service.
 type Config struct {
-	// GRPCAddr is the gRPC listen address (PAYMENTS_GRPC_ADDR).
-	GRPCAddr string
-	// DatabaseURL is the payments database (PAYMENTS_DATABASE_URL). It holds
-	// a password: never log it, use RedactedDatabaseURL.
-	DatabaseURL string
-	// KafkaBrokers (KAFKA_BROKERS, comma separated).
-	KafkaBrokers []string
-	// OrdersTopic is the topic of OrderCreated events (ORDERS_TOPIC).
-	OrdersTopic string
-	// ConsumerGroup is the Kafka group of the consumer (PAYMENTS_CONSUMER_GROUP).
-	ConsumerGroup string
-	// LogLevel (LOG_LEVEL: debug, info, warn, error).
-	LogLevel slog.Level
+	// Endpoint is the gRPC listen address (PAYMENTS_GRPC_ADDR); port 0 picks
+	// a free port, reported through Ready.
+	Endpoint service.PaymentsEndpoint
+	// DatabaseURL is the payments database; it is logged without its
+	// password.
+	DatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/payments"`
+	// Kafka holds the bootstrap brokers (KAFKA_BROKERS).
+	Kafka service.Kafka
+	// Topics names the event topics; the service consumes Topics.Orders
+	// (ORDERS_TOPIC).
+	Topics service.Topics
+	// ConsumerGroup is the Kafka consumer group of the order events
+	// consumer.
+	ConsumerGroup string `env:"PAYMENTS_CONSUMER_GROUP, default=payments"`
+	// Retention says how long published outbox rows and idempotency keys are
+	// kept and how often they are purged.
+	Retention service.Retention
+	// Process holds the log level and the shutdown timeout.
+	Process service.Process
 
-	// Not configurable from the environment; defaults from DefaultConfig.
-	OutboxRetention      time.Duration
-	IdempotencyRetention time.Duration
-	PurgeInterval        time.Duration
-	ShutdownTimeout      time.Duration
+	// Ready, if set, is called once with the address the gRPC server
+	// listens on, when the service accepts calls and consumes events. It is
+	// not read from the environment.
+	Ready func(addr string)
 }
 
-// DefaultConfig returns the defaults of docs/CONTRACTS.md.
-func DefaultConfig() Config {
-	return Config{
-		GRPCAddr:             "127.0.0.1:9102",
-		DatabaseURL:          "postgres://shop:shop@127.0.0.1:5432/payments",
-		KafkaBrokers:         []string{"127.0.0.1:9092"},
-		OrdersTopic:          "orders.events",
-		ConsumerGroup:        "payments",
-		LogLevel:             slog.LevelInfo,
-		OutboxRetention:      24 * time.Hour,
-		IdempotencyRetention: 24 * time.Hour,
-		PurgeInterval:        10 * time.Minute,
-		ShutdownTimeout:      10 * time.Second,
-	}
-}
+// DefaultConfig returns the configuration with every default applied and
+// nothing read from the environment.
+func DefaultConfig() Config { return service.Defaults[Config]() }
 
-// ConfigFromEnv returns DefaultConfig overridden by the environment
-// variables present in getenv (os.Getenv in main), validated.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := DefaultConfig()
-	env := lifecycle.Env(func(name string) (string, bool) { return getenv(name), true })
-	env.String("PAYMENTS_GRPC_ADDR", &c.GRPCAddr)
-	env.String("PAYMENTS_DATABASE_URL", &c.DatabaseURL)
-	env.String("ORDERS_TOPIC", &c.OrdersTopic)
-	env.String("PAYMENTS_CONSUMER_GROUP", &c.ConsumerGroup)
-	env.List("KAFKA_BROKERS", &c.KafkaBrokers)
-	if v, ok := env.Lookup("LOG_LEVEL"); ok {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return Config{}, fmt.Errorf("LOG_LEVEL: %w", err)
-		}
-	}
-	if err := c.Validate(); err != nil {
+// LoadConfig returns the configuration read through lookup (os.LookupEnv in
+// main): each variable set and non-empty overrides its default. It returns
+// an error naming the variable for a value that does not parse, or for a
+// configuration that does not validate.
+func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
+	var c Config
+	if err := service.Load(ctx, lookup, &c); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
-// Validate reports every invalid field, joined.
-func (c Config) Validate() error {
+// Validate reports every invalid field of c at once.
+func (c *Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
-		errs = append(errs, fmt.Errorf("PAYMENTS_GRPC_ADDR %q: %w", c.GRPCAddr, err))
-	}
-	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		errs = append(errs, errors.New("PAYMENTS_DATABASE_URL: must be a postgres:// URL"))
-	}
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS: no brokers"))
-	}
-	for _, b := range c.KafkaBrokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			errs = append(errs, fmt.Errorf("KAFKA_BROKERS %q: %w", b, err))
-		}
-	}
-	if c.OrdersTopic == "" {
-		errs = append(errs, errors.New("ORDERS_TOPIC: empty"))
-	}
+	errs = append(errs,
+		c.Endpoint.Validate(),
+		c.DatabaseURL.Validate("PAYMENTS_DATABASE_URL"),
+		c.Kafka.Validate(),
+		c.Topics.Validate(),
+		c.Retention.Validate(),
+		c.Process.Validate(),
+	)
 	if c.ConsumerGroup == "" {
 		errs = append(errs, errors.New("PAYMENTS_CONSUMER_GROUP: empty"))
-	}
-	if c.OutboxRetention <= 0 || c.PurgeInterval <= 0 || c.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("retention, purge interval and shutdown timeout must be positive"))
-	}
-	if c.IdempotencyRetention < 24*time.Hour {
-		errs = append(errs, fmt.Errorf("idempotency retention %s: keys must be kept at least 24h", c.IdempotencyRetention))
 	}
 	return errors.Join(errs...)
 }
 
-// RedactedDatabaseURL is DatabaseURL with the password masked, for logs.
-func (c Config) RedactedDatabaseURL() string {
-	u, err := url.Parse(c.DatabaseURL)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
+// LogValue renders c for logs, the database URL without its password.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("grpc_addr", c.Endpoint.GRPCAddr),
+		slog.Any("database_url", c.DatabaseURL),
+		slog.String("kafka_brokers", strings.Join(c.Kafka.Brokers, ",")),
+		slog.String("orders_topic", c.Topics.Orders),
+		slog.String("consumer_group", c.ConsumerGroup),
+		slog.Duration("outbox_retention", c.Retention.Outbox),
+		slog.Duration("idempotency_retention", c.Retention.IdempotencyKeys),
+		slog.Duration("purge_interval", c.Retention.PurgeInterval),
+		slog.String("log_level", c.Process.LogLevel.String()),
+		slog.Duration("shutdown_timeout", c.Process.ShutdownTimeout),
+	)
 }

@@ -1,14 +1,24 @@
 package app
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestConfigFromEnv(t *testing.T) {
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -24,9 +34,9 @@ func TestConfigFromEnv(t *testing.T) {
 			"PAYMENTS_CONSUMER_GROUP": "g1",
 			"LOG_LEVEL":               "debug",
 		}, want: func(c *Config) {
-			c.GRPCAddr, c.DatabaseURL, c.OrdersTopic, c.ConsumerGroup = "0.0.0.0:7000", "postgres://u:p@db:5432/pay", "t1", "g1"
-			c.KafkaBrokers = []string{"k1:9092", "k2:9092"}
-			c.LogLevel = slog.LevelDebug
+			c.Endpoint.GRPCAddr, c.DatabaseURL, c.Topics.Orders, c.ConsumerGroup = "0.0.0.0:7000", "postgres://u:p@db:5432/pay", "t1", "g1"
+			c.Kafka.Brokers = []string{"k1:9092", "k2:9092"}
+			c.Process.LogLevel = slog.LevelDebug
 		}},
 		{name: "ErrLogLevel", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
 		{name: "ErrGRPCAddr", env: map[string]string{"PAYMENTS_GRPC_ADDR": "nonsense"}, wantErr: "PAYMENTS_GRPC_ADDR"},
@@ -36,22 +46,33 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ConfigFromEnv(func(k string) string { return tt.env[k] })
+			got, err := LoadConfig(context.Background(), lookup(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ConfigFromEnv() error = %v, want one mentioning %q", err, tt.wantErr)
+					t.Fatalf("LoadConfig() error = %v, want one mentioning %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("ConfigFromEnv() error = %v", err)
+				t.Fatalf("LoadConfig() error = %v", err)
 			}
 			want := DefaultConfig()
 			tt.want(&want)
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("ConfigFromEnv() (-want +got):\n%s", diff)
+				t.Errorf("LoadConfig() (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	if c.Endpoint.GRPCAddr != "127.0.0.1:9102" || c.DatabaseURL != "postgres://shop:shop@127.0.0.1:5432/payments" ||
+		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Ready != nil {
+		t.Errorf("DefaultConfig() = %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("DefaultConfig().Validate() = %v, want nil", err)
 	}
 }
 
@@ -62,11 +83,12 @@ func TestValidate(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "OK", mutate: func(*Config) {}},
-		{name: "ErrNoBrokers", mutate: func(c *Config) { c.KafkaBrokers = nil }, wantErr: true},
-		{name: "ErrNoTopic", mutate: func(c *Config) { c.OrdersTopic = "" }, wantErr: true},
+		{name: "ErrNoBrokers", mutate: func(c *Config) { c.Kafka.Brokers = nil }, wantErr: true},
+		{name: "ErrNoTopic", mutate: func(c *Config) { c.Topics.Orders = "" }, wantErr: true},
 		{name: "ErrNoGroup", mutate: func(c *Config) { c.ConsumerGroup = "" }, wantErr: true},
-		{name: "ErrShortIdempotencyRetention", mutate: func(c *Config) { c.IdempotencyRetention = 1 }, wantErr: true},
-		{name: "ErrZeroPurgeInterval", mutate: func(c *Config) { c.PurgeInterval = 0 }, wantErr: true},
+		{name: "ErrShortIdempotencyRetention", mutate: func(c *Config) { c.Retention.IdempotencyKeys = 1 }, wantErr: true},
+		{name: "ErrZeroPurgeInterval", mutate: func(c *Config) { c.Retention.PurgeInterval = 0 }, wantErr: true},
+		{name: "ErrZeroShutdownTimeout", mutate: func(c *Config) { c.Process.ShutdownTimeout = 0 * time.Second }, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,10 +101,19 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestRedactedDatabaseURL(t *testing.T) {
+// TestConfigHidesPassword checks both ways a Config is shown: logged
+// (LogValue) and printed.
+func TestConfigHidesPassword(t *testing.T) {
 	c := DefaultConfig()
 	c.DatabaseURL = "postgres://shop:hunter2@db:5432/payments"
-	if got := c.RedactedDatabaseURL(); strings.Contains(got, "hunter2") {
-		t.Errorf("RedactedDatabaseURL() = %q, leaks the password", got)
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("configuration", slog.Any("config", c))
+	for name, s := range map[string]string{"log": b.String(), "print": fmt.Sprintf("%+v", c)} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("%s %q leaks the password", name, s)
+		}
+		if !strings.Contains(s, "db:5432/payments") {
+			t.Errorf("%s %q lacks the database address", name, s)
+		}
 	}
 }

@@ -7,7 +7,9 @@
 // Without files, apply uses the configs bundled from connect/*.json; without
 // names, the other commands act on the connectors those configs name.
 // Placeholders ${VAR} and ${VAR:-default} in a config come from the
-// environment. status exits 1 unless every connector and task is RUNNING.
+// environment; ${ORDERS_TOPIC} and ${PAYMENTS_TOPIC} default to the topics
+// of service.Topics. status exits 1 unless every connector and task is
+// RUNNING.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"shop/connect"
+	"shop/service"
 )
 
 func main() {
@@ -51,12 +54,17 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var topics service.Topics
+	if err := service.Load(ctx, os.LookupEnv, &topics); err != nil {
+		return err
+	}
+	vars := placeholders(topics)
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
 	if cmd == "apply" {
-		conns, err := load(rest)
+		conns, err := load(rest, vars)
 		if err != nil {
 			return err
 		}
@@ -71,7 +79,7 @@ func run(ctx context.Context, args []string) error {
 
 	names := rest
 	if len(names) == 0 {
-		conns, err := load(nil)
+		conns, err := load(nil, vars)
 		if err != nil {
 			return err
 		}
@@ -107,12 +115,24 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// load renders the given config files, or the bundled ones when none is given.
-func load(files []string) ([]connect.Connector, error) {
+// placeholders looks a placeholder up: the topics, then the environment.
+func placeholders(t service.Topics) func(string) (string, bool) {
+	topics := connect.TopicVars(t)
+	return func(name string) (string, bool) {
+		if v, ok := topics[name]; ok {
+			return v, true
+		}
+		return os.LookupEnv(name)
+	}
+}
+
+// load renders the given config files, or the bundled ones when none is
+// given, with vars.
+func load(files []string, vars func(string) (string, bool)) ([]connect.Connector, error) {
 	var conns []connect.Connector
 	if len(files) == 0 {
 		for _, f := range connect.Files() {
-			c, err := connect.Bundled(f, os.LookupEnv)
+			c, err := connect.Bundled(f, vars)
 			if err != nil {
 				return nil, err
 			}
@@ -125,7 +145,7 @@ func load(files []string) ([]connect.Connector, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := connect.Render(b, os.LookupEnv)
+		c, err := connect.Render(b, vars)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}

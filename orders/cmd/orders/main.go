@@ -1,6 +1,6 @@
 // Command orders runs the orders service: the gRPC OrderService and the
-// consumer of payment results. It is configured from the environment (see
-// docs/CONTRACTS.md) and stops gracefully on SIGINT or SIGTERM.
+// consumer of payment events. It is configured from the environment (see
+// app.Config) and stops gracefully on SIGINT or SIGTERM.
 package main
 
 import (
@@ -25,11 +25,11 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	cfg, err := app.ConfigFromEnv(os.LookupEnv)
+	cfg, err := app.LoadConfig(ctx, os.LookupEnv)
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := cfg.Process.NewLogger()
 	logger.Info("configuration", slog.Any("config", cfg))
 	return app.Run(ctx, cfg, logger)
 }

@@ -1,6 +1,7 @@
-// Command payments runs the payments service: accounts and top-ups over
-// gRPC, and the payment of orders from orders.events. Configuration comes
-// from the environment (docs/CONTRACTS.md).
+// Command payments runs the payments service: the gRPC PaymentService
+// (accounts and top-ups) and the consumer of order events, which pays
+// orders. It is configured from the environment (see app.Config) and stops
+// gracefully on SIGINT or SIGTERM.
 package main
 
 import (
@@ -16,19 +17,20 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx); err != nil {
+	err := run(ctx)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "payments:", err)
-		stop()
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context) error {
-	cfg, err := app.ConfigFromEnv(os.Getenv)
+	cfg, err := app.LoadConfig(ctx, os.LookupEnv)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := cfg.Process.NewLogger()
+	logger.Info("configuration", slog.Any("config", cfg))
 	return app.Run(ctx, cfg, logger)
 }

@@ -1,73 +1,131 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"shop/service"
 	"shop/stack/jars"
 	"shop/stack/local"
 )
 
-// config is everything `stack` reads from the environment.
+// config is everything `stack` reads from the environment (README.md,
+// "Configuration"). The services' addresses and the topics are the shared
+// pieces of shop/service, with the defaults the services themselves use, so
+// the stack starts, checks and wires the services where they look by
+// default.
 type config struct {
-	stack       local.Config
-	root        string // repository root (for building the services)
-	gatewayAddr string
-	ordersAddr  string
-	paymentsAdr string
+	// Root is the repository root, where the services are built from
+	// (default: the working directory).
+	Root string `env:"STACK_ROOT, overwrite"`
+	// DataDir holds the infrastructure's data and the logs (default:
+	// Root/.data).
+	DataDir string `env:"STACK_DATA_DIR"`
+	// CacheDir holds the fetched jars (default: jars.DefaultCacheDir).
+	CacheDir string `env:"STACK_CACHE_DIR, overwrite"`
+
+	PostgresPort int `env:"POSTGRES_PORT, default=5432"`
+	// KafkaPort defaults to the port of the services' default broker
+	// (service.Kafka).
+	KafkaPort      int `env:"KAFKA_PORT, overwrite"`
+	ControllerPort int `env:"KAFKA_CONTROLLER_PORT, default=9093"`
+	ConnectPort    int `env:"CONNECT_PORT, default=8083"`
+
+	// Passwords of the Postgres superuser, the service role and the
+	// replication role (development defaults).
+	SuperuserPassword   string `env:"POSTGRES_PASSWORD, default=postgres"`
+	ServicePassword     string `env:"SHOP_DB_PASSWORD, default=shop"`
+	ReplicationPassword string `env:"DEBEZIUM_DB_PASSWORD, default=debezium"`
+
+	// Topics are created with TopicPartitions partitions, routed to by the
+	// connectors and consumed by the services.
+	Topics          service.Topics
+	TopicPartitions int32 `env:"TOPIC_PARTITIONS, default=6"`
+
+	// GatewayHTTPAddr is the gateway's listen address. Its default is the
+	// one of shop/gateway/app.Config, written here a second time: importing
+	// it would make the modules shop/stack and shop/gateway (whose tests
+	// import shop/stack) require each other.
+	GatewayHTTPAddr string `env:"GATEWAY_HTTP_ADDR, default=127.0.0.1:8080"`
+	Orders          service.OrdersEndpoint
+	Payments        service.PaymentsEndpoint
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func envPort(name string, def int) (int, error) {
-	v := env(name, strconv.Itoa(def))
-	p, err := strconv.Atoi(v)
-	if err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("%s=%q: want a TCP port", name, v)
-	}
-	return p, nil
-}
-
-func configFromEnv() (config, error) {
-	root, err := os.Getwd()
+// loadConfig reads the configuration from lookup (os.LookupEnv in main). It
+// returns an error for a value that does not parse or does not Validate.
+func loadConfig(ctx context.Context, lookup service.Lookup) (config, error) {
+	wd, err := os.Getwd()
 	if err != nil {
 		return config{}, err
 	}
-	root = env("STACK_ROOT", root)
-	c := config{
-		root:        root,
-		gatewayAddr: env("GATEWAY_HTTP_ADDR", "127.0.0.1:8080"),
-		ordersAddr:  env("ORDERS_GRPC_ADDR", "127.0.0.1:9101"),
-		paymentsAdr: env("PAYMENTS_GRPC_ADDR", "127.0.0.1:9102"),
-		stack: local.Config{
-			DataDir:             env("STACK_DATA_DIR", filepath.Join(root, ".data")),
-			CacheDir:            env("STACK_CACHE_DIR", jars.DefaultCacheDir()),
-			Durable:             true,
-			SuperuserPassword:   env("POSTGRES_PASSWORD", "postgres"),
-			ServicePassword:     env("SHOP_DB_PASSWORD", "shop"),
-			ReplicationPassword: env("DEBEZIUM_DB_PASSWORD", "debezium"),
-		},
+	kafkaPort, err := defaultKafkaPort()
+	if err != nil {
+		return config{}, err
 	}
-	for _, p := range []struct {
-		dst  *int
-		name string
-		def  int
-	}{
-		{&c.stack.PostgresPort, "POSTGRES_PORT", 5432},
-		{&c.stack.KafkaPort, "KAFKA_PORT", 9092},
-		{&c.stack.ControllerPort, "KAFKA_CONTROLLER_PORT", 9093},
-		{&c.stack.ConnectPort, "CONNECT_PORT", 8083},
-	} {
-		if *p.dst, err = envPort(p.name, p.def); err != nil {
-			return config{}, err
-		}
+	// Defaults that are computed, not written in a tag: Load keeps them
+	// unless the variable is set.
+	c := config{Root: wd, CacheDir: jars.DefaultCacheDir(), KafkaPort: kafkaPort}
+	if err := service.Load(ctx, lookup, &c); err != nil {
+		return config{}, err
+	}
+	if c.DataDir == "" {
+		c.DataDir = filepath.Join(c.Root, ".data")
 	}
 	return c, nil
+}
+
+// defaultKafkaPort is the port of service.Kafka's first default broker.
+func defaultKafkaPort() (int, error) {
+	broker := service.Defaults[service.Kafka]().Brokers[0]
+	_, port, err := net.SplitHostPort(broker)
+	if err != nil {
+		return 0, fmt.Errorf("default broker %q: %w", broker, err)
+	}
+	return strconv.Atoi(port)
+}
+
+// Validate reports every invalid value at once. The listen addresses are
+// checked by binding them, when `stack run` starts.
+func (c *config) Validate() error {
+	var errs []error
+	for _, p := range []struct {
+		name string
+		port int
+	}{
+		{"POSTGRES_PORT", c.PostgresPort},
+		{"KAFKA_PORT", c.KafkaPort},
+		{"KAFKA_CONTROLLER_PORT", c.ControllerPort},
+		{"CONNECT_PORT", c.ConnectPort},
+	} {
+		if p.port < 1 || p.port > 65535 {
+			errs = append(errs, fmt.Errorf("%s=%d: want a TCP port", p.name, p.port))
+		}
+	}
+	if c.TopicPartitions < 1 {
+		errs = append(errs, fmt.Errorf("TOPIC_PARTITIONS=%d: want at least 1", c.TopicPartitions))
+	}
+	errs = append(errs, c.Topics.Validate(), c.Orders.Validate(), c.Payments.Validate())
+	return errors.Join(errs...)
+}
+
+// infra is the configuration of the infrastructure that `stack run` keeps
+// (Durable); test-env changes the directory, the ports and durability.
+func (c config) infra() local.Config {
+	return local.Config{
+		DataDir:             c.DataDir,
+		CacheDir:            c.CacheDir,
+		PostgresPort:        c.PostgresPort,
+		KafkaPort:           c.KafkaPort,
+		ControllerPort:      c.ControllerPort,
+		ConnectPort:         c.ConnectPort,
+		Durable:             true,
+		SuperuserPassword:   c.SuperuserPassword,
+		ServicePassword:     c.ServicePassword,
+		ReplicationPassword: c.ReplicationPassword,
+	}
 }

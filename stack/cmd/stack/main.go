@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	if len(args) == 0 {
 		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD")
 	}
-	cfg, err := configFromEnv()
+	cfg, err := loadConfig(ctx, os.LookupEnv)
 	if err != nil {
 		return 2, err
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 func fetchOnly(ctx context.Context, cfg config, log *slog.Logger) error {
-	l, err := jars.Fetch(ctx, cfg.stack.CacheDir, log)
+	l, err := jars.Fetch(ctx, cfg.CacheDir, log)
 	if err != nil {
 		return err
 	}
@@ -32,16 +32,16 @@ func fetchOnly(ctx context.Context, cfg config, log *slog.Logger) error {
 func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logger) error {
 	if withServices {
 		for _, a := range []struct{ name, addr, env string }{
-			{"gateway", cfg.gatewayAddr, "GATEWAY_HTTP_ADDR"},
-			{"orders", cfg.ordersAddr, "ORDERS_GRPC_ADDR"},
-			{"payments", cfg.paymentsAdr, "PAYMENTS_GRPC_ADDR"},
+			{"gateway", cfg.GatewayHTTPAddr, "GATEWAY_HTTP_ADDR"},
+			{"orders", cfg.Orders.GRPCAddr, "ORDERS_GRPC_ADDR"},
+			{"payments", cfg.Payments.GRPCAddr, "PAYMENTS_GRPC_ADDR"},
 		} {
 			if err := local.CheckAddr(a.name, a.addr, a.env); err != nil {
 				return err
 			}
 		}
 	}
-	s, err := local.Start(ctx, cfg.stack, log)
+	s, err := local.Start(ctx, cfg.infra(), log)
 	if err != nil {
 		return err
 	}
@@ -52,12 +52,12 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 			return err
 		}
 	}
-	topics := []string{env("ORDERS_TOPIC", "orders.events"), env("PAYMENTS_TOPIC", "payments.events")}
-	if err := local.CreateTopics(s.Kafka.Brokers(), topicPartitions(), topics...); err != nil {
+	topics := []string{cfg.Topics.Orders, cfg.Topics.Payments}
+	if err := local.CreateTopics(s.Kafka.Brokers(), cfg.TopicPartitions, topics...); err != nil {
 		return err
 	}
-	log.Info("topics ready", "topics", topics, "partitions", topicPartitions())
-	if err := applyConnectors(ctx, s.Connect.URL(), connectorVars(cfg, nil), log); err != nil {
+	log.Info("topics ready", "topics", topics, "partitions", cfg.TopicPartitions)
+	if err := applyConnectors(ctx, s.Connect.URL(), connectorVars(cfg), log); err != nil {
 		return err
 	}
 
@@ -75,7 +75,7 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "\nThe shop is running.\n  gateway:     http://%s/api/v1\n  swagger ui:  http://%s/swagger/index.html\n  connect:     %s\n  kafka:       %s\n  postgres:    %s\nPress Ctrl-C to stop.\n\n",
-		cfg.gatewayAddr, cfg.gatewayAddr, s.Connect.URL(), strings.Join(s.Kafka.Brokers(), ","), redact(s.ServiceURL("orders")))
+		cfg.GatewayHTTPAddr, cfg.GatewayHTTPAddr, s.Connect.URL(), strings.Join(s.Kafka.Brokers(), ","), redact(s.ServiceURL("orders")))
 
 	return watch(ctx, log, append([]*local.Process{s.Postgres.Process, s.Kafka.Process, s.Connect.Process}, processes(services)...))
 }
@@ -114,14 +114,6 @@ func watch(ctx context.Context, log *slog.Logger, ps []*local.Process) error {
 	}
 }
 
-func topicPartitions() int32 {
-	n, err := strconv.Atoi(env("TOPIC_PARTITIONS", "6"))
-	if err != nil || n < 1 {
-		return 6
-	}
-	return int32(n)
-}
-
 // provisionDatabase creates database name and migrates it, so that the
 // publication exists before the connector starts.
 func provisionDatabase(ctx context.Context, s *local.Stack, name string, db schema.Database) error {
@@ -137,16 +129,19 @@ func provisionDatabase(ctx context.Context, s *local.Stack, name string, db sche
 }
 
 // connectorVars are the values of the connector configs' placeholders:
-// the environment, then the stack's own addresses, then overrides.
-func connectorVars(cfg config, overrides map[string]string) func(string) (string, bool) {
+// the topics and partitions the stack created, then the environment, then
+// the stack's own database address and replication role.
+func connectorVars(cfg config) func(string) (string, bool) {
+	created := connect.TopicVars(cfg.Topics)
+	created["TOPIC_PARTITIONS"] = strconv.Itoa(int(cfg.TopicPartitions))
 	own := map[string]string{
 		"CONNECT_DB_HOST":     "127.0.0.1",
-		"CONNECT_DB_PORT":     strconv.Itoa(cfg.stack.PostgresPort),
+		"CONNECT_DB_PORT":     strconv.Itoa(cfg.PostgresPort),
 		"CONNECT_DB_USER":     local.ReplicationRole,
-		"CONNECT_DB_PASSWORD": cfg.stack.ReplicationPassword,
+		"CONNECT_DB_PASSWORD": cfg.ReplicationPassword,
 	}
 	return func(k string) (string, bool) {
-		if v, ok := overrides[k]; ok {
+		if v, ok := created[k]; ok {
 			return v, true
 		}
 		if v, ok := os.LookupEnv(k); ok {
@@ -186,7 +181,7 @@ func applyConnectors(ctx context.Context, url string, vars func(string) (string,
 // startServices builds the services that exist in the repository and starts
 // them: orders and payments, then the gateway.
 func startServices(ctx context.Context, cfg config, s *local.Stack, log *slog.Logger) ([]*local.Service, error) {
-	bin := filepath.Join(cfg.root, ".bin")
+	bin := filepath.Join(cfg.Root, ".bin")
 	type svc struct {
 		name, pkg string
 		env       []string
@@ -195,28 +190,30 @@ func startServices(ctx context.Context, cfg config, s *local.Stack, log *slog.Lo
 	brokers := strings.Join(s.Kafka.Brokers(), ",")
 	all := []svc{
 		{"orders", "./orders/cmd/orders", []string{
-			"ORDERS_GRPC_ADDR=" + cfg.ordersAddr, "ORDERS_DATABASE_URL=" + s.ServiceURL("orders"), "KAFKA_BROKERS=" + brokers,
-		}, local.TCPReady(cfg.ordersAddr)},
+			"ORDERS_GRPC_ADDR=" + cfg.Orders.GRPCAddr, "ORDERS_DATABASE_URL=" + s.ServiceURL("orders"), "KAFKA_BROKERS=" + brokers,
+			"PAYMENTS_TOPIC=" + cfg.Topics.Payments,
+		}, local.TCPReady(cfg.Orders.GRPCAddr)},
 		{"payments", "./payments/cmd/payments", []string{
-			"PAYMENTS_GRPC_ADDR=" + cfg.paymentsAdr, "PAYMENTS_DATABASE_URL=" + s.ServiceURL("payments"), "KAFKA_BROKERS=" + brokers,
-		}, local.TCPReady(cfg.paymentsAdr)},
+			"PAYMENTS_GRPC_ADDR=" + cfg.Payments.GRPCAddr, "PAYMENTS_DATABASE_URL=" + s.ServiceURL("payments"), "KAFKA_BROKERS=" + brokers,
+			"ORDERS_TOPIC=" + cfg.Topics.Orders,
+		}, local.TCPReady(cfg.Payments.GRPCAddr)},
 		{"gateway", "./gateway/cmd/gateway", []string{
-			"GATEWAY_HTTP_ADDR=" + cfg.gatewayAddr, "ORDERS_GRPC_ADDR=" + cfg.ordersAddr, "PAYMENTS_GRPC_ADDR=" + cfg.paymentsAdr,
-		}, local.HTTPReady("http://" + cfg.gatewayAddr + "/readyz")},
+			"GATEWAY_HTTP_ADDR=" + cfg.GatewayHTTPAddr, "ORDERS_GRPC_ADDR=" + cfg.Orders.GRPCAddr, "PAYMENTS_GRPC_ADDR=" + cfg.Payments.GRPCAddr,
+		}, local.HTTPReady("http://" + cfg.GatewayHTTPAddr + "/readyz")},
 	}
 	var started []*local.Service
 	for _, sv := range all {
-		if _, err := os.Stat(filepath.Join(cfg.root, sv.pkg, "main.go")); err != nil {
+		if _, err := os.Stat(filepath.Join(cfg.Root, sv.pkg, "main.go")); err != nil {
 			log.Warn("service not in this repository yet; skipped", "service", sv.name)
 			continue
 		}
 		log.Info("building "+sv.name, "package", sv.pkg)
 		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, sv.name), sv.pkg)
-		build.Dir = cfg.root
+		build.Dir = cfg.Root
 		if out, err := build.CombinedOutput(); err != nil {
 			return started, fmt.Errorf("build %s: %w\n%s", sv.name, err, out)
 		}
-		svc, err := local.StartService(ctx, sv.name, filepath.Join(bin, sv.name), filepath.Join(cfg.stack.DataDir, "logs"), sv.env, sv.ready, log)
+		svc, err := local.StartService(ctx, sv.name, filepath.Join(bin, sv.name), filepath.Join(cfg.DataDir, "logs"), sv.env, sv.ready, log)
 		if err != nil {
 			return started, err
 		}

@@ -26,7 +26,7 @@ func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (i
 		return 1, err
 	}
 	defer os.RemoveAll(dir)
-	sc := cfg.stack
+	sc := cfg.infra()
 	sc.DataDir = dir
 	sc.Durable = false
 	for _, p := range []*int{&sc.PostgresPort, &sc.KafkaPort, &sc.ControllerPort, &sc.ConnectPort} {

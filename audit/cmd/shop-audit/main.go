@@ -3,7 +3,8 @@
 // when consistent, 1 on violations, 2 when the check could not run.
 //
 // Usage: shop-audit [-payments-db URL] [-orders-db URL] [-timeout 1m]
-// The URLs default to PAYMENTS_DATABASE_URL and ORDERS_DATABASE_URL.
+// The URLs default to PAYMENTS_DATABASE_URL and ORDERS_DATABASE_URL, read
+// like the services read them (shop/service.Load).
 package main
 
 import (
@@ -19,7 +20,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"shop/payments/audit"
+	"shop/audit"
+	"shop/service"
 )
 
 // errViolations makes main exit 1.
@@ -28,7 +30,7 @@ var errViolations = errors.New("violations found")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout)
 	stop()
 	switch {
 	case errors.Is(err, errViolations):
@@ -39,17 +41,26 @@ func main() {
 	}
 }
 
-func envOr(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
-	}
-	return def
+// config is where the two databases are, under the variables of the
+// services that own them.
+type config struct {
+	PaymentsDatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/payments"`
+	OrdersDatabaseURL   service.DatabaseURL `env:"ORDERS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/orders"`
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+// Validate checks that both are postgres:// URLs.
+func (c *config) Validate() error {
+	return errors.Join(c.PaymentsDatabaseURL.Validate("PAYMENTS_DATABASE_URL"), c.OrdersDatabaseURL.Validate("ORDERS_DATABASE_URL"))
+}
+
+func run(ctx context.Context, args []string, lookup service.Lookup, out io.Writer) error {
+	var cfg config
+	if err := service.Load(ctx, lookup, &cfg); err != nil {
+		return err
+	}
 	fs := flag.NewFlagSet("shop-audit", flag.ContinueOnError)
-	paymentsURL := fs.String("payments-db", envOr(getenv, "PAYMENTS_DATABASE_URL", "postgres://shop:shop@127.0.0.1:5432/payments"), "payments database URL (PAYMENTS_DATABASE_URL)")
-	ordersURL := fs.String("orders-db", envOr(getenv, "ORDERS_DATABASE_URL", "postgres://shop:shop@127.0.0.1:5432/orders"), "orders database URL (ORDERS_DATABASE_URL)")
+	paymentsURL := fs.String("payments-db", string(cfg.PaymentsDatabaseURL), "payments database URL (PAYMENTS_DATABASE_URL)")
+	ordersURL := fs.String("orders-db", string(cfg.OrdersDatabaseURL), "orders database URL (ORDERS_DATABASE_URL)")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err

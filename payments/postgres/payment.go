@@ -11,13 +11,8 @@ import (
 	"shop/cdc/outbox"
 	"shop/payments"
 	paymentsv1 "shop/proto/payments/v1"
-)
-
-// Outbox event types and aggregate type of the payments service.
-const (
-	AggregatePayment      = "payment"
-	EventPaymentSucceeded = "PaymentSucceeded"
-	EventPaymentFailed    = "PaymentFailed"
+	"shop/service/fault"
+	"shop/service/limits"
 )
 
 // PayOrder decides the payment of order within tx (the inbox consumer's
@@ -35,7 +30,7 @@ const (
 // The decision is recorded in payment_outcomes and its event in the outbox
 // (aggregateid = user id), both in tx. traceparent, if any, travels with the
 // event. An invalid order, or one that contradicts the recorded decision
-// (other user or amount), is a KindInvalid error: it can never be applied.
+// (other user or amount), is a fault.Invalid error: it can never be applied.
 // Any other error is transient and tx must be rolled back.
 func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, traceparent string) (payments.Outcome, error) {
 	if err := order.Validate(); err != nil {
@@ -47,7 +42,7 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	}
 	if found {
 		if prev.UserID != order.UserID || prev.Amount != order.Amount {
-			return payments.Outcome{}, payments.Invalidf("order %s was decided for user %q amount %d, event says user %q amount %d",
+			return payments.Outcome{}, fault.Errorf(fault.Invalid, "order %s was decided for user %q amount %d, event says user %q amount %d",
 				order.OrderID, prev.UserID, prev.Amount, order.UserID, order.Amount)
 		}
 		prev.Replayed = true
@@ -103,6 +98,8 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	return out, nil
 }
 
+// recordedOutcome returns the decision recorded for orderID within tx;
+// found is false when the order was never decided.
 func recordedOutcome(ctx context.Context, tx pgx.Tx, orderID uuid.UUID) (payments.Outcome, bool, error) {
 	var (
 		o              = payments.Outcome{OrderID: orderID}
@@ -123,21 +120,22 @@ func recordedOutcome(ctx context.Context, tx pgx.Tx, orderID uuid.UUID) (payment
 	return o, true, nil
 }
 
-// queueOutcomeEvent adds the outbox insert of the outcome's event to batch.
+// queueOutcomeEvent adds the outbox insert of the outcome's event
+// (PaymentSucceeded or PaymentFailed, aggregateid = user id) to batch.
 func queueOutcomeEvent(batch *pgx.Batch, o payments.Outcome, traceparent string) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return fmt.Errorf("new event id: %w", err)
 	}
-	ev := outbox.Event{ID: id, AggregateType: AggregatePayment, AggregateID: o.UserID, Traceparent: traceparent}
+	ev := outbox.Event{ID: id, AggregateType: paymentsv1.AggregateType, AggregateID: o.UserID, Traceparent: traceparent}
 	switch o.Status {
 	case payments.PaymentSucceeded:
-		ev.Type = EventPaymentSucceeded
-		ev.Payload = &paymentsv1.PaymentSucceeded{OrderId: o.OrderID.String(), UserId: o.UserID, Amount: o.Amount, Currency: payments.Currency}
+		ev.Type = paymentsv1.EventPaymentSucceeded
+		ev.Payload = &paymentsv1.PaymentSucceeded{OrderId: o.OrderID.String(), UserId: o.UserID, Amount: o.Amount, Currency: limits.Currency}
 	case payments.PaymentFailed:
-		ev.Type = EventPaymentFailed
+		ev.Type = paymentsv1.EventPaymentFailed
 		ev.Payload = &paymentsv1.PaymentFailed{OrderId: o.OrderID.String(), UserId: o.UserID, Amount: o.Amount,
-			Currency: payments.Currency, Reason: FailureReasonToProto(o.Reason)}
+			Currency: limits.Currency, Reason: failureReasonToProto(o.Reason)}
 	default:
 		return fmt.Errorf("outcome of order %s: unknown status %q", o.OrderID, o.Status)
 	}
@@ -147,8 +145,8 @@ func queueOutcomeEvent(batch *pgx.Batch, o payments.Outcome, traceparent string)
 	return nil
 }
 
-// FailureReasonToProto converts a failure reason to its proto enum.
-func FailureReasonToProto(r payments.FailureReason) paymentsv1.FailureReason {
+// failureReasonToProto converts a failure reason to its proto enum.
+func failureReasonToProto(r payments.FailureReason) paymentsv1.FailureReason {
 	switch r {
 	case payments.FailureInsufficientFunds:
 		return paymentsv1.FailureReason_FAILURE_REASON_INSUFFICIENT_FUNDS

@@ -1,4 +1,4 @@
-package app
+package orderevents
 
 import (
 	"bytes"
@@ -14,8 +14,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"shop/audit"
 	"shop/cdc/inbox"
-	"shop/payments/audit"
 	"shop/payments/postgres"
 	ordersv1 "shop/proto/orders/v1"
 	schema "shop/sql"
@@ -57,9 +57,13 @@ func newFixture(t *testing.T) *fixture {
 // that it then returns nil.
 func (f *fixture) startConsumer(t *testing.T, group string) {
 	t.Helper()
+	a, err := New(f.store, stacktest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := inbox.New(inbox.Config{
 		Brokers: f.env.Brokers, Group: group, Topic: f.topic, Pool: f.db.Pool,
-		Apply: payOrders(f.store, stacktest.Logger()), Logger: stacktest.Logger(),
+		Apply: a.Handlers().Apply, Logger: stacktest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +122,7 @@ func (o order) json(t testing.TB) []byte {
 // send produces o's OrderCreated under eventID as the Debezium router would.
 func (f *fixture) send(t *testing.T, o order, eventID uuid.UUID) (int32, int64) {
 	t.Helper()
-	return f.produce(t, o.user, o.json(t), header{"id", eventID.String()}, header{"eventType", "OrderCreated"})
+	return f.produce(t, o.user, o.json(t), header{"id", eventID.String()}, header{"eventType", ordersv1.EventOrderCreated})
 }
 
 func (f *fixture) account(t *testing.T, user string, balance int64) {
@@ -134,32 +138,12 @@ func (f *fixture) account(t *testing.T, user string, balance int64) {
 	}
 }
 
-func queryInt(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int64 {
-	t.Helper()
-	var n int64
-	if err := pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // waitDecided waits until the order has a recorded outcome and returns its
 // status and reason.
 func (f *fixture) waitDecided(t *testing.T, o order) (status, reason string) {
 	t.Helper()
-	waitFor(t, "decision on order "+o.id.String(), func() bool {
-		return queryInt(t, f.db.Pool, `SELECT count(*) FROM payment_outcomes WHERE order_id = $1`, o.id) == 1
+	stacktest.WaitFor(t, 90*time.Second, "decision on order "+o.id.String(), func() bool {
+		return stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM payment_outcomes WHERE order_id = $1`, o.id) == 1
 	})
 	var r *string
 	if err := f.db.Pool.QueryRow(context.Background(), `SELECT status, reason FROM payment_outcomes WHERE order_id = $1`,
@@ -204,18 +188,18 @@ func TestConsumerPaysOnce(t *testing.T) {
 	f.send(t, marker, uuid.New())
 	f.waitDecided(t, marker)
 
-	if got := queryInt(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'alice'`); got != 699 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'alice'`); got != 699 {
 		t.Errorf("balance = %d, want 699", got)
 	}
-	if got := queryInt(t, f.db.Pool, `SELECT count(*) FROM ledger WHERE order_id = $1`, o.id); got != 1 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM ledger WHERE order_id = $1`, o.id); got != 1 {
 		t.Errorf("debits of the order = %d, want 1", got)
 	}
 	// The duplicate event id is skipped; the new event id publishes the
 	// recorded decision again.
-	if got := queryInt(t, f.db.Pool, `SELECT count(*) FROM outbox WHERE type = 'PaymentSucceeded' AND payload->>'orderId' = $1`, o.id.String()); got != 2 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM outbox WHERE type = 'PaymentSucceeded' AND payload->>'orderId' = $1`, o.id.String()); got != 2 {
 		t.Errorf("PaymentSucceeded rows for the order = %d, want 2", got)
 	}
-	if got := queryInt(t, f.db.Pool, `SELECT count(*) FROM inbox`); got != 3 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM inbox`); got != 3 {
 		t.Errorf("inbox rows = %d, want 3 (two events of the order, the marker)", got)
 	}
 	f.assertConsistent(t, nil)
@@ -251,10 +235,10 @@ func TestConsumerPaymentFailures(t *testing.T) {
 			t.Errorf("outbox row = %s/%s/%s, want PaymentFailed/%s/%s", typ, key, payloadReason, tt.o.user, tt.wantProto)
 		}
 	}
-	if got := queryInt(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'poor'`); got != 50 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'poor'`); got != 50 {
 		t.Errorf("balance = %d, want 50", got)
 	}
-	if got := queryInt(t, f.db.Pool, `SELECT count(*) FROM ledger WHERE kind = 'DEBIT'`); got != 0 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM ledger WHERE kind = 'DEBIT'`); got != 0 {
 		t.Errorf("debits = %d, want 0", got)
 	}
 	f.assertConsistent(t, nil)
@@ -272,10 +256,10 @@ func TestConsumerDeadLettersAndMovesOn(t *testing.T) {
 		value     []byte
 	}
 	var bad []sent
-	p, off := f.produce(t, "alice", garbage, header{"id", uuid.NewString()}, header{"eventType", "OrderCreated"})
+	p, off := f.produce(t, "alice", garbage, header{"id", uuid.NewString()}, header{"eventType", ordersv1.EventOrderCreated})
 	bad = append(bad, sent{p, off, garbage})
 	noID := newOrder("alice", 1).json(t)
-	p, off = f.produce(t, "alice", noID, header{"eventType", "OrderCreated"})
+	p, off = f.produce(t, "alice", noID, header{"eventType", ordersv1.EventOrderCreated})
 	bad = append(bad, sent{p, off, noID})
 	unknownType := newOrder("alice", 1).json(t)
 	p, off = f.produce(t, "alice", unknownType, header{"id", uuid.NewString()}, header{"eventType", "OrderShipped"})
@@ -302,11 +286,35 @@ func TestConsumerDeadLettersAndMovesOn(t *testing.T) {
 			t.Errorf("dead letter %d = %q (%q), want raw value %q and an error", i, value, errText, b.value)
 		}
 	}
-	if got := queryInt(t, f.db.Pool, `SELECT count(*) FROM dead_letters`); got != 3 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters`); got != 3 {
 		t.Errorf("dead letters = %d, want 3", got)
 	}
-	if got := queryInt(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'alice'`); got != 60 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'alice'`); got != 60 {
 		t.Errorf("balance = %d, want 60", got)
+	}
+	f.assertConsistent(t, nil)
+}
+
+// TestConsumerIgnoresUnknownFields checks the decoding policy end to end: an
+// OrderCreated with a field this consumer does not know (one the orders
+// service may add) is paid, not dead-lettered.
+func TestConsumerIgnoresUnknownFields(t *testing.T) {
+	f := newFixture(t)
+	f.account(t, "alice", 100)
+	f.startConsumer(t, stacktest.Unique("payments-"))
+
+	o := newOrder("alice", 30)
+	value := o.json(t)
+	value = append(bytes.TrimSuffix(bytes.TrimSpace(value), []byte("}")), []byte(`,"giftWrap":true}`)...)
+	f.produce(t, o.user, value, header{"id", uuid.NewString()}, header{"eventType", ordersv1.EventOrderCreated})
+	if status, _ := f.waitDecided(t, o); status != "SUCCEEDED" {
+		t.Fatalf("status = %s, want SUCCEEDED", status)
+	}
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters`); got != 0 {
+		t.Errorf("dead letters = %d, want 0", got)
+	}
+	if got := stacktest.Count(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'alice'`); got != 70 {
+		t.Errorf("balance = %d, want 70", got)
 	}
 	f.assertConsistent(t, nil)
 }
@@ -349,8 +357,8 @@ func TestConsumerConcurrentOrdersOverBalance(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "every order decided", func() bool {
-		return queryInt(t, f.db.Pool, `SELECT count(*) FROM payment_outcomes`) == int64(len(all))
+	stacktest.WaitFor(t, 90*time.Second, "every order decided", func() bool {
+		return stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM payment_outcomes`) == len(all)
 	})
 
 	rows, err := f.db.Pool.Query(context.Background(), `SELECT user_id, count(*) FILTER (WHERE status = 'SUCCEEDED'),
@@ -373,7 +381,7 @@ func TestConsumerConcurrentOrdersOverBalance(t *testing.T) {
 	if rows.Err() != nil || seen != users {
 		t.Fatalf("users with outcomes = %d (%v), want %d", seen, rows.Err(), users)
 	}
-	if got := queryInt(t, f.db.Pool, `SELECT count(*) FROM accounts WHERE balance <> 0`); got != 0 {
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM accounts WHERE balance <> 0`); got != 0 {
 		t.Errorf("accounts with money left = %d, want 0", got)
 	}
 

@@ -1,0 +1,73 @@
+package orders
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"shop/service/fault"
+	"shop/service/limits"
+)
+
+// PaymentResult is the outcome of the payment of one order, as the payments
+// service reports it. Reason is set only when Paid is false.
+type PaymentResult struct {
+	EventID uuid.UUID
+	OrderID uuid.UUID
+	UserID  string
+	Amount  int64
+	Paid    bool
+	Reason  CancelReason
+}
+
+// Status returns the state the payment moves a PENDING order to.
+func (r PaymentResult) Status() Status {
+	if r.Paid {
+		return StatusPaid
+	}
+	return StatusCancelled
+}
+
+// Validate checks that r names a valid order and user and, for a failure,
+// carries a known reason. It returns a fault.Invalid error otherwise.
+func (r PaymentResult) Validate() error {
+	if r.OrderID == uuid.Nil {
+		return fault.Errorf(fault.Invalid, "order id must be set")
+	}
+	if err := limits.UserID(r.UserID); err != nil {
+		return err
+	}
+	if r.Paid && r.Reason != CancelReasonNone {
+		return fault.Errorf(fault.Invalid, "a successful payment carries no reason")
+	}
+	if !r.Paid && !r.Reason.Valid() {
+		return fault.Errorf(fault.Invalid, "unknown failure reason %q", r.Reason)
+	}
+	return nil
+}
+
+// ApplyOutcome is what applying a payment result did to its order. Only a
+// PENDING order changes; a payment result never moves a terminal order.
+type ApplyOutcome int
+
+// The outcomes of applying a payment result.
+const (
+	// Applied: the order moved from PENDING to PAID or CANCELLED.
+	Applied ApplyOutcome = iota + 1
+	// AlreadyTerminal: the order was PAID or CANCELLED already and is unchanged.
+	AlreadyTerminal
+	// UnknownOrder: no order has the id (or it belongs to another user).
+	UnknownOrder
+)
+
+func (o ApplyOutcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case AlreadyTerminal:
+		return "already terminal"
+	case UnknownOrder:
+		return "unknown order"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}

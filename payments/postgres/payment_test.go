@@ -1,0 +1,127 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/payments"
+	"shop/payments/postgres"
+	"shop/service/fault"
+	"shop/stack/stacktest"
+)
+
+// payOrder runs PayOrder in its own transaction.
+func payOrder(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, o payments.OrderCreated) (payments.Outcome, error) {
+	t.Helper()
+	var out payments.Outcome
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.PayOrder(context.Background(), tx, o, "00-trace-span-01")
+		return err
+	})
+	return out, err
+}
+
+func TestPayOrder(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	for _, u := range []string{"alice", "poor"} {
+		if _, err := s.CreateAccount(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.TopUp(ctx, "alice", 1000, ""); err != nil {
+		t.Fatal(err)
+	}
+	order := func(user string, amount int64) payments.OrderCreated {
+		return payments.OrderCreated{OrderID: uuid.New(), UserID: user, Amount: amount, Currency: "RUB"}
+	}
+	paid, poor, ghost := order("alice", 400), order("poor", 1), order("ghost", 5)
+	tests := []struct {
+		name        string
+		order       payments.OrderCreated
+		want        payments.Outcome
+		wantBalance map[string]int64
+	}{
+		{"Paid", paid, payments.Outcome{Status: payments.PaymentSucceeded}, map[string]int64{"alice": 600}},
+		{"InsufficientFunds", poor, payments.Outcome{Status: payments.PaymentFailed, Reason: payments.FailureInsufficientFunds}, map[string]int64{"poor": 0}},
+		{"AccountNotFound", ghost, payments.Outcome{Status: payments.PaymentFailed, Reason: payments.FailureAccountNotFound}, nil},
+		{"PaidAgainDebitsOnce", paid, payments.Outcome{Status: payments.PaymentSucceeded, Replayed: true}, map[string]int64{"alice": 600}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := payOrder(t, s, pool, tt.order)
+			if err != nil {
+				t.Fatalf("PayOrder() error = %v", err)
+			}
+			want := tt.want
+			want.OrderID, want.UserID, want.Amount = tt.order.OrderID, tt.order.UserID, tt.order.Amount
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("PayOrder() (-want +got):\n%s", diff)
+			}
+			for u, b := range tt.wantBalance {
+				if got := balance(t, pool, u); got != b {
+					t.Errorf("balance of %s = %d, want %d", u, got, b)
+				}
+			}
+		})
+	}
+	if got := stacktest.Count(t, pool, `SELECT count(*) FROM ledger WHERE kind = 'DEBIT'`); got != 1 {
+		t.Errorf("debits = %d, want 1", got)
+	}
+
+	// A failed decision is not flipped when the money arrives later.
+	if _, err := s.TopUp(ctx, "poor", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := payOrder(t, s, pool, poor)
+	if err != nil || got.Status != payments.PaymentFailed || !got.Replayed {
+		t.Errorf("PayOrder(poor again) = %+v, %v; want the recorded failure", got, err)
+	}
+	if b := balance(t, pool, "poor"); b != 100 {
+		t.Errorf("poor's balance = %d, want 100", b)
+	}
+
+	// The same order id with another amount contradicts the decision.
+	bad := paid
+	bad.Amount = 1
+	_, err = payOrder(t, s, pool, bad)
+	wantKind(t, err, fault.Invalid, fault.ReasonInvalidArgument)
+
+	// Outbox: one event per decision (replays publish the recorded decision again).
+	rows, err := pool.Query(ctx, `SELECT type, aggregatetype, aggregateid, payload->>'orderId', coalesce(payload->>'reason', ''), traceparent
+		FROM outbox ORDER BY created_at, id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ Type, AggType, AggID, OrderID, Reason, Trace string }
+	gotRows, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRows := map[string]int{
+		fmt.Sprintf("PaymentSucceeded/alice/%s/", paid.OrderID):                               2,
+		fmt.Sprintf("PaymentFailed/poor/%s/FAILURE_REASON_INSUFFICIENT_FUNDS", poor.OrderID):  2,
+		fmt.Sprintf("PaymentFailed/ghost/%s/FAILURE_REASON_ACCOUNT_NOT_FOUND", ghost.OrderID): 1,
+	}
+	gotCount := map[string]int{}
+	for _, r := range gotRows {
+		if r.AggType != "payment" || r.Trace != "00-trace-span-01" {
+			t.Errorf("outbox row %+v: want aggregatetype payment and the traceparent", r)
+		}
+		gotCount[fmt.Sprintf("%s/%s/%s/%s", r.Type, r.AggID, r.OrderID, r.Reason)]++
+	}
+	if diff := cmp.Diff(wantRows, gotCount); diff != "" {
+		t.Errorf("outbox rows (-want +got):\n%s", diff)
+	}
+	if got := stacktest.Count(t, pool, `SELECT count(*) FROM payment_outcomes`); got != 3 {
+		t.Errorf("payment outcomes = %d, want 3", got)
+	}
+	assertConsistent(t, pool)
+}
