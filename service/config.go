@@ -237,3 +237,39 @@ func checkAddr(name, addr string) error {
 	}
 	return nil
 }
+
+// Pipeline is what every service of the event pipeline reads besides its
+// own endpoint, database and consumer group. A service's Config embeds it.
+type Pipeline struct {
+	Kafka     Kafka
+	Topics    Topics
+	Retention Retention
+	Process   Process
+}
+
+// Validate reports every invalid piece at once.
+func (p Pipeline) Validate() error {
+	return errors.Join(p.Kafka.Validate(), p.Topics.Validate(), p.Retention.Validate(), p.Process.Validate())
+}
+
+// LogAttrs renders p for a service's configuration log line.
+func (p Pipeline) LogAttrs() []slog.Attr {
+	return []slog.Attr{
+		slog.String("kafka_brokers", strings.Join(p.Kafka.Brokers, ",")),
+		slog.String("orders_topic", p.Topics.Orders),
+		slog.String("payments_topic", p.Topics.Payments),
+		slog.Duration("outbox_retention", p.Retention.Outbox),
+		slog.Duration("idempotency_retention", p.Retention.IdempotencyKeys),
+		slog.Duration("purge_interval", p.Retention.PurgeInterval),
+		slog.String("log_level", p.Process.LogLevel.String()),
+		slog.Duration("shutdown_timeout", p.Process.ShutdownTimeout),
+	}
+}
+
+// Required reports an empty value of the variable name as an error.
+func Required(name, value string) error {
+	if value == "" {
+		return fmt.Errorf("%s: empty", name)
+	}
+	return nil
+}

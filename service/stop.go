@@ -53,6 +53,11 @@ func RunEvery(ctx context.Context, interval time.Duration, logger *slog.Logger, 
 		if err := job(ctx); err != nil && ctx.Err() == nil {
 			logger.ErrorContext(ctx, failMsg, slog.Any("error", err))
 		}
+		// A select with both cases ready picks one at random: without this
+		// check a tick could start one more run after ctx is done.
+		if ctx.Err() != nil {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return

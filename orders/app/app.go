@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"shop/cdc/inbox"
-	"shop/cdc/outbox"
+	"shop/cdc/retention"
 	"shop/orders/grpcapi"
 	"shop/orders/paymentevents"
 	"shop/orders/postgres"
@@ -63,24 +63,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("run orders: %w", err)
 	}
 
-	every := cfg.Retention.PurgeInterval
 	return service.Run(ctx, service.Spec{
 		Name:    "orders",
 		Addr:    cfg.Endpoint.GRPCAddr,
 		Service: &ordersv1.OrderService_ServiceDesc,
 		Impl:    api,
-		Jobs: []service.Job{
-			{Name: "payment events consumer", Run: consumer.Run},
-			service.Purge("outbox purge", every, logger, func(ctx context.Context) (int64, error) {
-				return outbox.Purge(ctx, pool, cfg.Retention.Outbox)
-			}),
-			service.Purge("inbox purge", every, logger, func(ctx context.Context) (int64, error) {
-				return inbox.Purge(ctx, pool, inbox.Retention)
-			}),
-			service.Purge("idempotency key purge", every, logger, func(ctx context.Context) (int64, error) {
-				return store.PurgeIdempotencyKeys(ctx, cfg.Retention.IdempotencyKeys)
-			}),
-		},
+		Jobs: append([]service.Job{{Name: "payment events consumer", Run: consumer.Run}},
+			retention.Jobs(pool, cfg.Retention, logger, store.PurgeIdempotencyKeys)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,
 		Ready:           cfg.Ready,
 		Logger:          logger,

@@ -24,11 +24,13 @@ func TestDefaultConfig(t *testing.T) {
 	want := Config{
 		Endpoint:      service.OrdersEndpoint{GRPCAddr: "127.0.0.1:9101"},
 		DatabaseURL:   "postgres://shop:shop@127.0.0.1:5432/orders",
-		Kafka:         service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
-		Topics:        service.Topics{Orders: "orders.events", Payments: "payments.events"},
 		ConsumerGroup: "orders",
-		Retention:     service.Retention{Outbox: time.Hour, IdempotencyKeys: 24 * time.Hour, PurgeInterval: 5 * time.Minute},
-		Process:       service.Process{LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second},
+		Pipeline: service.Pipeline{
+			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
+			Topics:    service.Topics{Orders: "orders.events", Payments: "payments.events"},
+			Retention: service.Retention{Outbox: time.Hour, IdempotencyKeys: 24 * time.Hour, PurgeInterval: 5 * time.Minute},
+			Process:   service.Process{LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second},
+		},
 	}
 	got := DefaultConfig()
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Ready")); diff != "" {

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"shop/cdc/inbox"
-	"shop/cdc/outbox"
+	"shop/cdc/retention"
 	"shop/payments/grpcapi"
 	"shop/payments/orderevents"
 	"shop/payments/postgres"
@@ -63,24 +63,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("run payments: %w", err)
 	}
 
-	every := cfg.Retention.PurgeInterval
 	return service.Run(ctx, service.Spec{
 		Name:    "payments",
 		Addr:    cfg.Endpoint.GRPCAddr,
 		Service: &paymentsv1.PaymentService_ServiceDesc,
 		Impl:    api,
-		Jobs: []service.Job{
-			{Name: "order events consumer", Run: consumer.Run},
-			service.Purge("outbox purge", every, logger, func(ctx context.Context) (int64, error) {
-				return outbox.Purge(ctx, pool, cfg.Retention.Outbox)
-			}),
-			service.Purge("inbox purge", every, logger, func(ctx context.Context) (int64, error) {
-				return inbox.Purge(ctx, pool, inbox.Retention)
-			}),
-			service.Purge("idempotency key purge", every, logger, func(ctx context.Context) (int64, error) {
-				return store.PurgeIdempotencyKeys(ctx, cfg.Retention.IdempotencyKeys)
-			}),
-		},
+		Jobs: append([]service.Job{{Name: "order events consumer", Run: consumer.Run}},
+			retention.Jobs(pool, cfg.Retention, logger, store.PurgeIdempotencyKeys)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,
 		Ready:           cfg.Ready,
 		Logger:          logger,

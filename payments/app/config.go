@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 
 	"shop/service"
 )
@@ -21,19 +20,13 @@ type Config struct {
 	// DatabaseURL is the payments database; it is logged without its
 	// password.
 	DatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/payments"`
-	// Kafka holds the bootstrap brokers (KAFKA_BROKERS).
-	Kafka service.Kafka
-	// Topics names the event topics; the service consumes Topics.Orders
-	// (ORDERS_TOPIC).
-	Topics service.Topics
 	// ConsumerGroup is the Kafka consumer group of the order events
 	// consumer.
 	ConsumerGroup string `env:"PAYMENTS_CONSUMER_GROUP, default=payments"`
-	// Retention says how long published outbox rows and idempotency keys are
-	// kept and how often they are purged.
-	Retention service.Retention
-	// Process holds the log level and the shutdown timeout.
-	Process service.Process
+	// Pipeline holds the brokers, the topics (the service consumes
+	// Topics.Orders), the retention of what it purges, the log level and the
+	// shutdown timeout.
+	service.Pipeline
 
 	// Ready, if set, is called once with the address the gRPC server
 	// listens on, when the service accepts calls and consumes events. It is
@@ -59,33 +52,19 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 
 // Validate reports every invalid field of c at once.
 func (c *Config) Validate() error {
-	var errs []error
-	errs = append(errs,
+	return errors.Join(
 		c.Endpoint.Validate(),
 		c.DatabaseURL.Validate("PAYMENTS_DATABASE_URL"),
-		c.Kafka.Validate(),
-		c.Topics.Validate(),
-		c.Retention.Validate(),
-		c.Process.Validate(),
+		service.Required("PAYMENTS_CONSUMER_GROUP", c.ConsumerGroup),
+		c.Pipeline.Validate(),
 	)
-	if c.ConsumerGroup == "" {
-		errs = append(errs, errors.New("PAYMENTS_CONSUMER_GROUP: empty"))
-	}
-	return errors.Join(errs...)
 }
 
 // LogValue renders c for logs, the database URL without its password.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
+	return slog.GroupValue(append([]slog.Attr{
 		slog.String("grpc_addr", c.Endpoint.GRPCAddr),
 		slog.Any("database_url", c.DatabaseURL),
-		slog.String("kafka_brokers", strings.Join(c.Kafka.Brokers, ",")),
-		slog.String("orders_topic", c.Topics.Orders),
 		slog.String("consumer_group", c.ConsumerGroup),
-		slog.Duration("outbox_retention", c.Retention.Outbox),
-		slog.Duration("idempotency_retention", c.Retention.IdempotencyKeys),
-		slog.Duration("purge_interval", c.Retention.PurgeInterval),
-		slog.String("log_level", c.Process.LogLevel.String()),
-		slog.Duration("shutdown_timeout", c.Process.ShutdownTimeout),
-	)
+	}, c.Pipeline.LogAttrs()...)...)
 }
