@@ -98,6 +98,15 @@ var dropEmptyItems = envconfig.MutatorFunc(func(_ context.Context, _, _, _, valu
 // A binary keeps the ones it uses as named fields of its own Config, whose
 // Validate calls theirs.
 
+// GatewayEndpoint is where the gateway listens, and where `make run` and
+// the benchmark find it.
+type GatewayEndpoint struct {
+	HTTPAddr string `env:"GATEWAY_HTTP_ADDR, default=127.0.0.1:8080"`
+}
+
+// Validate checks that the address is host:port.
+func (e GatewayEndpoint) Validate() error { return checkAddr("GATEWAY_HTTP_ADDR", e.HTTPAddr) }
+
 // OrdersEndpoint is where the orders service listens and the gateway dials.
 type OrdersEndpoint struct {
 	GRPCAddr string `env:"ORDERS_GRPC_ADDR, default=127.0.0.1:9101"`

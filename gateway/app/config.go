@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"time"
 
 	"shop/service"
@@ -17,9 +16,9 @@ import (
 // are in its tag. Build it with LoadConfig, or DefaultConfig in tests; Run
 // validates it.
 type Config struct {
-	// HTTPAddr is the listen address; port 0 picks a free port, reported
-	// through Ready.
-	HTTPAddr string `env:"GATEWAY_HTTP_ADDR, default=127.0.0.1:8080"`
+	// GatewayEndpoint is the listen address (GATEWAY_HTTP_ADDR); port 0
+	// picks a free port, reported through Ready.
+	service.GatewayEndpoint
 	// Orders and Payments are the backends the gateway dials.
 	Orders   service.OrdersEndpoint
 	Payments service.PaymentsEndpoint
@@ -53,26 +52,10 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := checkHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Errorf("GATEWAY_HTTP_ADDR: %w", err))
-	}
-	errs = append(errs, c.Orders.Validate(), c.Payments.Validate())
+	errs = append(errs, c.GatewayEndpoint.Validate(), c.Orders.Validate(), c.Payments.Validate())
 	if c.BackendTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("GATEWAY_BACKEND_TIMEOUT must be positive, got %s", c.BackendTimeout))
 	}
 	errs = append(errs, c.Process.Validate())
 	return errors.Join(errs...)
-}
-
-// checkHostPort accepts host:port with a numeric port (the host may be
-// empty, meaning all interfaces).
-func checkHostPort(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%q: want host:port: %w", addr, err)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
-		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
-	}
-	return nil
 }

@@ -47,13 +47,9 @@ type config struct {
 	Topics          service.Topics
 	TopicPartitions int32 `env:"TOPIC_PARTITIONS, default=6"`
 
-	// GatewayHTTPAddr is the gateway's listen address. Its default is the
-	// one of shop/gateway/app.Config, written here a second time: importing
-	// it would make the modules shop/stack and shop/gateway (whose tests
-	// import shop/stack) require each other.
-	GatewayHTTPAddr string `env:"GATEWAY_HTTP_ADDR, default=127.0.0.1:8080"`
-	Orders          service.OrdersEndpoint
-	Payments        service.PaymentsEndpoint
+	Gateway  service.GatewayEndpoint
+	Orders   service.OrdersEndpoint
+	Payments service.PaymentsEndpoint
 }
 
 // loadConfig reads the configuration from lookup (os.LookupEnv in main). It

@@ -43,8 +43,8 @@ func TestLoadConfigDefaultsAreTheServices(t *testing.T) {
 	if c.Root != wd || c.DataDir != filepath.Join(wd, ".data") || c.CacheDir == "" {
 		t.Errorf("root %q, data %q, cache %q; want the working directory, its .data and the jar cache", c.Root, c.DataDir, c.CacheDir)
 	}
-	if c.GatewayHTTPAddr != "127.0.0.1:8080" || c.TopicPartitions != 6 || c.PostgresPort != 5432 || c.ConnectPort != 8083 {
-		t.Errorf("gateway %q, partitions %d, postgres %d, connect %d: defaults differ from README.md", c.GatewayHTTPAddr, c.TopicPartitions, c.PostgresPort, c.ConnectPort)
+	if c.Gateway.HTTPAddr != "127.0.0.1:8080" || c.TopicPartitions != 6 || c.PostgresPort != 5432 || c.ConnectPort != 8083 {
+		t.Errorf("gateway %q, partitions %d, postgres %d, connect %d: defaults differ from README.md", c.Gateway.HTTPAddr, c.TopicPartitions, c.PostgresPort, c.ConnectPort)
 	}
 }
 
@@ -60,9 +60,9 @@ func TestLoadConfig(t *testing.T) {
 			"ORDERS_TOPIC": "o", "PAYMENTS_TOPIC": "p", "TOPIC_PARTITIONS": "3", "GATEWAY_HTTP_ADDR": "127.0.0.1:18080",
 		}, check: func(t *testing.T, c config) {
 			if c.Root != "/repo" || c.DataDir != "/repo/.data" || c.KafkaPort != 19092 || c.Orders.GRPCAddr != "127.0.0.1:19101" ||
-				c.Topics != (service.Topics{Orders: "o", Payments: "p"}) || c.TopicPartitions != 3 || c.GatewayHTTPAddr != "127.0.0.1:18080" {
+				c.Topics != (service.Topics{Orders: "o", Payments: "p"}) || c.TopicPartitions != 3 || c.Gateway.HTTPAddr != "127.0.0.1:18080" {
 				t.Errorf("root %q, data %q, kafka %d, orders %q, topics %+v, partitions %d, gateway %q: not the environment's",
-					c.Root, c.DataDir, c.KafkaPort, c.Orders.GRPCAddr, c.Topics, c.TopicPartitions, c.GatewayHTTPAddr)
+					c.Root, c.DataDir, c.KafkaPort, c.Orders.GRPCAddr, c.Topics, c.TopicPartitions, c.Gateway.HTTPAddr)
 			}
 		}},
 		{name: "OKEmptyMeansDefault", env: map[string]string{"KAFKA_PORT": "", "STACK_CACHE_DIR": " "}, check: func(t *testing.T, c config) {

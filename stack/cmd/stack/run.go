@@ -32,7 +32,7 @@ func fetchOnly(ctx context.Context, cfg config, log *slog.Logger) error {
 func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logger) error {
 	if withServices {
 		for _, a := range []struct{ name, addr, env string }{
-			{"gateway", cfg.GatewayHTTPAddr, "GATEWAY_HTTP_ADDR"},
+			{"gateway", cfg.Gateway.HTTPAddr, "GATEWAY_HTTP_ADDR"},
 			{"orders", cfg.Orders.GRPCAddr, "ORDERS_GRPC_ADDR"},
 			{"payments", cfg.Payments.GRPCAddr, "PAYMENTS_GRPC_ADDR"},
 		} {
@@ -75,7 +75,7 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "\nThe shop is running.\n  gateway:     http://%s/api/v1\n  swagger ui:  http://%s/swagger/index.html\n  connect:     %s\n  kafka:       %s\n  postgres:    %s\nPress Ctrl-C to stop.\n\n",
-		cfg.GatewayHTTPAddr, cfg.GatewayHTTPAddr, s.Connect.URL(), strings.Join(s.Kafka.Brokers(), ","), redact(s.ServiceURL("orders")))
+		cfg.Gateway.HTTPAddr, cfg.Gateway.HTTPAddr, s.Connect.URL(), strings.Join(s.Kafka.Brokers(), ","), redact(s.ServiceURL("orders")))
 
 	return watch(ctx, log, append([]*local.Process{s.Postgres.Process, s.Kafka.Process, s.Connect.Process}, processes(services)...))
 }
@@ -198,8 +198,8 @@ func startServices(ctx context.Context, cfg config, s *local.Stack, log *slog.Lo
 			"ORDERS_TOPIC=" + cfg.Topics.Orders,
 		}, local.TCPReady(cfg.Payments.GRPCAddr)},
 		{"gateway", "./gateway/cmd/gateway", []string{
-			"GATEWAY_HTTP_ADDR=" + cfg.GatewayHTTPAddr, "ORDERS_GRPC_ADDR=" + cfg.Orders.GRPCAddr, "PAYMENTS_GRPC_ADDR=" + cfg.Payments.GRPCAddr,
-		}, local.HTTPReady("http://" + cfg.GatewayHTTPAddr + "/readyz")},
+			"GATEWAY_HTTP_ADDR=" + cfg.Gateway.HTTPAddr, "ORDERS_GRPC_ADDR=" + cfg.Orders.GRPCAddr, "PAYMENTS_GRPC_ADDR=" + cfg.Payments.GRPCAddr,
+		}, local.HTTPReady("http://" + cfg.Gateway.HTTPAddr + "/readyz")},
 	}
 	var started []*local.Service
 	for _, sv := range all {
