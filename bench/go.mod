@@ -7,6 +7,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
+	shop/service v0.0.0
 	shop/sql v0.0.0
 	shop/stack v0.0.0
 )
@@ -79,3 +80,5 @@ replace shop/cdc => ../cdc
 replace shop/proto => ../proto
 
 replace shop/connect => ../connect
+
+replace shop/service => ../service

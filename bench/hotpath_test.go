@@ -13,6 +13,7 @@ import (
 	ordersdb "shop/orders/postgres"
 	"shop/payments"
 	paymentsdb "shop/payments/postgres"
+	"shop/service/limits"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )
@@ -137,7 +138,7 @@ func applyOrderCreated(ctx context.Context, store *paymentsdb.Store, tx pgx.Tx, 
 		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, eventID, "orders.events", i%6, i); err != nil {
 		return err
 	}
-	out, err := store.PayOrder(ctx, sp, payments.OrderCreated{OrderID: orderID, UserID: userID(i), Amount: 1, Currency: payments.Currency}, "")
+	out, err := store.PayOrder(ctx, sp, payments.OrderCreated{OrderID: orderID, UserID: userID(i), Amount: 1, Currency: limits.Currency}, "")
 	if err != nil {
 		return err
 	}
@@ -171,7 +172,7 @@ func newPaymentsStore(b *testing.B) (*paymentsdb.Store, *pgxpool.Pool) {
 		if _, err := store.CreateAccount(ctx, userID(u)); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := store.TopUp(ctx, userID(u), payments.MaxAmount, ""); err != nil {
+		if _, err := store.TopUp(ctx, userID(u), limits.MaxAmount, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"shop/gateway/httpapi"
 	"shop/stack/stacktest"
+	"shop/systemtest/system"
 )
 
 // TestConcurrentOrdersOverdraw sends many orders at once, through the REST
@@ -28,7 +29,7 @@ func TestConcurrentOrdersOverdraw(t *testing.T) {
 		workers = 8
 		paid    = balance / amount
 	)
-	s := startSystem(t, options{})
+	s := startShop(t, system.Options{})
 	user := stacktest.Unique("rush")
 	s.openAccount(t, user, balance)
 
@@ -43,9 +44,11 @@ func TestConcurrentOrdersOverdraw(t *testing.T) {
 	go func() {
 		w := watch{min: balance}
 		defer func() { watched <- w }()
-		for ctx.Err() == nil {
+		sample := time.NewTicker(5 * time.Millisecond)
+		defer sample.Stop()
+		for {
 			var b int64
-			if err := s.paymentsDB.Pool.QueryRow(ctx, `SELECT balance FROM accounts WHERE user_id = $1`, user).Scan(&b); err != nil {
+			if err := s.PaymentsDB.Pool.QueryRow(ctx, `SELECT balance FROM accounts WHERE user_id = $1`, user).Scan(&b); err != nil {
 				if ctx.Err() == nil {
 					w.err = err
 				}
@@ -53,7 +56,11 @@ func TestConcurrentOrdersOverdraw(t *testing.T) {
 			}
 			w.samples++
 			w.min = min(w.min, b)
-			time.Sleep(5 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return
+			case <-sample.C:
+			}
 		}
 	}()
 
@@ -165,11 +172,11 @@ func TestConcurrentOrdersOverdraw(t *testing.T) {
 // running balance ever goes below zero. Ledger ids of one account are
 // allocated in commit order: each entry is written after the account row is
 // locked by its UPDATE.
-func (s *system) checkRunningBalance(t *testing.T, user string) {
+func (s *shop) checkRunningBalance(t *testing.T, user string) {
 	t.Helper()
 	var lowest int64
 	var entries int
-	err := s.paymentsDB.Pool.QueryRow(context.Background(), `
+	err := s.PaymentsDB.Pool.QueryRow(context.Background(), `
 		SELECT COALESCE(MIN(running), 0)::bigint, COUNT(*) FROM (
 			SELECT SUM(CASE kind WHEN 'CREDIT' THEN amount ELSE -amount END) OVER (ORDER BY id) AS running
 			FROM ledger WHERE user_id = $1) r`, user).Scan(&lowest, &entries)

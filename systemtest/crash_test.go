@@ -3,12 +3,13 @@ package systemtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"shop/stack/stacktest"
+	"shop/systemtest/system"
 )
 
 // TestPaymentsKilled kills the payments process with SIGKILL while a stream
@@ -22,7 +23,7 @@ func TestPaymentsKilled(t *testing.T) {
 		funds    = 3000 // each funded user can pay for 30 of their 50 orders
 		killFrom = total / 3
 	)
-	s := startSystem(t, options{paymentsBinary: buildPayments(t)})
+	s := startShop(t, system.Options{PaymentsBinary: system.BuildPayments(t)})
 	funded := []string{stacktest.Unique("k"), stacktest.Unique("k"), stacktest.Unique("k")}
 	for _, u := range funded {
 		s.openAccount(t, u, funds)
@@ -50,24 +51,19 @@ func TestPaymentsKilled(t *testing.T) {
 	// Kill once a third of the orders exist and payments is paying them,
 	// preferably while it is behind (some created order not yet decided),
 	// but before two thirds exist in any case.
-	deadline := time.Now().Add(settleTimeout)
-	for {
-		var decided int64
-		if err := s.paymentsDB.Pool.QueryRow(context.Background(), `SELECT COUNT(*) FROM payment_outcomes`).Scan(&decided); err != nil {
-			t.Fatal(err)
+	var created, decided int64
+	stacktest.WaitForNil(t, settleTimeout, "payments paying a third of the orders", func() error {
+		decided = int64(stacktest.Count(t, s.PaymentsDB.Pool, `SELECT COUNT(*) FROM payment_outcomes`))
+		created = createdN.Load()
+		if created >= killFrom && decided > 0 && (decided < created || created >= 2*killFrom) {
+			return nil
 		}
-		if n := createdN.Load(); n >= killFrom && decided > 0 && (decided < n || n >= 2*killFrom) {
-			s.payments.kill()
-			t.Logf("payments killed with %d orders created and %d decided", n, decided)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %d orders created, %d decided; payments never got going", settleTimeout, createdN.Load(), decided)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.payments.start()
-	s.waitPaymentsServing(t, s.paymentsAddr, nil)
+		return fmt.Errorf("%d orders created, %d decided; payments never got going", created, decided)
+	})
+	s.Payments.Kill()
+	t.Logf("payments killed with %d orders created and %d decided", created, decided)
+	s.Payments.Start()
+	s.WaitPaymentsServing(t)
 
 	creating.Wait()
 	if createErr != nil {

@@ -6,7 +6,10 @@ import (
 
 	"github.com/google/uuid"
 
+	ordersv1 "shop/proto/orders/v1"
+	paymentsv1 "shop/proto/payments/v1"
 	"shop/stack/stacktest"
+	"shop/systemtest/system"
 )
 
 // TestUndecodableMessages puts undecodable messages on both topics, on the
@@ -15,7 +18,7 @@ import (
 // order behind it is still paid.
 func TestUndecodableMessages(t *testing.T) {
 	t.Parallel()
-	s := startSystem(t, options{})
+	s := startShop(t, system.Options{})
 	user := stacktest.Unique("dl")
 	s.openAccount(t, user, 1000)
 
@@ -25,8 +28,8 @@ func TestUndecodableMessages(t *testing.T) {
 	if got := s.waitOrder(t, first); got.Status != "PAID" {
 		t.Fatalf("first order: %s/%s, want PAID", got.Status, got.Reason)
 	}
-	created := s.findRecord(t, s.ordersTopic, eventFor("OrderCreated", first.ID))
-	succeeded := s.findRecord(t, s.paymentsTopic, eventFor("PaymentSucceeded", first.ID))
+	created := s.findRecord(t, s.OrdersTopic, eventFor(ordersv1.EventOrderCreated, first.ID))
+	succeeded := s.findRecord(t, s.PaymentsTopic, eventFor(paymentsv1.EventPaymentSucceeded, first.ID))
 
 	type bad struct {
 		name    string
@@ -35,14 +38,14 @@ func TestUndecodableMessages(t *testing.T) {
 	}
 	// Orders topic, consumed by payments.
 	toPayments := []bad{
-		{"BrokenJSON", []byte(`{"orderId": "`), map[string]string{"id": uuid.NewString(), "eventType": "OrderCreated"}},
+		{"BrokenJSON", []byte(`{"orderId": "`), map[string]string{"id": uuid.NewString(), "eventType": ordersv1.EventOrderCreated}},
 		// A valid payload without its event id cannot be applied exactly once.
-		{"NoEventID", created.Value, map[string]string{"eventType": "OrderCreated"}},
+		{"NoEventID", created.Value, map[string]string{"eventType": ordersv1.EventOrderCreated}},
 	}
 	// Payments topic, consumed by orders; the value is not even UTF-8.
 	toOrders := []bad{
-		{"BrokenJSON", []byte("\x00\xff not json"), map[string]string{"id": uuid.NewString(), "eventType": "PaymentSucceeded"}},
-		{"NoEventID", succeeded.Value, map[string]string{"eventType": "PaymentSucceeded"}},
+		{"BrokenJSON", []byte("\x00\xff not json"), map[string]string{"id": uuid.NewString(), "eventType": paymentsv1.EventPaymentSucceeded}},
+		{"NoEventID", succeeded.Value, map[string]string{"eventType": paymentsv1.EventPaymentSucceeded}},
 	}
 	produceAll := func(topic string, partition int32, bads []bad) map[int64]bad {
 		out := map[int64]bad{}
@@ -51,8 +54,8 @@ func TestUndecodableMessages(t *testing.T) {
 		}
 		return out
 	}
-	badForPayments := produceAll(s.ordersTopic, created.Partition, toPayments)
-	badForOrders := produceAll(s.paymentsTopic, succeeded.Partition, toOrders)
+	badForPayments := produceAll(s.OrdersTopic, created.Partition, toPayments)
+	badForOrders := produceAll(s.PaymentsTopic, succeeded.Partition, toOrders)
 
 	// The next order's events follow the bad ones on the same partitions.
 	second := s.mustCreateOrder(t, user, 200)
@@ -64,8 +67,8 @@ func TestUndecodableMessages(t *testing.T) {
 		partition  int32
 		bad        map[int64]bad
 	}{
-		{s.ordersTopic, "OrderCreated", created.Partition, badForPayments},
-		{s.paymentsTopic, "PaymentSucceeded", succeeded.Partition, badForOrders},
+		{s.OrdersTopic, ordersv1.EventOrderCreated, created.Partition, badForPayments},
+		{s.PaymentsTopic, paymentsv1.EventPaymentSucceeded, succeeded.Partition, badForOrders},
 	} {
 		r := s.findRecord(t, c.topic, eventFor(c.typ, second.ID))
 		for off := range c.bad {
@@ -82,8 +85,8 @@ func TestUndecodableMessages(t *testing.T) {
 		topic   string
 		bad     map[int64]bad
 	}{
-		{"payments", s.paymentsDB, s.ordersTopic, badForPayments},
-		{"orders", s.ordersDB, s.paymentsTopic, badForOrders},
+		{"payments", s.PaymentsDB, s.OrdersTopic, badForPayments},
+		{"orders", s.OrdersDB, s.PaymentsTopic, badForOrders},
 	} {
 		dls := deadLetters(t, c.db)
 		if len(dls) != len(c.bad) {

@@ -6,7 +6,9 @@
 // message does not block its partition, and a payments process killed with
 // SIGKILL loses and duplicates nothing.
 //
-// The package has no non-test code; run it with
+// The tests start the system through package shop/systemtest/system, as
+// the gateway's end-to-end test does. The package itself has no non-test
+// code; run it with
 // `go test -race ./systemtest/...` (it starts its own infrastructure) or
 // under `make test` (shared infrastructure).
 package systemtest

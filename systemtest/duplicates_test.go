@@ -9,7 +9,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	ordersv1 "shop/proto/orders/v1"
+	paymentsv1 "shop/proto/payments/v1"
 	"shop/stack/stacktest"
+	"shop/systemtest/system"
 )
 
 // TestDuplicateOrderCreated produces a paid order's OrderCreated again, once
@@ -18,7 +21,7 @@ import (
 // once: balance, ledger, the orders side and the audit.
 func TestDuplicateOrderCreated(t *testing.T) {
 	t.Parallel()
-	s := startSystem(t, options{})
+	s := startShop(t, system.Options{})
 	user := stacktest.Unique("dup")
 	s.openAccount(t, user, 1000)
 
@@ -27,7 +30,7 @@ func TestDuplicateOrderCreated(t *testing.T) {
 	if paid.Status != "PAID" {
 		t.Fatalf("order %s: %s/%s, want PAID", first.ID, paid.Status, paid.Reason)
 	}
-	orig := s.findRecord(t, s.ordersTopic, eventFor("OrderCreated", first.ID))
+	orig := s.findRecord(t, s.OrdersTopic, eventFor(ordersv1.EventOrderCreated, first.ID))
 	origID := headerValue(orig.Headers["id"])
 	if _, err := uuid.Parse(origID); err != nil || orig.Key != user {
 		t.Fatalf("OrderCreated as Debezium published it: key %q, headers %v; want key %q and a UUID id", orig.Key, orig.Headers, user)
@@ -44,15 +47,15 @@ func TestDuplicateOrderCreated(t *testing.T) {
 		if got := s.waitOrder(t, o); got.Status != "PAID" {
 			t.Fatalf("barrier order %s: %s/%s, want PAID", o.ID, got.Status, got.Reason)
 		}
-		behind := s.findRecord(t, s.ordersTopic, eventFor("OrderCreated", o.ID))
+		behind := s.findRecord(t, s.OrdersTopic, eventFor(ordersv1.EventOrderCreated, o.ID))
 		if behind.Partition != orig.Partition || behind.Offset <= after {
 			t.Fatalf("barrier order's event at %d@%d does not follow the copy at %d@%d", behind.Partition, behind.Offset, orig.Partition, after)
 		}
-		recs := s.env.ReadTopic(t, s.paymentsTopic, settleTimeout, func(recs []stacktest.Record) bool {
-			return slices.ContainsFunc(recs, eventFor("PaymentSucceeded", o.ID))
+		recs := s.Env.ReadTopic(t, s.PaymentsTopic, settleTimeout, func(recs []stacktest.Record) bool {
+			return slices.ContainsFunc(recs, eventFor(paymentsv1.EventPaymentSucceeded, o.ID))
 		})
 		for _, r := range recs {
-			if eventFor("PaymentSucceeded", first.ID)(r) || eventFor("PaymentFailed", first.ID)(r) {
+			if eventFor(paymentsv1.EventPaymentSucceeded, first.ID)(r) || eventFor(paymentsv1.EventPaymentFailed, first.ID)(r) {
 				outcomes = append(outcomes, r)
 			}
 		}
@@ -61,7 +64,7 @@ func TestDuplicateOrderCreated(t *testing.T) {
 
 	// The same record again, byte for byte, on its partition: the inbox
 	// skips it, with no effect at all, not even an event.
-	sameOff := s.produce(t, s.ordersTopic, orig.Partition, orig.Key, orig.Value, orig.Headers)
+	sameOff := s.produce(t, s.OrdersTopic, orig.Partition, orig.Key, orig.Value, orig.Headers)
 	second, outcomes := barrier(200, sameOff)
 	if len(outcomes) != 1 {
 		t.Errorf("%d outcome events of order %s after a redelivery of its OrderCreated, want 1", len(outcomes), first.ID)
@@ -73,24 +76,24 @@ func TestDuplicateOrderCreated(t *testing.T) {
 	newID := uuid.NewString()
 	headers := maps.Clone(orig.Headers)
 	headers["id"] = strings.Replace(orig.Headers["id"], origID, newID, 1)
-	newOff := s.produce(t, s.ordersTopic, orig.Partition, orig.Key, orig.Value, headers)
+	newOff := s.produce(t, s.OrdersTopic, orig.Partition, orig.Key, orig.Value, headers)
 	third, outcomes := barrier(100, newOff)
 	t.Logf("outcome events of the order after the copy under a new id: %d", len(outcomes))
 	if len(outcomes) < 1 || len(outcomes) > 2 {
 		t.Errorf("%d outcome events of order %s, want the first and at most one replay", len(outcomes), first.ID)
 	}
 	for _, r := range outcomes {
-		if id := headerValue(r.Headers["id"]); !inboxHas(t, s.ordersDB, id) {
+		if id := headerValue(r.Headers["id"]); !inboxHas(t, s.OrdersDB, id) {
 			t.Errorf("outcome event %s of order %s not in the orders inbox", id, first.ID)
 		}
-		if eventFor("PaymentFailed", first.ID)(r) {
+		if eventFor(paymentsv1.EventPaymentFailed, first.ID)(r) {
 			t.Errorf("PaymentFailed published for the paid order %s", first.ID)
 		}
 	}
-	if !inboxHas(t, s.paymentsDB, newID) {
+	if !inboxHas(t, s.PaymentsDB, newID) {
 		t.Errorf("payments inbox has no event %s: the copy under a new id was not consumed as an event", newID)
 	}
-	if dl := deadLetters(t, s.paymentsDB); len(dl) != 0 {
+	if dl := deadLetters(t, s.PaymentsDB); len(dl) != 0 {
 		t.Errorf("payments dead letters %+v, want none: a duplicate is not undecodable", dl)
 	}
 

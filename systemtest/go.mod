@@ -7,9 +7,12 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	google.golang.org/grpc v1.85.0
+	shop/audit v0.0.0
 	shop/gateway v0.0.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
+	shop/proto v0.0.0
+	shop/service v0.0.0
 	shop/sql v0.0.0
 	shop/stack v0.0.0
 )
@@ -81,6 +84,7 @@ require (
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
+	github.com/sethvargo/go-envconfig v1.4.3 // indirect
 	github.com/sirupsen/logrus v1.10.1 // indirect
 	github.com/swaggo/files v1.0.1 // indirect
 	github.com/swaggo/gin-swagger v1.6.1 // indirect
@@ -104,7 +108,6 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	shop/cdc v0.0.0 // indirect
 	shop/connect v0.0.0 // indirect
-	shop/proto v0.0.0 // indirect
 )
 
 replace shop/proto => ../proto
@@ -122,3 +125,7 @@ replace shop/gateway => ../gateway
 replace shop/stack => ../stack
 
 replace shop/connect => ../connect
+
+replace shop/service => ../service
+
+replace shop/audit => ../audit

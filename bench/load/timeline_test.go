@@ -117,6 +117,7 @@ func TestTimelineRunKeepsScheduleWhenBehind(t *testing.T) {
 			t.Errorf("send %d: at = %v, want the scheduled %v", i, at, tl.At(i))
 		}
 		if i == 0 {
+			// A send that stalls (not a wait for a condition).
 			time.Sleep(20 * time.Millisecond)
 		}
 		fired++

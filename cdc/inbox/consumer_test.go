@@ -3,6 +3,7 @@ package inbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,28 +64,15 @@ func run(t *testing.T, cfg inbox.Config) {
 	})
 }
 
-func count(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int {
+// waitCount waits until query, which selects one count, returns want.
+func waitCount(t *testing.T, pool *pgxpool.Pool, want int, query string, args ...any) {
 	t.Helper()
-	var n int
-	if err := pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
-func waitCount(t *testing.T, pool *pgxpool.Pool, want int, q string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		got := count(t, pool, q, args...)
-		if got == want {
-			return
+	stacktest.WaitForNil(t, 90*time.Second, query, func() error {
+		if got := stacktest.Count(t, pool, query, args...); got != want {
+			return fmt.Errorf("got %d, want %d", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %d, want %d (timed out)", q, got, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func producer(t *testing.T, brokers []string) sarama.SyncProducer {
@@ -160,7 +148,7 @@ func TestOutboxThroughDebezium(t *testing.T) {
 			t.Errorf("value %q is not the payload JSON: %v", value, err)
 		}
 	}
-	if n := count(t, dst.Pool, `SELECT count(*) FROM applied WHERE event_id = $1`, rolledBack.ID); n != 0 {
+	if n := stacktest.Count(t, dst.Pool, `SELECT count(*) FROM applied WHERE event_id = $1`, rolledBack.ID); n != 0 {
 		t.Errorf("rolled-back event applied %d times", n)
 	}
 }
@@ -211,19 +199,19 @@ func TestBatchSavepoints(t *testing.T) {
 
 	poison := n / 50 // i%50 == 7 for i < 300
 	waitCount(t, db.Pool, n-poison-1, `SELECT count(*) FROM applied`)
-	if got := count(t, db.Pool, `SELECT count(*) FROM applied WHERE value = 'poison'`); got != 0 {
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied WHERE value = 'poison'`); got != 0 {
 		t.Errorf("poison writes kept = %d, want 0", got)
 	}
-	if got := count(t, db.Pool, `SELECT count(*) FROM dead_letters WHERE value = 'poison'::bytea`); got != poison {
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM dead_letters WHERE value = 'poison'::bytea`); got != poison {
 		t.Errorf("dead letters = %d, want %d", got, poison)
 	}
-	if got := count(t, db.Pool, `SELECT count(*) FROM applied WHERE event_id = $1`, dupID); got != 1 {
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied WHERE event_id = $1`, dupID); got != 1 {
 		t.Errorf("duplicate id applied %d times, want 1", got)
 	}
 	if got := failures.Load(); got < 4 {
 		t.Errorf("transient failures seen = %d, want the 4th attempt to succeed", got)
 	}
-	if got := count(t, db.Pool, `SELECT count(*) FROM inbox`); got != n-poison-1 {
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM inbox`); got != n-poison-1 {
 		t.Errorf("inbox rows = %d, want %d", got, n-poison-1)
 	}
 }

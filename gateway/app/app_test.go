@@ -11,19 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+	"shop/stack/stacktest"
+)
 
 // startGateway runs Run in the background and returns its base URL and a
 // function that stops it and returns Run's error.
@@ -63,7 +53,7 @@ func startGateway(t *testing.T, cfg Config) (string, func() error) {
 func TestRunServesAndShutsDown(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.OrdersAddr, cfg.PaymentsAddr = freeAddr(t), freeAddr(t)
+	cfg.Orders.GRPCAddr, cfg.Payments.GRPCAddr = stacktest.FreeAddr(t), stacktest.FreeAddr(t)
 	cfg.BackendTimeout = time.Second
 	base, stop := startGateway(t, cfg)
 

@@ -4,176 +4,32 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"maps"
-	"net"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	gateway "shop/gateway/app"
 	"shop/gateway/httpapi"
-	orders "shop/orders/app"
-	payments "shop/payments/app"
-	schema "shop/sql"
 	"shop/stack/stacktest"
+	"shop/systemtest/system"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-// system is the whole backend on real infrastructure: both services with
-// their own databases, Debezium connectors from their outboxes to fresh
-// topics, and the gateway in front, all in this process.
-type system struct {
-	base       string // gateway URL
-	paymentsDB *stacktest.Database
+// shop is the whole backend (system.Start: both services, their databases
+// and connectors, and this gateway in front, in this process), driven
+// through the gateway's REST API.
+type shop struct {
+	*system.System
 }
 
-func startSystem(t *testing.T) *system {
+func startShop(t *testing.T) *shop {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("full stack: skipped with -short")
-	}
-	env := stacktest.Get(t)
-	ordersDB := env.NewDatabase(t, schema.Orders)
-	paymentsDB := env.NewDatabase(t, schema.Payments)
-	ordersTopic := env.NewTopic(t, "orders.events")
-	paymentsTopic := env.NewTopic(t, "payments.events")
-	env.StartConnector(t, ordersDB, ordersTopic)
-	env.StartConnector(t, paymentsDB, paymentsTopic)
-	logger := stacktest.Logger()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 3)
-	var mu sync.Mutex
-	running := map[string]bool{}
-	start := func(name string, run func() error) {
-		mu.Lock()
-		running[name] = true
-		mu.Unlock()
-		go func() {
-			err := run()
-			mu.Lock()
-			delete(running, name)
-			mu.Unlock()
-			if err != nil {
-				err = fmt.Errorf("%s: %w", name, err)
-			}
-			done <- err
-		}()
-	}
-	t.Cleanup(func() {
-		cancel()
-		deadline := time.After(30 * time.Second)
-		for {
-			mu.Lock()
-			left := slices.Sorted(maps.Keys(running))
-			mu.Unlock()
-			if len(left) == 0 {
-				break
-			}
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("service stopped with: %v", err)
-				}
-			case <-deadline:
-				t.Errorf("not stopped 30s after cancel: %v", left)
-				return
-			}
-		}
-	})
-
-	pcfg := payments.DefaultConfig()
-	pcfg.GRPCAddr = freeAddr(t)
-	pcfg.DatabaseURL = paymentsDB.URL
-	pcfg.KafkaBrokers = env.Brokers
-	pcfg.OrdersTopic = ordersTopic
-	pcfg.ConsumerGroup = stacktest.Unique("payments-")
-	start("payments", func() error { return payments.Run(ctx, pcfg, logger.With("service", "payments")) })
-
-	ocfg := orders.DefaultConfig()
-	ocfg.GRPCAddr = "127.0.0.1:0"
-	ocfg.DatabaseURL = ordersDB.URL
-	ocfg.KafkaBrokers = env.Brokers
-	ocfg.PaymentsTopic = paymentsTopic
-	ocfg.ConsumerGroup = stacktest.Unique("orders-")
-	ordersAddr := make(chan string, 1)
-	ocfg.Ready = func(addr string) { ordersAddr <- addr }
-	start("orders", func() error { return orders.Run(ctx, ocfg, logger.With("service", "orders")) })
-
-	gcfg := gateway.DefaultConfig()
-	gcfg.HTTPAddr = "127.0.0.1:0"
-	gcfg.PaymentsAddr = pcfg.GRPCAddr
-	select {
-	case gcfg.OrdersAddr = <-ordersAddr:
-	case err := <-done:
-		t.Fatalf("a service failed to start: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("orders not ready in 1m")
-	}
-	waitServing(t, pcfg.GRPCAddr, done)
-	gatewayAddr := make(chan net.Addr, 1)
-	gcfg.Ready = func(a net.Addr) { gatewayAddr <- a }
-	start("gateway", func() error { return gateway.Run(ctx, gcfg, logger.With("service", "gateway")) })
-	select {
-	case a := <-gatewayAddr:
-		return &system{base: "http://" + a.String(), paymentsDB: paymentsDB}
-	case err := <-done:
-		t.Fatalf("a service failed: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("gateway not ready in 1m")
-	}
-	return nil
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitServing waits until the gRPC server at addr answers its health check.
-func waitServing(t *testing.T, addr string, done <-chan error) {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("a service failed to start: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not serving after 1m: %v", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return &shop{System: system.Start(t, system.Options{})}
 }
 
 type response struct {
@@ -182,13 +38,13 @@ type response struct {
 	body   []byte
 }
 
-func (s *system) call(t *testing.T, method, path, user, body string, headers ...string) response {
+func (s *shop) call(t *testing.T, method, path, user, body string, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, s.base+path, rd)
+	req, err := http.NewRequest(method, s.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +98,7 @@ func decode[T any](t *testing.T, r response) T {
 }
 
 func TestFullStack(t *testing.T) {
-	s := startSystem(t)
+	s := startShop(t)
 	user := stacktest.Unique("u")
 
 	s.call(t, "GET", "/readyz", "", "").want(t, 200, "")
@@ -290,10 +146,10 @@ func TestFullStack(t *testing.T) {
 		// top-ups of the largest amount would.
 		const near = 1_000_000_000_000_000 - 10
 		ctx := context.Background()
-		if _, err := s.paymentsDB.Pool.Exec(ctx, `INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ($1, 'CREDIT', $2, now())`, rich, int64(near)); err != nil {
+		if _, err := s.PaymentsDB.Pool.Exec(ctx, `INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ($1, 'CREDIT', $2, now())`, rich, int64(near)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.paymentsDB.Pool.Exec(ctx, `UPDATE accounts SET balance = balance + $2 WHERE user_id = $1`, rich, int64(near)); err != nil {
+		if _, err := s.PaymentsDB.Pool.Exec(ctx, `UPDATE accounts SET balance = balance + $2 WHERE user_id = $1`, rich, int64(near)); err != nil {
 			t.Fatal(err)
 		}
 		s.call(t, "POST", "/api/v1/account/top-up", rich, `{"amount":11}`).want(t, 422, httpapi.CodeBalanceLimitExceeded)
@@ -385,23 +241,18 @@ func TestFullStack(t *testing.T) {
 	})
 }
 
-// waitFinal polls the order until it leaves PENDING (the payment travels
-// through both outboxes, Debezium and Kafka).
-func waitFinal(t *testing.T, s *system, user, id string) httpapi.Order {
+// waitFinal waits until the order leaves PENDING (the payment travels
+// through both outboxes, Debezium and Kafka), polling the gateway.
+func waitFinal(t *testing.T, s *shop, user, id string) httpapi.Order {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	var o httpapi.Order
+	stacktest.WaitFor(t, 90*time.Second, "order "+id+" to leave PENDING", func() bool {
 		r := s.call(t, "GET", "/api/v1/orders/"+id, user, "")
 		if r.status != 200 {
 			t.Fatalf("GET order %s: %d %s", id, r.status, r.body)
 		}
-		o := decode[httpapi.Order](t, r)
-		if o.Status != "PENDING" {
-			return o
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order %s still PENDING after 90s", id)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		o = decode[httpapi.Order](t, r)
+		return o.Status != "PENDING"
+	})
+	return o
 }

@@ -2,6 +2,7 @@ package stacktest_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -77,24 +78,20 @@ func BenchmarkCommitToKafka(b *testing.B) {
 			committed[r.id.String()] = time.Now()
 		}
 		tick.Stop()
-		deadline := time.Now().Add(time.Minute)
-		for {
+		stacktest.WaitForNil(b, time.Minute, "every row on the topic", func() error {
 			mu.Lock()
+			defer mu.Unlock()
 			n := 0
 			for id := range committed {
 				if _, ok := received[id]; ok {
 					n++
 				}
 			}
-			mu.Unlock()
-			if n == rows {
-				break
+			if n < rows {
+				return fmt.Errorf("only %d of %d rows arrived", n, rows)
 			}
-			if time.Now().After(deadline) {
-				b.Fatalf("only %d of %d rows arrived", n, rows)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		mu.Lock()
 		for id, c := range committed {
 			all = append(all, received[id].Sub(c))

@@ -222,12 +222,17 @@ func TestConnectCrashLosesNothing(t *testing.T) {
 			written = append(written, batch...)
 			mu.Unlock()
 			n.Add(int64(len(batch)))
+			// Paces the writer (not a wait for a condition): rows keep
+			// coming while the worker dies and restarts.
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	for n.Load() < total/3 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	stacktest.WaitForNil(t, time.Minute, "a third of the rows written", func() error {
+		if got := n.Load(); got < total/3 {
+			return fmt.Errorf("%d of %d rows", got, total/3)
+		}
+		return nil
+	})
 	worker.Kill()
 	t.Logf("killed the worker after %d rows", n.Load())
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -2,6 +2,7 @@ package stacktest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -9,17 +10,45 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// pollInterval is how often WaitFor and WaitForNil look again.
+const pollInterval = 20 * time.Millisecond
+
+// errNotYet is what a WaitFor condition that does not hold yet amounts to.
+var errNotYet = errors.New("condition not met")
+
 // WaitFor polls cond every 20 ms until it returns true, and fails the test
 // when timeout passes first. what names the awaited state in the failure.
-// It is the one way tests wait here: never a bare time.Sleep loop.
+// It is the one way tests wait here: never a bare time.Sleep loop. cond runs
+// on the calling goroutine, so it may fail the test itself.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	WaitForNil(t, timeout, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+// WaitForNil is WaitFor for a check that can say why it does not hold yet:
+// it polls check every 20 ms until it returns nil, and when timeout passes
+// first it fails the test with what and the last error check returned (the
+// state seen last, such as "3 of 5 rows").
+func WaitForNil(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
-	for !cond() {
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			if errors.Is(err, errNotYet) {
+				t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			}
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
 		}
 		<-tick.C
 	}

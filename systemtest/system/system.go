@@ -1,0 +1,243 @@
+// Package system starts the whole shop for one test: the orders and payments
+// services, each with its own database, the Debezium outbox connectors that
+// route each outbox to a fresh topic, and the gateway in front, all on the
+// real infrastructure of shop/stack/stacktest. The system tests and the
+// gateway's end-to-end test start it the same way, through Start.
+package system
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	gateway "shop/gateway/app"
+	orders "shop/orders/app"
+	payments "shop/payments/app"
+	"shop/service"
+	schema "shop/sql"
+	"shop/stack/stacktest"
+)
+
+// startTimeout bounds how long a service may take to serve.
+const startTimeout = time.Minute
+
+// Options select how Start assembles the system.
+type Options struct {
+	// PaymentsBinary, when set, runs the payments service as a separate OS
+	// process from this binary (see BuildPayments), so that a test can
+	// SIGKILL it; otherwise payments runs in the test process like the
+	// other services.
+	PaymentsBinary string
+}
+
+// System is the whole backend of one test. Its fields are set by Start and
+// read only afterwards.
+type System struct {
+	Env           *stacktest.Env
+	OrdersDB      *stacktest.Database
+	PaymentsDB    *stacktest.Database
+	OrdersTopic   string
+	PaymentsTopic string
+	// URL is the gateway's base URL, such as http://127.0.0.1:41234.
+	URL string
+	// PaymentsAddr is the payments service's gRPC address.
+	PaymentsAddr string
+	// Payments is the payments process; nil when payments runs in process.
+	Payments *Process
+
+	services *services
+}
+
+// Start assembles the system for the test t and returns once the gateway
+// and both services serve. When the test ends, it stops the services and
+// fails the test if one of them does not stop within 30 s or stopped with
+// an error; the connectors, topics and databases go after them. Start fails
+// the test when a service does not start within a minute, and skips it under
+// -short.
+func Start(t *testing.T, opts Options) *System {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("whole system: skipped with -short")
+	}
+	env := stacktest.Get(t)
+	s := &System{
+		Env:           env,
+		OrdersDB:      env.NewDatabase(t, schema.Orders),
+		PaymentsDB:    env.NewDatabase(t, schema.Payments),
+		OrdersTopic:   env.NewTopic(t, "orders.events"),
+		PaymentsTopic: env.NewTopic(t, "payments.events"),
+		PaymentsAddr:  stacktest.FreeAddr(t),
+	}
+	env.StartConnector(t, s.OrdersDB, s.OrdersTopic)
+	env.StartConnector(t, s.PaymentsDB, s.PaymentsTopic)
+	s.services = newServices(t)
+	logger := stacktest.Logger()
+	kafka := service.Kafka{Brokers: env.Brokers}
+	topics := service.Topics{Orders: s.OrdersTopic, Payments: s.PaymentsTopic}
+
+	paymentsGroup := stacktest.Unique("payments-")
+	if opts.PaymentsBinary != "" {
+		s.Payments = StartProcess(t, "payments", opts.PaymentsBinary,
+			"PAYMENTS_GRPC_ADDR="+s.PaymentsAddr,
+			"PAYMENTS_DATABASE_URL="+s.PaymentsDB.URL,
+			"KAFKA_BROKERS="+strings.Join(env.Brokers, ","),
+			"ORDERS_TOPIC="+s.OrdersTopic,
+			"PAYMENTS_TOPIC="+s.PaymentsTopic,
+			"PAYMENTS_CONSUMER_GROUP="+paymentsGroup,
+			"LOG_LEVEL=info",
+		)
+	} else {
+		cfg := payments.DefaultConfig()
+		cfg.Endpoint = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
+		cfg.DatabaseURL = service.DatabaseURL(s.PaymentsDB.URL)
+		cfg.Kafka = kafka
+		cfg.Topics = topics
+		cfg.ConsumerGroup = paymentsGroup
+		s.services.start("payments", func(ctx context.Context) error {
+			return payments.Run(ctx, cfg, logger.With("service", "payments"))
+		})
+	}
+
+	ocfg := orders.DefaultConfig()
+	ocfg.Endpoint = service.OrdersEndpoint{GRPCAddr: "127.0.0.1:0"}
+	ocfg.DatabaseURL = service.DatabaseURL(s.OrdersDB.URL)
+	ocfg.Kafka = kafka
+	ocfg.Topics = topics
+	ocfg.ConsumerGroup = stacktest.Unique("orders-")
+	ordersAddr := make(chan string, 1)
+	ocfg.Ready = func(addr string) { ordersAddr <- addr }
+	s.services.start("orders", func(ctx context.Context) error {
+		return orders.Run(ctx, ocfg, logger.With("service", "orders"))
+	})
+
+	gcfg := gateway.DefaultConfig()
+	gcfg.HTTPAddr = "127.0.0.1:0"
+	gcfg.Payments = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
+	gcfg.Orders = service.OrdersEndpoint{GRPCAddr: s.await(t, "orders", ordersAddr)}
+	s.WaitPaymentsServing(t)
+	gatewayAddr := make(chan string, 1)
+	gcfg.Ready = func(a net.Addr) { gatewayAddr <- a.String() }
+	s.services.start("gateway", func(ctx context.Context) error {
+		return gateway.Run(ctx, gcfg, logger.With("service", "gateway"))
+	})
+	s.URL = "http://" + s.await(t, "gateway", gatewayAddr)
+	return s
+}
+
+// await returns the address that the service name reports on ready, and
+// fails the test when a service stops first or a minute passes.
+func (s *System) await(t *testing.T, name string, ready <-chan string) string {
+	t.Helper()
+	select {
+	case addr := <-ready:
+		return addr
+	case err := <-s.services.errs:
+		t.Fatalf("a service failed to start: %v", err)
+	case <-time.After(startTimeout):
+		t.Fatalf("%s not ready in %s", name, startTimeout)
+	}
+	return ""
+}
+
+// WaitPaymentsServing waits until the payments gRPC server answers its
+// health check with SERVING, as after a restart of the payments process. It
+// fails the test when a service or the payments process stops first, or
+// after a minute.
+func (s *System) WaitPaymentsServing(t *testing.T) {
+	t.Helper()
+	conn, err := grpc.NewClient(s.PaymentsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+	stacktest.WaitForNil(t, startTimeout, "payments at "+s.PaymentsAddr+" serving", func() error {
+		select {
+		case err := <-s.services.errs:
+			t.Fatalf("a service failed to start: %v", err)
+		default:
+		}
+		if s.Payments != nil && s.Payments.Exited() {
+			t.Fatalf("payments process exited: %v", s.Payments.Err())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("status %s", resp.GetStatus())
+		}
+		return nil
+	})
+}
+
+// services runs in-process services until the test ends.
+type services struct {
+	ctx  context.Context
+	wg   sync.WaitGroup
+	errs chan error
+
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+// newServices returns an empty group whose services are cancelled when t
+// ends; the test then fails when one does not stop within 30 s or stopped
+// with an error.
+func newServices(t *testing.T) *services {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &services{ctx: ctx, errs: make(chan error, 8), running: map[string]bool{}}
+	t.Cleanup(func() {
+		cancel()
+		stopped := make(chan struct{})
+		go func() {
+			s.wg.Wait()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(30 * time.Second):
+			s.mu.Lock()
+			left := slices.Sorted(maps.Keys(s.running))
+			s.mu.Unlock()
+			t.Errorf("services not stopped 30s after cancel: %v", left)
+		}
+		for {
+			select {
+			case err := <-s.errs:
+				t.Errorf("service stopped with: %v", err)
+			default:
+				return
+			}
+		}
+	})
+	return s
+}
+
+// start runs run in a goroutine; an error it returns arrives on s.errs.
+func (s *services) start(name string, run func(context.Context) error) {
+	s.mu.Lock()
+	s.running[name] = true
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		err := run(s.ctx)
+		s.mu.Lock()
+		delete(s.running, name)
+		s.mu.Unlock()
+		if err != nil {
+			s.errs <- fmt.Errorf("%s: %w", name, err)
+		}
+	})
+}
