@@ -12,11 +12,11 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
-	shop/orders v0.0.0
-	shop/payments v0.0.0
+	shop/orders v0.0.0 // indirect
+	shop/payments v0.0.0 // indirect
 	shop/proto v0.0.0
 	shop/service v0.0.0
-	shop/sql v0.0.0
+	shop/sql v0.0.0 // indirect
 	shop/stack v0.0.0
 )
 
@@ -50,7 +50,7 @@ require (
 	github.com/go-playground/locales v0.14.1 // indirect
 	github.com/go-playground/universal-translator v0.18.1 // indirect
 	github.com/go-playground/validator/v10 v10.30.1 // indirect
-	github.com/go-viper/mapstructure/v2 v2.1.0 // indirect
+	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/goccy/go-json v0.10.5 // indirect
 	github.com/goccy/go-yaml v1.19.2 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
@@ -88,7 +88,7 @@ require (
 	github.com/quic-go/quic-go v0.59.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
 	github.com/sethvargo/go-envconfig v1.4.3 // indirect
-	github.com/sirupsen/logrus v1.9.3 // indirect
+	github.com/sirupsen/logrus v1.10.1 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	github.com/xeipuuv/gojsonpointer v0.0.0-20190905194746-02993c407bfb // indirect
@@ -123,3 +123,9 @@ replace shop/cdc => ../cdc
 replace shop/connect => ../connect
 
 replace shop/service => ../service
+
+require shop/systemtest v0.0.0
+
+replace shop/systemtest => ../systemtest
+
+replace shop/audit => ../audit

@@ -1,6 +1,6 @@
 module shop/proto
 
-go 1.26
+go 1.26.0
 
 tool (
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
