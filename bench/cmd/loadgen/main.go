@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"shop/service"
 )
 
 func main() {
@@ -74,7 +76,7 @@ func env(name, def string) string {
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&c.gatewayURL, "gateway", env("GATEWAY_URL", "http://127.0.0.1:8080"), "gateway base URL (loopback only); env GATEWAY_URL")
+	fs.StringVar(&c.gatewayURL, "gateway", env("GATEWAY_URL", "http://"+service.Defaults[service.GatewayEndpoint]().HTTPAddr), "gateway base URL (loopback only); env GATEWAY_URL")
 	fs.StringVar(&c.root, "root", "", "repository root (default: the directory holding go.work, found upwards from the working directory)")
 	fs.StringVar(&c.dataDir, "data-dir", ".data-bench", "STACK_DATA_DIR of the stack started when none answers, relative to the root")
 	fs.BoolVar(&c.keep, "keep", false, "keep the data directory of a stack loadgen started")
