@@ -185,3 +185,23 @@ func TestPurgeIdempotencyKeys(t *testing.T) {
 		t.Error("purged key replayed, want a new order")
 	}
 }
+
+// The stored response is persistent: keys written before a release are
+// replayed after it.
+func TestCreateOrderStoredResponseShape(t *testing.T) {
+	s, db, _ := newStore(t)
+	ctx := context.Background()
+	res, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "alice", Amount: 500, Description: "book", IdempotencyKey: "key-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := db.Pool.QueryRow(ctx, `SELECT convert_from(response, 'UTF8') FROM idempotency_keys`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"v":1,"order":{"id":%q,"user_id":"alice","amount":500,"currency":"RUB","description":"book",`+
+		`"status":"PENDING","created_at":"2025-03-04T05:06:07.891234Z","updated_at":"2025-03-04T05:06:07.891234Z"}}`, res.Order.ID)
+	if got != want {
+		t.Errorf("stored response:\n got %s\nwant %s", got, want)
+	}
+}

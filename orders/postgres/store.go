@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/sql/idempotency"
 )
 
 // Store is the orders store. It is safe for concurrent use.
@@ -36,7 +38,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("orders store: nil pool")
 	}
-	s := &Store{pool: pool, now: time.Now, wait: DefaultIdempotencyWait}
+	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait}
 	for _, o := range opts {
 		o(s)
 	}

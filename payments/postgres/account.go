@@ -12,6 +12,7 @@ import (
 	"shop/payments"
 	"shop/service/fault"
 	"shop/service/limits"
+	"shop/sql/idempotency"
 	"shop/sql/pgfault"
 )
 
@@ -68,12 +69,14 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (payments.Account
 // With a non-empty idempotencyKey, the key is recorded in that transaction
 // with the request's hash and response (claimKey). A repeat with the same
 // key and amount returns the first response with Replayed set and credits
-// nothing; a repeat while the first is in flight waits for it. Errors:
-// fault.Invalid for a malformed user id, amount or key; fault.NotFound
-// without an account; fault.FailedPrecondition with reason
-// BALANCE_LIMIT_EXCEEDED when the balance would exceed limits.MaxBalance, or
-// IDEMPOTENCY_KEY_REUSED when the key was used with another amount. A failed
-// call records nothing.
+// nothing; a repeat while the first is in flight waits for it, for at most
+// the idempotency wait. Errors: fault.Invalid for a malformed user id,
+// amount or key; fault.NotFound without an account;
+// fault.FailedPrecondition with reason BALANCE_LIMIT_EXCEEDED when the
+// balance would exceed limits.MaxBalance, or IDEMPOTENCY_KEY_REUSED when the
+// key was used with another amount; fault.Aborted with reason
+// IDEMPOTENCY_KEY_IN_USE when the first is still in flight after the wait.
+// A failed call records nothing.
 func (s *Store) TopUp(ctx context.Context, userID string, amount int64, idempotencyKey string) (payments.TopUpResult, error) {
 	if err := limits.UserID(userID); err != nil {
 		return payments.TopUpResult{}, err
@@ -87,9 +90,10 @@ func (s *Store) TopUp(ctx context.Context, userID string, amount int64, idempote
 		}
 	}
 	var res payments.TopUpResult
+	k := idempotency.Key{UserID: userID, Key: idempotencyKey, Hash: topUpHash(userID, amount)}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if idempotencyKey != "" {
-			replay, found, err := s.claimKey(ctx, tx, userID, idempotencyKey, topUpHash(userID, amount))
+			replay, found, err := s.claimKey(ctx, tx, k)
 			if err != nil || found {
 				res = replay
 				return err
@@ -111,7 +115,7 @@ func (s *Store) TopUp(ctx context.Context, userID string, amount int64, idempote
 		}
 		res = payments.TopUpResult{Account: a}
 		if idempotencyKey != "" {
-			return storeResponse(ctx, tx, userID, idempotencyKey, a)
+			return idempotency.SaveResponse(ctx, tx, k, newStoredResponse(a))
 		}
 		return nil
 	})

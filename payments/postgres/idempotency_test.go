@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"shop/payments"
+	"shop/payments/postgres"
 	"shop/service/fault"
 	"shop/stack/stacktest"
 )
@@ -92,6 +93,41 @@ func TestTopUpIdempotentConcurrent(t *testing.T) {
 	assertConsistent(t, pool)
 }
 
+func TestTopUpKeyInFlightTooLong(t *testing.T) {
+	s, pool := newStore(t, postgres.WithIdempotencyWait(200*time.Millisecond))
+	ctx := context.Background()
+	if _, err := s.CreateAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// Another request holds the key in an open transaction.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // the test rolls back explicitly below
+	if _, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, request_hash, response) VALUES ('alice', 'slow', '\x00', '\x00')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.TopUp(ctx, "alice", 100, "slow")
+	wantKind(t, err, fault.Aborted, fault.ReasonIdempotencyKeyInUse)
+	if got := balance(t, pool, "alice"); got != 0 {
+		t.Errorf("balance after the failed top-up = %d, want 0", got)
+	}
+
+	// Once the holder rolls back, the key is free.
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.TopUp(ctx, "alice", 100, "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replayed || res.Account.Balance != 100 {
+		t.Errorf("TopUp() after the holder left = %+v, want balance 100, not replayed", res)
+	}
+	assertConsistent(t, pool)
+}
+
 func TestPurgeIdempotencyKeys(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
@@ -112,5 +148,28 @@ func TestPurgeIdempotencyKeys(t *testing.T) {
 	}
 	if got := stacktest.Count(t, pool, `SELECT count(*) FROM idempotency_keys WHERE key = 'new'`); got != 1 {
 		t.Errorf("fresh key purged")
+	}
+}
+
+// The stored response is persistent: keys written before a release are
+// replayed after it.
+func TestTopUpStoredResponseShape(t *testing.T) {
+	t0 := time.Date(2025, 3, 4, 5, 6, 7, 891_234_567, time.UTC)
+	s, pool := newStore(t, postgres.WithClock(func() time.Time { return t0 }))
+	ctx := context.Background()
+	if _, err := s.CreateAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TopUp(ctx, "alice", 100, "key-1"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, `SELECT convert_from(response, 'UTF8') FROM idempotency_keys`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"user_id":"alice","balance":100,"currency":"RUB",` +
+		`"created_at":"2025-03-04T05:06:07.891234Z","updated_at":"2025-03-04T05:06:07.891234Z"}`
+	if got != want {
+		t.Errorf("stored response:\n got %s\nwant %s", got, want)
 	}
 }

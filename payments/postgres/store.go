@@ -17,12 +17,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/sql/idempotency"
 )
 
 // Store is the payments store. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	wait time.Duration
 }
 
 // Option configures a Store.
@@ -39,12 +42,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("payments store: nil pool")
 	}
-	s := &Store{pool: pool, now: time.Now}
+	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait}
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil {
-		return nil, errors.New("payments store: nil clock")
+	if s.now == nil || s.wait <= 0 {
+		return nil, errors.New("payments store: nil clock or non-positive idempotency wait")
 	}
 	return s, nil
 }

@@ -15,10 +15,10 @@ import (
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
+func newStore(t *testing.T, opts ...postgres.Option) (*postgres.Store, *pgxpool.Pool) {
 	t.Helper()
 	db := stacktest.Get(t).NewDatabase(t, schema.Payments)
-	s, err := postgres.New(db.Pool)
+	s, err := postgres.New(db.Pool, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
