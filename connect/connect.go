@@ -1,8 +1,9 @@
 // Package connect operates Kafka Connect through its REST API: it renders the
 // connector configs kept in this folder (placeholders ${VAR} and
 // ${VAR:-default} filled from the caller's environment; the topics from
-// service.Topics, see TopicVars), applies them, and reports, restarts,
-// pauses, resumes and deletes connectors.
+// service.Topics, see TopicVars; the slots from service.OrdersSlot and
+// service.PaymentsSlot), applies them, and reports, restarts, pauses,
+// resumes and deletes connectors, and keeps them running (Watch).
 package connect
 
 import (
@@ -55,17 +56,30 @@ func TopicVars(t service.Topics) map[string]string {
 	return map[string]string{"ORDERS_TOPIC": t.Orders, "PAYMENTS_TOPIC": t.Payments}
 }
 
+// slotDefaults are the values of the configs' slot placeholders,
+// ${ORDERS_SLOT} and ${PAYMENTS_SLOT}, when the caller's lookup has none:
+// the services' own defaults, since each service's outbox purge checks the
+// slot of its connector by that name.
+var slotDefaults = map[string]string{
+	"ORDERS_SLOT":   service.Defaults[service.OrdersSlot]().Name,
+	"PAYMENTS_SLOT": service.Defaults[service.PaymentsSlot]().Name,
+}
+
 var placeholder = regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*)(:-([^}]*))?\}`)
 
 // Render parses a connector config file, replacing ${VAR} and ${VAR:-default}
-// with lookup(VAR), or the default when VAR is unset or empty. A ${VAR} with
-// no value and no default is an error. Kafka Connect's own provider syntax
-// (${env:NAME}, ${file:...}) is lower case and left alone.
+// with lookup(VAR), or the default when VAR is unset or empty (for the slot
+// placeholders, the services' slot names). A ${VAR} with no value and no
+// default is an error. Kafka Connect's own provider syntax (${env:NAME},
+// ${file:...}) is lower case and left alone.
 func Render(file []byte, lookup func(string) (string, bool)) (Connector, error) {
 	var missing []string
 	out := placeholder.ReplaceAllStringFunc(string(file), func(m string) string {
 		sub := placeholder.FindStringSubmatch(m)
 		if v, ok := lookup(sub[1]); ok && v != "" {
+			return jsonEscape(v)
+		}
+		if v, ok := slotDefaults[sub[1]]; ok {
 			return jsonEscape(v)
 		}
 		if sub[2] != "" {

@@ -69,6 +69,8 @@ func TestBundledConfigsRenderWithDefaults(t *testing.T) {
 			"transforms.outbox.type":                  "io.debezium.transforms.outbox.EventRouter",
 			"transforms.outbox.table.field.event.key": "aggregateid",
 			"publication.autocreate.mode":             "disabled",
+			"column.exclude.list":                     "public.outbox.txid",
+			"errors.max.retries":                      "-1",
 		} {
 			if c.Config[k] != want {
 				t.Errorf("%s: %s = %q, want %q", f, k, c.Config[k], want)
@@ -77,6 +79,29 @@ func TestBundledConfigsRenderWithDefaults(t *testing.T) {
 		if got := c.Config["transforms.outbox.route.topic.replacement"]; !strings.HasSuffix(got, ".events") || (got != topics.Orders && got != topics.Payments) {
 			t.Errorf("%s: topic = %q, want one of %+v", f, got, topics)
 		}
+	}
+}
+
+// Each connector streams from the slot its service's outbox purge checks:
+// by default the services' own slot names, else the caller's.
+func TestBundledConfigsNameTheServicesSlots(t *testing.T) {
+	vars := TopicVars(service.Defaults[service.Topics]())
+	want := map[string]string{
+		"orders-outbox.json":   service.Defaults[service.OrdersSlot]().Name,
+		"payments-outbox.json": service.Defaults[service.PaymentsSlot]().Name,
+	}
+	for f, slot := range want {
+		c, err := Bundled(f, lookup(vars))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Config["slot.name"]; got != slot {
+			t.Errorf("%s: slot.name = %q, want %q", f, got, slot)
+		}
+	}
+	vars["ORDERS_SLOT"] = "mine"
+	if c, err := Bundled("orders-outbox.json", lookup(vars)); err != nil || c.Config["slot.name"] != "mine" {
+		t.Errorf("slot.name with ORDERS_SLOT=mine: %q, %v", c.Config["slot.name"], err)
 	}
 }
 

@@ -12,11 +12,11 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
-	shop/orders v0.0.0 // indirect
-	shop/payments v0.0.0 // indirect
+	shop/orders v0.0.0
+	shop/payments v0.0.0
 	shop/proto v0.0.0
 	shop/service v0.0.0
-	shop/sql v0.0.0 // indirect
+	shop/sql v0.0.0
 	shop/stack v0.0.0
 )
 
@@ -55,6 +55,7 @@ require (
 	github.com/goccy/go-yaml v1.19.2 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510 // indirect
+	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect
 	github.com/hashicorp/go-uuid v1.0.3 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect

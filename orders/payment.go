@@ -2,6 +2,7 @@ package orders
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -56,8 +57,11 @@ const (
 	Applied ApplyOutcome = iota + 1
 	// AlreadyTerminal: the order was PAID or CANCELLED already and is unchanged.
 	AlreadyTerminal
-	// UnknownOrder: no order has the id (or it belongs to another user).
+	// UnknownOrder: no order has the id (yet: its commit may not be visible).
 	UnknownOrder
+	// OtherUsersOrder: the order belongs to another user; the result can
+	// never apply to it.
+	OtherUsersOrder
 )
 
 func (o ApplyOutcome) String() string {
@@ -68,6 +72,16 @@ func (o ApplyOutcome) String() string {
 		return "already terminal"
 	case UnknownOrder:
 		return "unknown order"
+	case OtherUsersOrder:
+		return "another user's order"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// ParkedPayment is a payment result that was kept because its order was not
+// visible when it arrived, and what applying it did once the order was.
+type ParkedPayment struct {
+	Result   PaymentResult
+	ParkedAt time.Time
+	Outcome  ApplyOutcome
 }

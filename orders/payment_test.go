@@ -38,6 +38,7 @@ func TestApplyOutcomeString(t *testing.T) {
 		{orders.Applied, "applied"},
 		{orders.AlreadyTerminal, "already terminal"},
 		{orders.UnknownOrder, "unknown order"},
+		{orders.OtherUsersOrder, "another user's order"},
 		{0, "outcome(0)"},
 	}
 	for _, tt := range tests {

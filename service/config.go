@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -108,21 +109,37 @@ type GatewayEndpoint struct {
 func (e GatewayEndpoint) Validate() error { return checkAddr("GATEWAY_HTTP_ADDR", e.HTTPAddr) }
 
 // OrdersEndpoint is where the orders service listens and the gateway dials.
+// The gateway also takes a comma-separated list of host:port, the
+// instances it balances over; a service listens on one address.
 type OrdersEndpoint struct {
 	GRPCAddr string `env:"ORDERS_GRPC_ADDR, default=127.0.0.1:9101"`
 }
 
-// Validate checks that the address is host:port.
-func (e OrdersEndpoint) Validate() error { return checkAddr("ORDERS_GRPC_ADDR", e.GRPCAddr) }
+// Validate checks that the address is host:port, a gRPC target URI, or a
+// list of host:port.
+func (e OrdersEndpoint) Validate() error { return checkAddrList("ORDERS_GRPC_ADDR", e.GRPCAddr) }
+
+// ValidateListen checks the address the orders service listens on: one
+// host:port, not a list.
+func (e OrdersEndpoint) ValidateListen() error {
+	return checkListenAddr("ORDERS_GRPC_ADDR", e.GRPCAddr)
+}
 
 // PaymentsEndpoint is where the payments service listens and the gateway
-// dials.
+// dials; a list as for OrdersEndpoint.
 type PaymentsEndpoint struct {
 	GRPCAddr string `env:"PAYMENTS_GRPC_ADDR, default=127.0.0.1:9102"`
 }
 
-// Validate checks that the address is host:port.
-func (e PaymentsEndpoint) Validate() error { return checkAddr("PAYMENTS_GRPC_ADDR", e.GRPCAddr) }
+// Validate checks that the address is host:port, a gRPC target URI, or a
+// list of host:port.
+func (e PaymentsEndpoint) Validate() error { return checkAddrList("PAYMENTS_GRPC_ADDR", e.GRPCAddr) }
+
+// ValidateListen checks the address the payments service listens on: one
+// host:port, not a list.
+func (e PaymentsEndpoint) ValidateListen() error {
+	return checkListenAddr("PAYMENTS_GRPC_ADDR", e.GRPCAddr)
+}
 
 // Kafka is the bootstrap broker list of the consumers and the stack.
 type Kafka struct {
@@ -152,6 +169,35 @@ type Topics struct {
 func (t Topics) Validate() error {
 	if t.Orders == "" || t.Payments == "" {
 		return errors.New("ORDERS_TOPIC, PAYMENTS_TOPIC: empty")
+	}
+	return nil
+}
+
+// OrdersSlot is the logical replication slot the orders connector streams
+// the orders database from: the connector config names it (slot.name) and
+// the orders outbox purge deletes only rows it has confirmed.
+type OrdersSlot struct {
+	Name string `env:"ORDERS_SLOT, default=orders_outbox"`
+}
+
+// Validate checks that the name is one Postgres accepts for a slot.
+func (s OrdersSlot) Validate() error { return checkSlot("ORDERS_SLOT", s.Name) }
+
+// PaymentsSlot is the replication slot of the payments connector, as
+// OrdersSlot is of the orders one.
+type PaymentsSlot struct {
+	Name string `env:"PAYMENTS_SLOT, default=payments_outbox"`
+}
+
+// Validate checks that the name is one Postgres accepts for a slot.
+func (s PaymentsSlot) Validate() error { return checkSlot("PAYMENTS_SLOT", s.Name) }
+
+// slotName is what Postgres accepts as a replication slot name.
+var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+func checkSlot(name, slot string) error {
+	if !slotName.MatchString(slot) {
+		return fmt.Errorf("%s %q: want 1 to 63 lower case letters, digits or underscores", name, slot)
 	}
 	return nil
 }
@@ -245,6 +291,33 @@ func checkAddr(name, addr string) error {
 		return fmt.Errorf("%s %q: port must be a number from 0 to 65535", name, addr)
 	}
 	return nil
+}
+
+// checkListenAddr accepts one host:port: a server listens on one address.
+func checkListenAddr(name, addr string) error {
+	if strings.Contains(addr, ",") || strings.Contains(addr, ":///") {
+		return fmt.Errorf("%s %q: a service listens on one host:port", name, addr)
+	}
+	return checkAddr(name, addr)
+}
+
+// checkAddrList accepts what checkAddr does, or a comma-separated list of
+// host:port (a target URI names its own resolver and cannot be one of
+// several).
+func checkAddrList(name, list string) error {
+	addrs := strings.Split(list, ",")
+	if len(addrs) == 1 {
+		return checkAddr(name, list)
+	}
+	var errs []error
+	for _, a := range addrs {
+		if strings.Contains(a, ":///") {
+			errs = append(errs, fmt.Errorf("%s %q: a list takes host:port items, not a target URI", name, a))
+			continue
+		}
+		errs = append(errs, checkAddr(name, a))
+	}
+	return errors.Join(errs...)
 }
 
 // Pipeline is what every service of the event pipeline reads besides its

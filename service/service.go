@@ -1,8 +1,8 @@
 // Package service is how a service process of the shop runs: one gRPC
-// server with the standard health service and reflection, a set of
-// background jobs (the consumer, the retention purges), a graceful stop when
-// the process is asked to stop, and configuration read once from the
-// environment. Orders and payments are both run by Run.
+// server with the standard health service, reflection and panic recovery, a
+// set of background jobs (the consumer, the retention purges), a graceful
+// stop when the process is asked to stop, and configuration read once from
+// the environment. Orders and payments are both run by Run.
 package service
 
 import (
@@ -11,13 +11,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+
+	"shop/service/fault"
 )
 
 // Job is a background job of a service. It runs until ctx is done and then
@@ -56,7 +60,9 @@ type Spec struct {
 // NOT_SERVING, the server drains (GracefulStop, bounded by
 // s.ShutdownTimeout), the jobs return, and Run returns nil. It returns an
 // error when the address cannot be listened on, or when the server or a job
-// stops on its own; the rest is then stopped the same way.
+// stops on its own; the rest is then stopped the same way. A call whose
+// handler panics fails with codes.Internal "internal error", and the panic
+// is logged once with its stack; the server keeps serving.
 func Run(ctx context.Context, s Spec) error {
 	if s.Logger == nil || s.Service == nil || s.Impl == nil {
 		return fmt.Errorf("run %s: missing logger or service", s.Name)
@@ -65,7 +71,11 @@ func Run(ctx context.Context, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("run %s: listen on %s: %w", s.Name, s.Addr, err)
 	}
-	srv := grpc.NewServer()
+	onPanic := recovery.WithRecoveryHandlerContext(recovered(s.Logger))
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(onPanic)),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(onPanic)),
+	)
 	srv.RegisterService(s.Service, s.Impl)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
@@ -107,6 +117,20 @@ func Run(ctx context.Context, s Spec) error {
 	}
 	s.Logger.Info(s.Name + " service stopped")
 	return nil
+}
+
+// recovered returns the handler of a panic in a gRPC handler: one error
+// log line with the method, the panic and its stack, and the status of an
+// internal error for the caller, which must not see the panic. A panic
+// fails its call alone instead of the whole process, which serves other
+// callers and runs the jobs.
+func recovered(logger *slog.Logger) recovery.RecoveryHandlerFuncContext {
+	return func(ctx context.Context, p any) error {
+		method, _ := grpc.Method(ctx)
+		logger.ErrorContext(ctx, "handler panicked", slog.String("method", method),
+			slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+		return fault.Status(ctx, fault.Errorf(fault.Internal, "panic: %v", p)).Err()
+	}
 }
 
 // Every returns a job that runs fn at once, then every interval, until ctx

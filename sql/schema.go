@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +96,18 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, db Database) error {
 		return fmt.Errorf("migrate %s: lock: %w", db, err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockID) //nolint:errcheck // released with the session anyway
+	// A migration may take longer than a request's statement (an index on
+	// a large table), and a replica starting beside another waits for its
+	// migrations on the advisory lock: neither is bounded by the pool's
+	// timeouts. RESET gives the session back the values it connected with.
+	if _, err := conn.Exec(ctx, "SET statement_timeout = 0; SET lock_timeout = 0"); err != nil {
+		return fmt.Errorf("migrate %s: %w", db, err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "RESET statement_timeout; RESET lock_timeout"); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // the pool drops a closed connection
+		}
+	}()
 
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		set_name   text        NOT NULL,
@@ -152,8 +165,38 @@ func Version(db Database) (string, error) {
 // the consumer's transactions under load.
 const DefaultMaxConns = 16
 
+// The session timeouts of every connection Open makes, unless the URL sets
+// the parameter itself: as a query parameter such as ?statement_timeout=30s
+// (sent to Postgres as a run-time parameter) or in options (-c
+// statement_timeout=30s, also from PGOPTIONS).
+const (
+	// StatementTimeout bounds one statement, its lock waits included. The
+	// services' statements touch a few rows by key and take milliseconds;
+	// the purges delete in batches that take far less. A statement running
+	// longer is stuck (a lock held by a hung session, a stopped disk):
+	// failing it frees the connection, and the consumer retries, while an
+	// API call has given up by then anyway (the gateway's deadline is 3 s).
+	StatementTimeout = 5 * time.Second
+	// IdleInTransactionTimeout ends a session that keeps a transaction open
+	// without running a statement, as a process stopped (SIGSTOP) or cut off
+	// in the middle of one does, so that the rows it locked (an idempotency
+	// key, an account) are freed. No transaction of the services waits on
+	// anything but the database between its statements.
+	IdleInTransactionTimeout = 10 * time.Second
+)
+
+// sessionDefaults are the run-time parameters Open sets unless the URL does.
+// lock_timeout is not among them: StatementTimeout already bounds every
+// lock wait, and the one wait with a meaning of its own, the idempotency
+// claim, sets its own (idempotency.Claim).
+var sessionDefaults = map[string]time.Duration{
+	"statement_timeout":                   StatementTimeout,
+	"idle_in_transaction_session_timeout": IdleInTransactionTimeout,
+}
+
 // Open connects a pool to db's database at url (statements prepared and
-// cached per connection, DefaultMaxConns connections unless the URL says
+// cached per connection, DefaultMaxConns connections and the session
+// timeouts StatementTimeout and IdleInTransactionTimeout unless the URL says
 // otherwise) and brings the schema up to date with Apply. The caller closes
 // the pool.
 func Open(ctx context.Context, url string, db Database) (*pgxpool.Pool, error) {
@@ -164,6 +207,14 @@ func Open(ctx context.Context, url string, db Database) (*pgxpool.Pool, error) {
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	for name, d := range sessionDefaults {
+		// Postgres applies the options parameter (-c name=value, also from
+		// PGOPTIONS) before the others: a default here would override it.
+		if _, set := params[name]; !set && !strings.Contains(params["options"], name) {
+			params[name] = fmt.Sprintf("%dms", d.Milliseconds())
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -1,9 +1,11 @@
 package inbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -268,4 +270,176 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 			t.Errorf("message %x applied %d times by the consumers, want 1 (offsets not committed?)", k, v)
 		}
 	}
+}
+
+// sendTo produces msgs to partition 0 of their topic, in order, whatever
+// their keys.
+func sendTo(t *testing.T, brokers []string, msgs []*sarama.ProducerMessage) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, m := range msgs {
+		m.Partition = 0
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBadHeaders puts messages with bad headers or keys on one partition,
+// each followed by a good one. A bad traceparent (wrong format, NUL,
+// invalid UTF-8) is dropped and the message applied; a message whose id,
+// event type or key is unusable is dead-lettered with its raw bytes; no
+// bytes of a header reach a text column, and the partition moves on.
+func TestBadHeaders(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Payments)
+	createApplied(t, db.Pool)
+	topic := env.NewTopic(t, "events")
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	type sent struct {
+		name    string
+		key     string
+		headers []string
+		wantTP  string // applied with this traceparent
+		dead    bool   // dead-lettered instead
+	}
+	id := func() string { return uuid.NewString() }
+	cases := []sent{
+		{name: "GoodTraceparent", key: "k", headers: []string{"id", id(), "eventType", "T", "traceparent", tp}, wantTP: tp},
+		{name: "TraceparentWrongFormat", key: "k", headers: []string{"id", id(), "eventType", "T", "traceparent", "00-abc-def-01"}},
+		{name: "TraceparentNUL", key: "k", headers: []string{"id", id(), "eventType", "T", "traceparent", tp[:10] + "\x00" + tp[11:]}},
+		{name: "TraceparentInvalidUTF8", key: "k", headers: []string{"id", id(), "eventType", "T", "traceparent", "\xff\xfe\x00"}},
+		{name: "TraceparentUppercase", key: "k", headers: []string{"id", id(), "eventType", "T", "traceparent", "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01"}},
+		{name: "IDNotUUID", key: "k", headers: []string{"id", "\x00\xff", "eventType", "T"}, dead: true},
+		{name: "EventTypeNUL", key: "k", headers: []string{"id", id(), "eventType", "T\x00"}, dead: true},
+		{name: "EventTypeInvalidUTF8", key: "k", headers: []string{"id", id(), "eventType", "T\xff"}, dead: true},
+		{name: "KeyNUL", key: "k\x00", headers: []string{"id", id(), "eventType", "T"}, dead: true},
+		{name: "KeyInvalidUTF8", key: "k\xff", headers: []string{"id", id(), "eventType", "T"}, dead: true},
+	}
+	var msgs []*sarama.ProducerMessage
+	for _, c := range cases {
+		msgs = append(msgs, msg(topic, c.key, c.name, c.headers...), msg(topic, "k", "good after "+c.name, "id", id(), "eventType", "T"))
+	}
+	sendTo(t, env.Brokers, msgs)
+	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: record})
+
+	var dead int
+	for _, c := range cases {
+		if c.dead {
+			dead++
+		}
+	}
+	waitCount(t, db.Pool, len(msgs)-dead, `SELECT count(*) FROM applied`)
+	waitCount(t, db.Pool, dead, `SELECT count(*) FROM dead_letters`)
+	ctx := context.Background()
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied WHERE value = $1`, "good after "+c.name); n != 1 {
+				t.Errorf("the good message after it applied %d times, want 1", n)
+			}
+			if c.dead {
+				var key, value []byte
+				if err := db.Pool.QueryRow(ctx, `SELECT key, value FROM dead_letters WHERE topic = $1 AND partition = 0 AND "offset" = $2`,
+					topic, int64(2*i)).Scan(&key, &value); err != nil {
+					t.Fatalf("dead letter at offset %d: %v", 2*i, err)
+				}
+				if string(key) != c.key || string(value) != c.name {
+					t.Errorf("dead letter = key %q value %q, want the raw %q, %q", key, value, c.key, c.name)
+				}
+				if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied WHERE value = $1`, c.name); n != 0 {
+					t.Errorf("dead-lettered message applied %d times", n)
+				}
+				return
+			}
+			var trace string
+			if err := db.Pool.QueryRow(ctx, `SELECT traceparent FROM applied WHERE value = $1`, c.name).Scan(&trace); err != nil {
+				t.Fatalf("message not applied: %v", err)
+			}
+			if trace != c.wantTP {
+				t.Errorf("traceparent = %q, want %q", trace, c.wantTP)
+			}
+		})
+	}
+}
+
+// TestPermanentDatabaseErrors applies a backlog in which some messages make
+// Postgres fail with a data exception or a check violation: each is
+// dead-lettered with its writes undone, every other message is applied once,
+// and the partition moves on.
+func TestPermanentDatabaseErrors(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Payments)
+	createApplied(t, db.Pool)
+	if _, err := db.Pool.Exec(context.Background(), `CREATE TABLE positive (n int CHECK (n > 0))`); err != nil {
+		t.Fatal(err)
+	}
+	topic := env.NewTopic(t, "events")
+	const n = 200
+	bad := map[string]int{}
+	var msgs []*sarama.ProducerMessage
+	for i := range n {
+		value := "ok"
+		switch i % 40 {
+		case 5:
+			value = "not-a-number" // 22P02
+		case 17:
+			value = "-1" // 23514
+		case 29:
+			value = "99999999999" // 22003
+		case 33:
+			value = "text\x00nul" // 22021 from a text parameter
+		}
+		if value != "ok" {
+			bad[value]++
+		}
+		msgs = append(msgs, msg(topic, "k", value, "id", uuid.NewString(), "eventType", "T"))
+	}
+	sendTo(t, env.Brokers, msgs)
+	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+		// Write first, so that a rollback to the savepoint is observable.
+		if _, err := tx.Exec(ctx, `INSERT INTO applied (event_id, value) VALUES ($1, $2)`, m.EventID, sanitize(m.Value)); err != nil {
+			return err
+		}
+		if string(m.Value) == "ok" {
+			return nil
+		}
+		if bytes.ContainsRune(m.Value, 0) {
+			_, err := tx.Exec(ctx, `INSERT INTO applied (event_id, value) VALUES ($1, $2)`, m.EventID, string(m.Value))
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO positive VALUES ($1::text::int)`, string(m.Value))
+		return err
+	}
+	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
+	var nBad int
+	for _, c := range bad {
+		nBad += c
+	}
+	waitCount(t, db.Pool, n-nBad, `SELECT count(*) FROM applied`)
+	waitCount(t, db.Pool, nBad, `SELECT count(*) FROM dead_letters`)
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied WHERE value <> 'ok'`); got != 0 {
+		t.Errorf("writes of dead-lettered messages kept = %d, want 0", got)
+	}
+	for value, want := range bad {
+		if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM dead_letters WHERE value = $1 AND error <> ''`, []byte(value)); got != want {
+			t.Errorf("dead letters of %q = %d, want %d", value, got, want)
+		}
+	}
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM inbox`); got != n-nBad {
+		t.Errorf("inbox rows = %d, want %d (a dead letter's inbox row is undone)", got, n-nBad)
+	}
+}
+
+// sanitize returns b as text Postgres accepts, so that the first write of
+// every message succeeds.
+func sanitize(b []byte) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(string(b), "\x00", "?"), "?")
 }

@@ -2,25 +2,14 @@ package inbox
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/IBM/sarama"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-)
-
-// Header names set by Debezium's Outbox Event Router.
-const (
-	HeaderID          = "id"
-	HeaderEventType   = "eventType"
-	HeaderTraceparent = "traceparent"
 )
 
 // shutdownGrace bounds how long a batch in flight may keep running after
@@ -147,9 +136,9 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	defer stop()
 
 	// Optimistically without savepoints (two round trips fewer per
-	// message); a message that turns out undecodable sends the whole batch
-	// round again with a savepoint per message, so that only its own
-	// writes are undone.
+	// message); a message that turns out permanently failing sends the
+	// whole batch round again with a savepoint per message, so that only
+	// its own writes are undone.
 	for _, isolate := range []bool{false, true} {
 		err = pgx.BeginFunc(tctx, h.c.cfg.Pool, func(tx pgx.Tx) error {
 			dead = 0
@@ -171,13 +160,15 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	return dead, err
 }
 
-// errIsolate says that a batch applied without savepoints met an
-// undecodable message and must be applied again with them.
-var errIsolate = errors.New("undecodable message in a batch without savepoints")
+// errIsolate says that a batch applied without savepoints met a message
+// that can never be applied and must be applied again with them.
+var errIsolate = errors.New("permanent failure in a batch without savepoints")
 
 // applyOne applies m within tx, under a savepoint when isolate is set. It
-// reports whether m was dead-lettered; an error is transient and aborts the
-// batch (errIsolate: retry the batch isolated).
+// reports whether m was dead-lettered: a message whose headers or key are
+// invalid (parseMessage), or whose application failed permanently (see
+// permanent), once its writes are undone. Any other error is transient and
+// aborts the batch (errIsolate: retry the batch isolated).
 func (h *handler) applyOne(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, isolate bool) (dead bool, err error) {
 	msg, perr := parseMessage(m)
 	if perr != nil {
@@ -189,139 +180,84 @@ func (h *handler) applyOne(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMes
 			return false, fmt.Errorf("savepoint: %w", err)
 		}
 	}
-	release := func() error {
-		if !isolate {
-			return nil
+	err = h.record(ctx, q, msg)
+	if err == nil {
+		if isolate {
+			if err := q.Commit(ctx); err != nil { // RELEASE SAVEPOINT
+				return false, fmt.Errorf("release savepoint: %w", err)
+			}
 		}
-		return q.Commit(ctx) // RELEASE SAVEPOINT
+		return false, nil
 	}
+	if !permanent(err) {
+		return false, err
+	}
+	if !isolate {
+		return false, errIsolate
+	}
+	if rerr := q.Rollback(ctx); rerr != nil { // ROLLBACK TO SAVEPOINT
+		return false, fmt.Errorf("rollback to savepoint: %w", rerr)
+	}
+	return true, h.deadLetter(ctx, tx, m, err)
+}
+
+// record inserts msg's id into the inbox and, unless it was there already
+// (a duplicate, skipped), applies msg, within q.
+func (h *handler) record(ctx context.Context, q pgx.Tx, msg Message) error {
 	tag, err := q.Exec(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset")
 		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, msg.EventID, msg.Topic, msg.Partition, msg.Offset)
 	if err != nil {
-		return false, fmt.Errorf("insert inbox: %w", err)
+		return fmt.Errorf("insert inbox: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		h.c.log.Debug("duplicate event skipped", slog.String("event_id", msg.EventID.String()),
-			slog.Int("partition", int(m.Partition)), slog.Int64("offset", m.Offset))
-		return false, release()
+			slog.Int("partition", int(msg.Partition)), slog.Int64("offset", msg.Offset))
+		return nil
 	}
 	if err := h.c.cfg.Apply(ctx, q, msg); err != nil {
-		if IsUndecodable(err) && !isolate {
-			return false, errIsolate
-		}
-		if isolate {
-			if rerr := q.Rollback(ctx); rerr != nil { // ROLLBACK TO SAVEPOINT
-				return false, fmt.Errorf("rollback to savepoint: %w", rerr)
-			}
-		}
-		if IsUndecodable(err) {
-			return true, h.deadLetter(ctx, tx, m, err)
-		}
-		return false, fmt.Errorf("apply event %s: %w", msg.EventID, err)
+		return fmt.Errorf("apply event %s: %w", msg.EventID, err)
 	}
-	if err := release(); err != nil {
-		return false, fmt.Errorf("release savepoint: %w", err)
-	}
-	return false, nil
+	return nil
 }
 
 // deadLetter records m with cause in dead_letters within tx. A message
 // already recorded (redelivered before its offset was committed) is kept once.
 func (h *handler) deadLetter(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, cause error) error {
-	headers, err := json.Marshal(headerMap(m.Headers))
-	if err != nil {
-		return fmt.Errorf("encode dead letter headers: %w", err)
-	}
-	reason := sanitizeText(cause.Error())
-	_, err = tx.Exec(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic, partition, "offset") DO NOTHING`,
-		m.Topic, m.Partition, m.Offset, m.Key, m.Value, string(headers), reason)
-	if err != nil {
-		return fmt.Errorf("insert dead letter: %w", err)
+	if err := insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, m.Key, m.Value, headerMap(m.Headers), cause); err != nil {
+		return err
 	}
 	h.c.log.Warn("message dead-lettered",
-		slog.Int("partition", int(m.Partition)), slog.Int64("offset", m.Offset), slog.String("error", reason))
+		slog.Int("partition", int(m.Partition)), slog.Int64("offset", m.Offset), slog.String("error", sanitizeText(cause.Error())))
 	return nil
 }
 
-// parseMessage converts m into a Message. It fails when the "id" header is
-// missing, repeated with different values, or not a UUID.
-func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
-	var idRaw, typ, traceparent string
-	var haveID bool
-	for _, h := range m.Headers {
-		if h == nil {
-			continue
-		}
-		v := headerValue(h.Value)
-		switch string(h.Key) {
-		case HeaderID:
-			if haveID && v != idRaw {
-				return Message{}, fmt.Errorf("conflicting %q headers", HeaderID)
-			}
-			idRaw, haveID = v, true
-		case HeaderEventType:
-			typ = v
-		case HeaderTraceparent:
-			traceparent = v
-		}
+// DeadLetter records m with cause in dead_letters within tx, as the consumer
+// records a message that can never be applied: for a consumer that kept a
+// message for later (a payment result parked until its order exists) and
+// finds that it can never be applied after all. The headers are rebuilt
+// from m's id, type and traceparent. A message already recorded (same topic,
+// partition and offset) is kept once.
+func DeadLetter(ctx context.Context, tx pgx.Tx, m Message, cause error) error {
+	headers := map[string]string{HeaderID: m.EventID.String(), HeaderEventType: m.Type}
+	if m.Traceparent != "" {
+		headers[HeaderTraceparent] = m.Traceparent
 	}
-	if !haveID {
-		return Message{}, fmt.Errorf("missing %q header", HeaderID)
+	for k, v := range headers {
+		headers[k] = sanitizeText(v)
 	}
-	id, err := uuid.Parse(idRaw)
-	if err != nil || id == uuid.Nil {
-		return Message{}, fmt.Errorf("invalid %q header %q: not a non-zero UUID", HeaderID, sanitizeText(idRaw))
-	}
-	return Message{
-		EventID:     id,
-		Type:        typ,
-		Key:         string(m.Key),
-		Value:       m.Value,
-		Topic:       m.Topic,
-		Partition:   m.Partition,
-		Offset:      m.Offset,
-		Traceparent: traceparent,
-	}, nil
+	return insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, []byte(m.Key), m.Value, headers, cause)
 }
 
-// headerValue returns a header value as a string. Kafka Connect's JSON
-// header converter quotes strings; a quoted JSON string is unquoted.
-func headerValue(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		var u string
-		if json.Unmarshal([]byte(s), &u) == nil {
-			return u
-		}
+func insertDeadLetter(ctx context.Context, tx pgx.Tx, topic string, partition int32, offset int64, key, value []byte, headers map[string]string, cause error) error {
+	hs, err := json.Marshal(headers)
+	if err != nil {
+		return fmt.Errorf("encode dead letter headers: %w", err)
 	}
-	return s
-}
-
-// headerMap renders headers for the dead_letters.headers jsonb column. A
-// value that is not valid UTF-8 or contains NUL (which jsonb rejects) is
-// stored as "base64:" followed by its standard base64 encoding. Of repeated
-// keys the last wins.
-func headerMap(hs []*sarama.RecordHeader) map[string]string {
-	out := make(map[string]string, len(hs))
-	for _, h := range hs {
-		if h == nil {
-			continue
-		}
-		out[sanitizeText(string(h.Key))] = jsonSafe(h.Value)
+	_, err = tx.Exec(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic, partition, "offset") DO NOTHING`,
+		topic, partition, offset, key, value, string(hs), sanitizeText(cause.Error()))
+	if err != nil {
+		return fmt.Errorf("insert dead letter: %w", err)
 	}
-	return out
-}
-
-func jsonSafe(b []byte) string {
-	if utf8.Valid(b) && !strings.ContainsRune(string(b), 0) {
-		return string(b)
-	}
-	return "base64:" + base64.StdEncoding.EncodeToString(b)
-}
-
-// sanitizeText makes s storable in a Postgres text column: valid UTF-8
-// without NUL.
-func sanitizeText(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	return nil
 }

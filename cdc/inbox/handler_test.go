@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ func TestParseMessage(t *testing.T) {
 	base := func(hs ...*sarama.RecordHeader) *sarama.ConsumerMessage {
 		return &sarama.ConsumerMessage{Topic: "orders.events", Partition: 2, Offset: 41, Key: []byte("alice"), Value: []byte(`{"a":1}`), Headers: hs}
 	}
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	const tp2 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203332-01"
 	want := Message{EventID: id, Type: "OrderCreated", Key: "alice", Value: []byte(`{"a":1}`), Topic: "orders.events", Partition: 2, Offset: 41}
 	tests := []struct {
 		name    string
@@ -34,8 +37,27 @@ func TestParseMessage(t *testing.T) {
 	}{
 		{name: "OK", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
 		{name: "OKQuotedJSONHeader", msg: base(hdr("id", `"`+id.String()+`"`), hdr("eventType", `"OrderCreated"`)), want: want},
-		{name: "OKTraceparent", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", "00-abc-def-01")),
-			want: func() Message { m := want; m.Traceparent = "00-abc-def-01"; return m }()},
+		{name: "OKTraceparent", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", tp)),
+			want: func() Message { m := want; m.Traceparent = tp; return m }()},
+		{name: "OKRepeatedSameTraceparent", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", tp), hdr("traceparent", tp)),
+			want: func() Message { m := want; m.Traceparent = tp; return m }()},
+		{name: "OKBadTraceparentDropped", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", "00-abc-def-01")), want: want},
+		{name: "OKTraceparentWithNULDropped", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", tp[:20]+"\x00"+tp[21:])), want: want},
+		{name: "OKTraceparentInvalidUTF8Dropped", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", "\xff\xfe")), want: want},
+		{name: "OKConflictingTraceparentsDropped", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", tp), hdr("traceparent", tp2)), want: want},
+		{name: "OKInvalidThenValidTraceparentDropped", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("traceparent", "x"), hdr("traceparent", tp)), want: want},
+		{name: "OKNoEventType", msg: base(hdr("id", id.String())), want: func() Message { m := want; m.Type = ""; return m }()},
+		{name: "OKNoKey", msg: func() *sarama.ConsumerMessage {
+			m := base(hdr("id", id.String()), hdr("eventType", "OrderCreated"))
+			m.Key = nil
+			return m
+		}(),
+			want: func() Message { m := want; m.Key = ""; return m }()},
+		{name: "OKUnicodeKey", msg: func() *sarama.ConsumerMessage {
+			m := base(hdr("id", id.String()), hdr("eventType", "OrderCreated"))
+			m.Key = []byte("алиса")
+			return m
+		}(), want: func() Message { m := want; m.Key = "алиса"; return m }()},
 		{name: "OKNilHeaderIgnored", msg: base(nil, hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
 		{name: "OKRepeatedSameID", msg: base(hdr("id", id.String()), hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
 		{name: "ErrMissingID", msg: base(hdr("eventType", "OrderCreated")), wantErr: true},
@@ -44,6 +66,19 @@ func TestParseMessage(t *testing.T) {
 		{name: "ErrNilUUID", msg: base(hdr("id", uuid.Nil.String())), wantErr: true},
 		{name: "ErrConflictingIDs", msg: base(hdr("id", id.String()), hdr("id", uuid.NewString())), wantErr: true},
 		{name: "ErrIDHeaderCaseSensitive", msg: base(hdr("ID", id.String())), wantErr: true},
+		{name: "ErrEventTypeNUL", msg: base(hdr("id", id.String()), hdr("eventType", "Order\x00Created")), wantErr: true},
+		{name: "ErrEventTypeInvalidUTF8", msg: base(hdr("id", id.String()), hdr("eventType", "Order\xffCreated")), wantErr: true},
+		{name: "ErrEventTypeNotASCII", msg: base(hdr("id", id.String()), hdr("eventType", "Заказ")), wantErr: true},
+		{name: "ErrEventTypeControl", msg: base(hdr("id", id.String()), hdr("eventType", "Order\nCreated")), wantErr: true},
+		{name: "ErrEventTypeTooLong", msg: base(hdr("id", id.String()), hdr("eventType", strings.Repeat("A", MaxEventTypeLen+1))), wantErr: true},
+		{name: "ErrConflictingEventTypes", msg: base(hdr("id", id.String()), hdr("eventType", "A"), hdr("eventType", "B")), wantErr: true},
+		{name: "ErrIDWithNUL", msg: base(hdr("id", id.String()[:8]+"\x00"+id.String()[9:])), wantErr: true},
+		{name: "ErrKeyNUL", msg: func() *sarama.ConsumerMessage {
+			m := base(hdr("id", id.String()))
+			m.Key = []byte("al\x00ice")
+			return m
+		}(), wantErr: true},
+		{name: "ErrKeyInvalidUTF8", msg: func() *sarama.ConsumerMessage { m := base(hdr("id", id.String())); m.Key = []byte{0xff, 'a'}; return m }(), wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +91,39 @@ func TestParseMessage(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("parseMessage() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestValidTraceparent(t *testing.T) {
+	const ok = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{name: "OK", in: ok, want: ok},
+		{name: "OKNotSampled", in: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", want: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"},
+		{name: "OKLaterVersionExtraFieldsCut", in: "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-ever", want: "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		{name: "OKLaterVersionExact", in: "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", want: "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		{name: "ErrEmpty", in: ""},
+		{name: "ErrShort", in: "00-abc-def-01"},
+		{name: "ErrVersion00TooLong", in: ok + "-x"},
+		{name: "ErrLaterVersionNoDash", in: "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x"},
+		{name: "ErrVersionFF", in: "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		{name: "ErrUppercase", in: "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01"},
+		{name: "ErrZeroTraceID", in: "00-00000000000000000000000000000000-b7ad6b7169203331-01"},
+		{name: "ErrZeroParentID", in: "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01"},
+		{name: "ErrNotHex", in: "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01"},
+		{name: "ErrWrongSeparator", in: "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		{name: "ErrNUL", in: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0\x00"},
+		{name: "ErrInvalidUTF8", in: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333\xff-01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := validTraceparent(tt.in); got != tt.want {
+				t.Errorf("validTraceparent(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

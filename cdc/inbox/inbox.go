@@ -7,13 +7,19 @@
 //
 // Messages are applied in batches: what is already buffered for a partition
 // (up to Config.BatchSize) is applied in one transaction, first without
-// savepoints (fewer round trips). A message that can never be applied (no
-// valid "id" header, or Apply returns an Undecodable error) sends the batch
-// round again, this time with a savepoint per message, so that only that
-// message's writes are undone and it is recorded in dead_letters in the same
-// transaction; the partition moves on. Any other error rolls the whole batch
-// back; the batch is retried with a capped backoff and its offsets are not
-// marked.
+// savepoints (fewer round trips). Errors are classified once (permanent, in
+// classify.go): a message that can never be applied (an invalid "id" or
+// "eventType" header or key, an Undecodable error from Apply, a Postgres
+// data exception or check violation raised while applying it) sends the
+// batch round again, this time with a savepoint per message, so that only
+// that message's writes are undone and it is recorded in dead_letters in the
+// same transaction; the partition moves on. Any other error is transient: it
+// rolls the whole batch back, and the batch is retried with a capped backoff
+// and its offsets are not marked.
+//
+// Headers and key are validated before they reach SQL: a traceparent that is
+// not a W3C trace context is dropped, and Apply sees only valid UTF-8 text
+// without NUL in Message's string fields.
 //
 // Handlers dispatches on the event type and Unmarshal is the one decoding
 // policy of every consumer: unknown JSON fields are ignored, so that a
@@ -40,24 +46,28 @@ const DefaultBatchSize = 256
 type Message struct {
 	// EventID is the header "id": the outbox row id of the producer.
 	EventID uuid.UUID
-	// Type is the header "eventType", e.g. "OrderCreated"; may be empty.
+	// Type is the header "eventType", e.g. "OrderCreated": printable
+	// ASCII of at most MaxEventTypeLen bytes; may be empty.
 	Type string
-	// Key is the message key: the user id.
+	// Key is the message key: the user id; UTF-8 without NUL.
 	Key string
 	// Value is the payload JSON, as written by the producer's outbox.
 	Value     []byte
 	Topic     string
 	Partition int32
 	Offset    int64
-	// Traceparent is the header "traceparent"; may be empty.
+	// Traceparent is the header "traceparent" when it is a W3C trace
+	// context, else empty.
 	Traceparent string
 }
 
 // ApplyFunc applies one event within tx. It must be deterministic in the
 // message: it returns an error wrapped with Undecodable when the message can
 // never be applied (bad JSON, unknown type, invalid fields); the message is
-// then dead-lettered. Any other error is treated as transient: the batch is
-// rolled back and retried. Apply must not commit or roll back tx.
+// then dead-lettered, as it is when a statement fails with a Postgres data
+// exception (class 22) or check violation (23514). Any other error is
+// treated as transient: the batch is rolled back and retried. Apply must not
+// commit or roll back tx.
 type ApplyFunc func(ctx context.Context, tx pgx.Tx, m Message) error
 
 // Config configures a Consumer.

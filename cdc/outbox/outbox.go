@@ -1,5 +1,6 @@
 // Package outbox writes events to the transactional outbox that Debezium
-// tails, and purges rows once they are past their retention.
+// tails, and purges rows once the connector has published them and they are
+// past their retention.
 //
 // A service never produces to Kafka itself: it calls Insert in the same
 // transaction as the state change. Debezium's Outbox Event Router turns the

@@ -2,31 +2,121 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Purge deletes outbox rows created more than olderThan ago and returns how
-// many it deleted. The publication publishes only inserts and updates, so a
-// delete is not an event.
+// ErrUnconfirmed is returned by Purge when the connector's slot does not
+// confirm that the rows are published: it is missing, has no consumer, or
+// has not yet confirmed past the purge marker. Nothing was deleted; the
+// outbox grows until the connector runs again.
+var ErrUnconfirmed = errors.New("outbox rows not confirmed published by the connector's slot")
+
+// batchSize bounds the rows one DELETE removes, so that a backlog is purged
+// in short transactions.
+var batchSize = 10_000
+
+// Purge deletes the outbox rows created more than olderThan ago that the
+// connector has published, in batches of batchSize, and returns how many it
+// deleted. slot names the logical replication slot of the connector that
+// publishes this database's outbox. Deletes are not published: the
+// publication has inserts and updates only.
 //
-// Outbox rows are purged only when a replication slot exists for the current
-// database: before the connector's first start, rows must survive until the
-// initial snapshot has read them. Without a slot Purge deletes nothing and
-// returns 0, nil.
-func Purge(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (int64, error) {
+// A row is published once slot is active and has confirmed past the row's
+// commit. A row's commit position is not stored; a marker stands for it
+// (outbox_purge_marker, sql/cdc): a WAL position taken after every
+// transaction below the marker's snapshot xmin had ended. A run deletes the
+// rows of those transactions once slot is past the marker, then saves a new
+// marker. A marker is kept until the slot passes it, so that a slot lagging
+// more than a run still catches up, and saved only while slot is active, so
+// that one taken before the slot existed cannot release rows its initial
+// snapshot is still reading.
+//
+// When slot is missing, inactive or not past the marker, Purge deletes
+// nothing and returns an error wrapping ErrUnconfirmed. Several instances
+// may run it at once: each DELETE checks the slot against the marker it
+// uses, in the same statement.
+func Purge(ctx context.Context, pool *pgxpool.Pool, slot string, olderThan time.Duration) (int64, error) {
 	if olderThan <= 0 {
 		return 0, fmt.Errorf("purge outbox: retention must be positive, got %s", olderThan)
 	}
-	// One statement, so that the slot check and the delete see one snapshot.
-	tag, err := pool.Exec(ctx, `DELETE FROM outbox
-		WHERE created_at < now() - make_interval(secs => $1)
-		  AND EXISTS (SELECT 1 FROM pg_replication_slots WHERE database = current_database())`,
-		olderThan.Seconds())
+	if slot == "" {
+		return 0, errors.New("purge outbox: no replication slot named")
+	}
+	var (
+		marked, exists, active, past bool
+		markerLSN, confirmedLSN      string
+	)
+	err := pool.QueryRow(ctx, `SELECT m.wal_lsn IS NOT NULL, coalesce(m.wal_lsn::text, ''),
+			s.slot_name IS NOT NULL, coalesce(s.active, false),
+			coalesce(s.confirmed_flush_lsn > m.wal_lsn, false), coalesce(s.confirmed_flush_lsn::text, '')
+		FROM (SELECT 1) one
+		LEFT JOIN outbox_purge_marker m ON true
+		LEFT JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()`,
+		slot).Scan(&marked, &markerLSN, &exists, &active, &past, &confirmedLSN)
 	if err != nil {
 		return 0, fmt.Errorf("purge outbox: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	switch {
+	case !exists:
+		return 0, fmt.Errorf("purge outbox: %w: slot %q does not exist in this database", ErrUnconfirmed, slot)
+	case !active:
+		return 0, fmt.Errorf("purge outbox: %w: slot %q is inactive (no connector streams from it)", ErrUnconfirmed, slot)
+	case marked && !past:
+		return 0, fmt.Errorf("purge outbox: %w: slot %q has confirmed up to %s, not past the marker %s", ErrUnconfirmed, slot, confirmedLSN, markerLSN)
+	}
+
+	var deleted int64
+	if marked {
+		if deleted, err = deletePublished(ctx, pool, slot, olderThan); err != nil {
+			return deleted, err
+		}
+	}
+	if err := mark(ctx, pool, slot); err != nil {
+		return deleted, err
+	}
+	return deleted, nil
+}
+
+// deletePublished deletes, batch by batch, the rows older than olderThan
+// that the current marker covers, while slot confirms past it.
+func deletePublished(ctx context.Context, pool *pgxpool.Pool, slot string, olderThan time.Duration) (int64, error) {
+	var total int64
+	for {
+		// The marker and the slot are read by the statement that deletes:
+		// another instance may replace the marker between batches.
+		tag, err := pool.Exec(ctx, `DELETE FROM outbox WHERE id IN (
+			SELECT o.id FROM outbox o
+			JOIN outbox_purge_marker m ON o.txid < m.snapshot_xmin
+			JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()
+				AND s.active AND s.confirmed_flush_lsn > m.wal_lsn
+			WHERE o.created_at < now() - make_interval(secs => $2)
+			LIMIT $3)`, slot, olderThan.Seconds(), batchSize)
+		if err != nil {
+			return total, fmt.Errorf("purge outbox: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batchSize) {
+			return total, nil
+		}
+	}
+}
+
+// mark saves a new marker if slot is active. The statement's snapshot is
+// taken before it reads the WAL position, so every transaction below the
+// snapshot's xmin had written its commit record before that position.
+func mark(ctx context.Context, pool *pgxpool.Pool, slot string) error {
+	_, err := pool.Exec(ctx, `INSERT INTO outbox_purge_marker AS m (wal_lsn, snapshot_xmin)
+		SELECT pg_current_wal_insert_lsn(), pg_snapshot_xmin(pg_current_snapshot())
+		WHERE EXISTS (SELECT 1 FROM pg_replication_slots
+			WHERE slot_name = $1 AND database = current_database() AND active)
+		ON CONFLICT (id) DO UPDATE SET wal_lsn = excluded.wal_lsn,
+			snapshot_xmin = excluded.snapshot_xmin, taken_at = now()`, slot)
+	if err != nil {
+		return fmt.Errorf("purge outbox: save marker: %w", err)
+	}
+	return nil
 }

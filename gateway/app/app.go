@@ -7,10 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	_ "google.golang.org/grpc/health" // the client side of healthCheckConfig
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	"shop/gateway/httpapi"
 	ordersv1 "shop/proto/orders/v1"
@@ -24,7 +28,9 @@ import (
 // bound, a server failure.
 //
 // Backend connections are lazy: Run does not wait for the backends, and a
-// call to a backend that is down fails fast with 503.
+// call to a backend that is down fails fast with 503. A backend given as a
+// list of addresses is balanced over (see dial); /readyz is then ready
+// while at least one instance of each backend serves.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if logger == nil {
 		return errors.New("gateway: logger is required")
@@ -33,14 +39,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("gateway config: %w", err)
 	}
 
-	ordersConn, err := grpc.NewClient(cfg.Orders.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	ordersConn, err := dial("orders", cfg.Orders.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("orders client %s: %w", cfg.Orders.GRPCAddr, err)
+		return err
 	}
 	defer ordersConn.Close()
-	paymentsConn, err := grpc.NewClient(cfg.Payments.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	paymentsConn, err := dial("payments", cfg.Payments.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("payments client %s: %w", cfg.Payments.GRPCAddr, err)
+		return err
 	}
 	defer paymentsConn.Close()
 
@@ -98,4 +104,37 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("gateway HTTP server: %w", err)
 	}
 	return nil
+}
+
+// serviceConfig balances round robin over the backend's addresses and
+// takes an instance out of the rotation while its gRPC health service does
+// not report SERVING (as during its graceful stop), not only when its
+// connection breaks.
+const serviceConfig = `{"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}}`
+
+// dial returns the client connection to backend name at addr: one
+// host:port or gRPC target URI (dns:/// resolves to every instance), or a
+// comma-separated list of host:port, the instances of the backend, given
+// to the balancer by a static resolver of this connection's own.
+func dial(name, addr string) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(serviceConfig),
+	}
+	target := addr
+	if list := strings.Split(addr, ","); len(list) > 1 {
+		r := manual.NewBuilderWithScheme("static")
+		var state resolver.State
+		for _, a := range list {
+			state.Endpoints = append(state.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
+		}
+		r.InitialState(state)
+		target = r.Scheme() + ":///" + name
+		opts = append(opts, grpc.WithResolvers(r))
+	}
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s client %s: %w", name, addr, err)
+	}
+	return conn, nil
 }

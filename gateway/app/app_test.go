@@ -12,6 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	orders "shop/orders/app"
+	payments "shop/payments/app"
+	paymentsv1 "shop/proto/payments/v1"
+	"shop/service"
+	schema "shop/sql"
 	"shop/stack/stacktest"
 )
 
@@ -129,5 +137,144 @@ func TestRunErrors(t *testing.T) {
 				t.Errorf("Run = %v, want an error mentioning %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// instance is a backend service running in this process until stop.
+type instance struct {
+	addr string
+	stop func() error
+}
+
+// startInstance runs run (payments.Run or orders.Run) with a Ready callback
+// set by setReady, and returns once it serves.
+func startInstance(t *testing.T, run func(ctx context.Context) error, ready <-chan string) instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var stopped bool
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("instance did not stop 30s after cancel")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	select {
+	case addr := <-ready:
+		return instance{addr: addr, stop: stop}
+	case err := <-done:
+		t.Fatalf("instance stopped before serving: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("instance not serving after a minute")
+	}
+	return instance{}
+}
+
+// balanceVia reads alice's balance through the gateway at base; it fails
+// the test on any answer but 200.
+func balanceVia(t *testing.T, base string) int64 {
+	t.Helper()
+	r, err := http.NewRequest("GET", base+"/api/v1/account", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("X-User-ID", "alice")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/v1/account = %d %s, want 200", resp.StatusCode, body)
+	}
+	var acc struct{ Balance int64 }
+	if err := json.Unmarshal(body, &acc); err != nil {
+		t.Fatal(err)
+	}
+	return acc.Balance
+}
+
+// With ORDERS_GRPC_ADDR or PAYMENTS_GRPC_ADDR a list, the gateway balances
+// round robin over the instances, and while one is stopped the others take
+// every call. The two payments instances here have a database each, with
+// alice's balance 100 in one and 200 in the other, so that a balance shows
+// which instance answered.
+func TestRunBalancesOverInstances(t *testing.T) {
+	env := stacktest.Get(t)
+	kafka := service.Kafka{Brokers: env.Brokers}
+	topics := service.Topics{Orders: env.NewTopic(t, "orders.events"), Payments: env.NewTopic(t, "payments.events")}
+	logger := stacktest.Logger()
+	group := stacktest.Unique("payments-")
+	var instances []instance
+	for i, balance := range []int64{100, 200} {
+		cfg := payments.DefaultConfig()
+		cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+		cfg.DatabaseURL = service.DatabaseURL(env.NewDatabase(t, schema.Payments).URL)
+		cfg.Kafka, cfg.Topics, cfg.ConsumerGroup = kafka, topics, group
+		ready := make(chan string, 1)
+		cfg.Ready = func(addr string) { ready <- addr }
+		in := startInstance(t, func(ctx context.Context) error {
+			return payments.Run(ctx, cfg, logger.With("instance", i))
+		}, ready)
+		instances = append(instances, in)
+		conn, err := grpc.NewClient(in.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := paymentsv1.NewPaymentServiceClient(conn)
+		ctx := context.Background()
+		if _, err := client.CreateAccount(ctx, &paymentsv1.CreateAccountRequest{UserId: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.TopUp(ctx, &paymentsv1.TopUpRequest{UserId: "alice", Amount: balance}); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+	}
+	ocfg := orders.DefaultConfig()
+	ocfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+	ocfg.DatabaseURL = service.DatabaseURL(env.NewDatabase(t, schema.Orders).URL)
+	ocfg.Kafka, ocfg.Topics, ocfg.ConsumerGroup = kafka, topics, stacktest.Unique("orders-")
+	oready := make(chan string, 1)
+	ocfg.Ready = func(addr string) { oready <- addr }
+	ordersInstance := startInstance(t, func(ctx context.Context) error { return orders.Run(ctx, ocfg, logger) }, oready)
+
+	cfg := DefaultConfig()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Orders.GRPCAddr = ordersInstance.addr
+	cfg.Payments.GRPCAddr = instances[0].addr + "," + instances[1].addr
+	base, _ := startGateway(t, cfg)
+
+	seen := map[int64]bool{}
+	stacktest.WaitFor(t, 20*time.Second, "calls answered by both instances", func() bool {
+		seen[balanceVia(t, base)] = true
+		return seen[100] && seen[200]
+	})
+
+	if err := instances[0].stop(); err != nil {
+		t.Fatalf("stop instance 0: %v", err)
+	}
+	for range 20 {
+		if got := balanceVia(t, base); got != 200 {
+			t.Fatalf("balance %d with instance 0 stopped, want 200 (instance 1)", got)
+		}
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/readyz = %d with one payments instance of two, want 200", resp.StatusCode)
 	}
 }

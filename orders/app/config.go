@@ -22,6 +22,10 @@ type Config struct {
 	// ConsumerGroup is the Kafka consumer group of the payment events
 	// consumer.
 	ConsumerGroup string `env:"ORDERS_CONSUMER_GROUP, default=orders"`
+	// Slot is the replication slot the orders connector streams from (the
+	// connector config takes the same ORDERS_SLOT): the outbox purge deletes
+	// only rows it has confirmed.
+	Slot service.OrdersSlot
 	// Pipeline holds the brokers, the topics (the service consumes
 	// Topics.Payments), the retention of what it purges, the log level and the
 	// shutdown timeout.
@@ -52,9 +56,10 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 // Validate reports every invalid field of c at once.
 func (c *Config) Validate() error {
 	return errors.Join(
-		c.Endpoint.Validate(),
+		c.Endpoint.ValidateListen(),
 		c.DatabaseURL.Validate("ORDERS_DATABASE_URL"),
 		service.Required("ORDERS_CONSUMER_GROUP", c.ConsumerGroup),
+		c.Slot.Validate(),
 		c.Pipeline.Validate(),
 	)
 }
@@ -65,5 +70,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("grpc_addr", c.Endpoint.GRPCAddr),
 		slog.Any("database_url", c.DatabaseURL),
 		slog.String("consumer_group", c.ConsumerGroup),
+		slog.String("slot", c.Slot.Name),
 	}, c.Pipeline.LogAttrs()...)...)
 }

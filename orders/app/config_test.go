@@ -25,6 +25,7 @@ func TestDefaultConfig(t *testing.T) {
 		Endpoint:      service.OrdersEndpoint{GRPCAddr: "127.0.0.1:9101"},
 		DatabaseURL:   "postgres://shop:shop@127.0.0.1:5432/orders",
 		ConsumerGroup: "orders",
+		Slot:          service.OrdersSlot{Name: "orders_outbox"},
 		Pipeline: service.Pipeline{
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
 			Topics:    service.Topics{Orders: "orders.events", Payments: "payments.events"},
@@ -61,6 +62,7 @@ func TestLoadConfig(t *testing.T) {
 				"KAFKA_BROKERS":         "k1:9092, k2:9092,",
 				"PAYMENTS_TOPIC":        "pay",
 				"ORDERS_CONSUMER_GROUP": "g",
+				"ORDERS_SLOT":           "orders_2",
 				"LOG_LEVEL":             "DEBUG",
 			},
 			modify: func(c *Config) {
@@ -69,11 +71,13 @@ func TestLoadConfig(t *testing.T) {
 				c.Kafka.Brokers = []string{"k1:9092", "k2:9092"}
 				c.Topics.Payments = "pay"
 				c.ConsumerGroup = "g"
+				c.Slot.Name = "orders_2"
 				c.Process.LogLevel = slog.LevelDebug
 			},
 		},
 		{name: "ErrLogLevel", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
 		{name: "ErrGRPCAddr", env: map[string]string{"ORDERS_GRPC_ADDR": "nohostport"}, wantErr: "ORDERS_GRPC_ADDR"},
+		{name: "ErrGRPCAddrList", env: map[string]string{"ORDERS_GRPC_ADDR": "127.0.0.1:1,127.0.0.1:2"}, wantErr: "listens on one host:port"},
 		{name: "ErrDatabaseURL", env: map[string]string{"ORDERS_DATABASE_URL": "mysql://x"}, wantErr: "ORDERS_DATABASE_URL"},
 		{name: "ErrBroker", env: map[string]string{"KAFKA_BROKERS": "k1"}, wantErr: "KAFKA_BROKERS"},
 		{name: "ErrNoBrokers", env: map[string]string{"KAFKA_BROKERS": ","}, wantErr: "KAFKA_BROKERS: no brokers"},
@@ -109,6 +113,7 @@ func TestConfigValidate(t *testing.T) {
 		{"OKAnyPort", func(c *Config) { c.Endpoint.GRPCAddr = "127.0.0.1:0" }, ""},
 		{"ErrTopic", func(c *Config) { c.Topics.Payments = "" }, "PAYMENTS_TOPIC"},
 		{"ErrGroup", func(c *Config) { c.ConsumerGroup = "" }, "ORDERS_CONSUMER_GROUP"},
+		{"ErrSlot", func(c *Config) { c.Slot.Name = "Orders-Outbox" }, "ORDERS_SLOT"},
 		{"ErrIdempotencyRetention", func(c *Config) { c.Retention.IdempotencyKeys = time.Hour }, "at least 24h"},
 		{"ErrPurgeInterval", func(c *Config) { c.Retention.PurgeInterval = 0 }, "must be positive"},
 		{"ErrShutdownTimeout", func(c *Config) { c.Process.ShutdownTimeout = 0 }, "SHUTDOWN_TIMEOUT"},

@@ -13,6 +13,7 @@ import (
 	"shop/orders"
 	"shop/orders/paymentevents"
 	"shop/orders/postgres"
+	"shop/service"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )
@@ -48,13 +49,22 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The consumer and the sweeper, as app.Run runs them.
+	jobs := []service.Job{
+		{Name: "consumer", Run: consumer.Run},
+		service.Every("sweep", paymentevents.SweepInterval, stacktest.Logger(), applier.Sweep),
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- consumer.Run(ctx) }()
+	done := make(chan error, len(jobs))
+	for _, j := range jobs {
+		go func() { done <- j.Run(ctx) }()
+	}
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
+		for range jobs {
+			if err := <-done; err != nil {
+				t.Errorf("job: %v", err)
+			}
 		}
 	})
 
@@ -228,9 +238,8 @@ func TestConsumer(t *testing.T) {
 		}
 	})
 	// A result can come back before its order's commit is visible here
-	// (logical decoding sends a commit once it is flushed); the consumer
-	// waits for the order. One that never appears is dead-lettered, and
-	// the partition moves on.
+	// (logical decoding sends a commit once it is flushed): it is parked and
+	// applied once the order is visible.
 	t.Run("OrderVisibleLateIsApplied", func(t *testing.T) {
 		ctx := context.Background()
 		o := orders.Order{ID: uuid.New(), UserID: "u-late", Amount: 100}
@@ -250,15 +259,62 @@ func TestConsumer(t *testing.T) {
 		f.waitStatus(t, o, orders.StatusPaid)
 	})
 
-	t.Run("UnknownOrderDeadLettered", func(t *testing.T) {
-		ghost := orders.Order{ID: uuid.New(), UserID: "u-ghost", Amount: 100}
-		o := f.createOrder(t, "u-ghost")
-		p := f.send(t, ghost.UserID, succeeded(ghost), headers(uuid.New(), "PaymentSucceeded"))
-		f.send(t, o.UserID, succeeded(o), headers(uuid.New(), "PaymentSucceeded"))
-		f.waitStatus(t, o, orders.StatusPaid)
-		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND error LIKE '%unknown order%'`,
+	// A result for another user's order can never apply: dead-lettered,
+	// the order unchanged, and the partition moves on.
+	t.Run("OtherUsersOrderDeadLettered", func(t *testing.T) {
+		o := f.createOrder(t, "u-owner")
+		forged := o
+		forged.UserID = "u-forger"
+		p := f.send(t, forged.UserID, succeeded(forged), headers(uuid.New(), "PaymentSucceeded"))
+		marker := f.createOrder(t, forged.UserID)
+		f.send(t, marker.UserID, succeeded(marker), headers(uuid.New(), "PaymentSucceeded"))
+		f.waitStatus(t, marker, orders.StatusPaid)
+		if got := f.order(t, o).Status; got != orders.StatusPending {
+			t.Errorf("another user's order: %s, want PENDING", got)
+		}
+		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND error LIKE '%another user%'`,
 			f.topic, p.partition, p.offset); n != 1 {
-			t.Errorf("dead letters of the unknown order's result: got %d, want 1", n)
+			t.Errorf("dead letters of the forged result: got %d, want 1", n)
 		}
 	})
+}
+
+// TestResultBeforeOrderVisibleFor30s sends a payment result whose order
+// becomes visible only 30 s later (a failover, a slow standby): the result
+// is parked, not dead-lettered, the partition moves on meanwhile, and the
+// order is paid once it is there.
+func TestResultBeforeOrderVisibleFor30s(t *testing.T) {
+	t.Parallel()
+	const late = 30 * time.Second
+	f := newFixture(t)
+	ctx := context.Background()
+	ghost := orders.Order{ID: uuid.New(), UserID: "u-late30", Amount: 100}
+	sentAt := time.Now()
+	p := f.send(t, ghost.UserID, succeeded(ghost), headers(uuid.New(), "PaymentSucceeded"))
+
+	// The partition moves on: a later result of the same user is applied.
+	marker := f.createOrder(t, ghost.UserID)
+	if q := f.send(t, marker.UserID, succeeded(marker), headers(uuid.New(), "PaymentSucceeded")); q.partition != p.partition {
+		t.Fatalf("marker on partition %d, the early result on %d", q.partition, p.partition)
+	}
+	f.waitStatus(t, marker, orders.StatusPaid)
+	if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM parked_payment_results WHERE order_id = $1`, ghost.ID); n != 1 {
+		t.Fatalf("parked results of the order: got %d, want 1", n)
+	}
+
+	time.Sleep(time.Until(sentAt.Add(late))) // the order stays invisible this long
+	if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters`); n != 0 {
+		t.Fatalf("dead letters while the order was not visible: got %d, want 0", n)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `INSERT INTO orders (id, user_id, amount, currency, description, status, created_at, updated_at)
+		VALUES ($1, $2, 100, 'RUB', '', 'PENDING', now(), now())`, ghost.ID, ghost.UserID); err != nil {
+		t.Fatal(err)
+	}
+	f.waitStatus(t, ghost, orders.StatusPaid)
+	if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM parked_payment_results`); n != 0 {
+		t.Errorf("parked results after the order was paid: got %d, want 0", n)
+	}
+	if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters`); n != 0 {
+		t.Errorf("dead letters: got %d, want 0", n)
+	}
 }

@@ -2,7 +2,9 @@
 // (PaymentSucceeded and PaymentFailed, on the payments topic) to orders: the
 // Applier's Handlers are the dispatch table of an inbox consumer
 // (shop/cdc/inbox), which applies each event exactly once, in the
-// transaction that records it.
+// transaction that records it. A result whose order is not visible yet is
+// parked in that transaction, and the Applier's Sweep, a job of the
+// service, applies it once the order exists.
 package paymentevents
 
 import (
@@ -25,6 +27,12 @@ type Store interface {
 	// ApplyPayment moves the order of r out of PENDING within tx and says
 	// what it did; an invalid r is a fault.Invalid error.
 	ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error)
+	// ParkPayment keeps r, whose order is not visible, with its message m
+	// within tx, for ApplyParkedPayments.
+	ParkPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult, m inbox.Message) error
+	// ApplyParkedPayments applies up to limit parked results whose order
+	// now exists, removes them, and returns them with their outcome.
+	ApplyParkedPayments(ctx context.Context, limit int) ([]orders.ParkedPayment, error)
 }
 
 // Applier applies payment results to the orders store. It is safe for
@@ -52,20 +60,18 @@ func (a *Applier) Handlers() inbox.Handlers {
 	}
 }
 
-// unknownOrderWait is how long a handler keeps looking for the order of a
-// payment result. Logical decoding hands out a transaction as soon as its
-// commit record is flushed, which on a loaded machine can be before the
-// committing backend has made it visible to other sessions: a payment
-// result can come back before its order is visible here.
-const unknownOrderWait = 3 * time.Second
-
 // handle returns the inbox.ApplyFunc of one event type: it decodes m with
 // decode (a message it rejects is inbox.Undecodable, so that it is
 // dead-lettered) and moves the order from PENDING within tx. An event for an
-// order already PAID or CANCELLED is logged and ignored. An event whose
-// order is still not there after unknownOrderWait is dead-lettered (kept,
-// never silently dropped). Any other error is a database failure: the
-// consumer rolls back and retries.
+// order already PAID or CANCELLED is logged and ignored; one for another
+// user's order can never apply and is dead-lettered. An event whose order is
+// not there is parked in tx (Store.ParkPayment), never dead-lettered: its
+// order may not be visible yet (logical decoding hands out a commit as soon
+// as it is flushed, which can be before it is visible to other sessions; a
+// failover or a slow synchronous standby widens that window), and Sweep
+// applies it once the order exists. Parking at once, rather than waiting
+// for the order here, keeps the partition moving for every other user. Any
+// other error is a database failure: the consumer rolls back and retries.
 func (a *Applier) handle(decode func(inbox.Message) (orders.PaymentResult, error)) inbox.ApplyFunc {
 	return func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
 		r, err := decode(m)
@@ -78,16 +84,6 @@ func (a *Applier) handle(decode func(inbox.Message) (orders.PaymentResult, error
 
 func (a *Applier) apply(ctx context.Context, tx pgx.Tx, m inbox.Message, r orders.PaymentResult) error {
 	outcome, err := a.store.ApplyPayment(ctx, tx, r)
-	// Each statement of a READ COMMITTED transaction takes a new snapshot,
-	// so asking again inside tx sees an order that became visible since.
-	for deadline := time.Now().Add(unknownOrderWait); err == nil && outcome == orders.UnknownOrder && time.Now().Before(deadline); {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		outcome, err = a.store.ApplyPayment(ctx, tx, r)
-	}
 	if fault.KindOf(err) == fault.Invalid {
 		return inbox.Undecodable(err)
 	}
@@ -105,9 +101,57 @@ func (a *Applier) apply(ctx context.Context, tx pgx.Tx, m inbox.Message, r order
 		a.logger.DebugContext(ctx, "payment result applied", attrs...)
 	case orders.AlreadyTerminal:
 		a.logger.InfoContext(ctx, "payment result ignored: order already terminal", attrs...)
+	case orders.UnknownOrder:
+		if err := a.store.ParkPayment(ctx, tx, r, m); err != nil {
+			return fmt.Errorf("park %s %s: %w", m.Type, m.EventID, err)
+		}
+		a.logger.InfoContext(ctx, "payment result parked: its order is not visible yet", attrs...)
 	default:
-		a.logger.WarnContext(ctx, "payment result for an unknown order: dead-lettered", attrs...)
-		return inbox.Undecodable(fmt.Errorf("payment result for unknown order %s of user %q", r.OrderID, r.UserID))
+		return inbox.Undecodable(fmt.Errorf("payment result for order %s of user %q: %s", r.OrderID, r.UserID, outcome))
 	}
 	return nil
+}
+
+// SweepInterval is how often Sweep should run: a parked result is applied
+// at most about this long after its order becomes visible. A sweep with
+// nothing parked is one query on an empty table.
+const SweepInterval = time.Second
+
+// sweepBatch bounds the parked results applied in one transaction.
+const sweepBatch = 100
+
+// Sweep applies the parked payment results whose order now exists, with
+// ApplyPayment's rule (only a PENDING order changes), in transactions of at
+// most sweepBatch results, until none is left to apply; each applied,
+// ignored (order already terminal) or dead-lettered (another user's order)
+// result is logged and no longer parked. Results whose order is still not
+// there stay parked. It is the function of a service.Every job; an error is
+// a database failure, and the next run retries. Safe for concurrent use,
+// also by several instances.
+func (a *Applier) Sweep(ctx context.Context) error {
+	for {
+		done, err := a.store.ApplyParkedPayments(ctx, sweepBatch)
+		if err != nil {
+			return fmt.Errorf("sweep parked payment results: %w", err)
+		}
+		for _, p := range done {
+			attrs := []any{
+				slog.String("event_id", p.Result.EventID.String()),
+				slog.String("order_id", p.Result.OrderID.String()),
+				slog.String("outcome", p.Outcome.String()),
+				slog.Duration("parked_for", time.Since(p.ParkedAt)),
+			}
+			switch p.Outcome {
+			case orders.Applied:
+				a.logger.InfoContext(ctx, "parked payment result applied", attrs...)
+			case orders.AlreadyTerminal:
+				a.logger.InfoContext(ctx, "parked payment result removed: order already terminal", attrs...)
+			default:
+				a.logger.WarnContext(ctx, "parked payment result dead-lettered: it can never apply", attrs...)
+			}
+		}
+		if len(done) < sweepBatch || ctx.Err() != nil {
+			return nil
+		}
+	}
 }

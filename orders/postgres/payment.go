@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"shop/cdc/inbox"
 	"shop/orders"
 	"shop/sql/pgfault"
 )
@@ -14,9 +15,11 @@ import (
 // ApplyPayment moves the order of r from PENDING to PAID (r.Paid) or to
 // CANCELLED with r.Reason, within tx (the consumer's inbox transaction). A
 // terminal order never changes (orders.AlreadyTerminal); an order id that
-// does not exist for r.UserID changes nothing (orders.UnknownOrder). Neither
-// is an error: the caller decides. An invalid r is a fault.Invalid error;
-// any other error is a database failure, and the caller rolls tx back.
+// does not exist (or is not visible yet) changes nothing
+// (orders.UnknownOrder), nor does one of another user
+// (orders.OtherUsersOrder). None is an error: the caller decides. An invalid
+// r is a fault.Invalid error; any other error is a database failure, and
+// the caller rolls tx back.
 func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error) {
 	if err := r.Validate(); err != nil {
 		return 0, err
@@ -35,13 +38,16 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 		if tag.RowsAffected() == 1 {
 			return orders.Applied, nil
 		}
-		var status string
-		err = tx.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1 AND user_id = $2`, r.OrderID, r.UserID).Scan(&status)
+		var status, userID string
+		err = tx.QueryRow(ctx, `SELECT status, user_id FROM orders WHERE id = $1`, r.OrderID).Scan(&status, &userID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return orders.UnknownOrder, nil
 		}
 		if err != nil {
 			return 0, pgfault.From(fmt.Sprintf("look up order %s", r.OrderID), err)
+		}
+		if userID != r.UserID {
+			return orders.OtherUsersOrder, nil
 		}
 		if status != string(orders.StatusPending) {
 			return orders.AlreadyTerminal, nil
@@ -50,4 +56,104 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 			return 0, fmt.Errorf("apply payment to order %s: PENDING but not updatable", r.OrderID)
 		}
 	}
+}
+
+// ParkPayment keeps r, whose order is not visible (ApplyPayment said
+// orders.UnknownOrder), with the message m it came in, within tx (the
+// consumer's inbox transaction), until ApplyParkedPayments finds its order.
+// A result already parked is kept once.
+func (s *Store) ParkPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult, m inbox.Message) error {
+	var traceparent *string
+	if m.Traceparent != "" {
+		traceparent = &m.Traceparent
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO parked_payment_results
+		(event_id, order_id, user_id, amount, paid, cancel_reason, event_type, topic, partition, "offset", key, value, traceparent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (event_id) DO NOTHING`,
+		r.EventID, r.OrderID, r.UserID, r.Amount, r.Paid, nullReason(r.Reason),
+		m.Type, m.Topic, m.Partition, m.Offset, m.Key, m.Value, traceparent)
+	if err != nil {
+		return pgfault.From(fmt.Sprintf("park payment result %s", r.EventID), err)
+	}
+	return nil
+}
+
+// ApplyParkedPayments applies, in one transaction, up to limit parked
+// payment results whose order now exists, as ApplyPayment does, and removes
+// each: one applied, one whose order is already terminal (ignored), and one
+// whose order belongs to another user, which can never apply and is moved to
+// dead_letters with its message. It returns them with what applying did,
+// oldest first per order. Results whose order is still not there stay
+// parked, cost one index probe each, and are not returned. Rows that a
+// concurrent call holds are skipped, so several instances may sweep at once.
+func (s *Store) ApplyParkedPayments(ctx context.Context, limit int) ([]orders.ParkedPayment, error) {
+	var done []orders.ParkedPayment
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		done = nil
+		// Ordered by order id, so that two sweepers lock orders in one
+		// order (no deadlock), then as they were consumed.
+		rows, err := tx.Query(ctx, `SELECT p.event_id, p.order_id, p.user_id, p.amount, p.paid, p.cancel_reason,
+				p.event_type, p.topic, p.partition, p."offset", p.key, p.value, p.traceparent, p.parked_at
+			FROM parked_payment_results p
+			WHERE EXISTS (SELECT 1 FROM orders o WHERE o.id = p.order_id)
+			ORDER BY p.order_id, p.parked_at, p."offset"
+			LIMIT $1
+			FOR UPDATE OF p SKIP LOCKED`, limit)
+		if err != nil {
+			return err
+		}
+		parked, err := pgx.CollectRows(rows, scanParked)
+		if err != nil {
+			return err
+		}
+		for _, p := range parked {
+			outcome, err := s.ApplyPayment(ctx, tx, p.Result)
+			if err != nil {
+				return fmt.Errorf("apply parked payment result %s: %w", p.Result.EventID, err)
+			}
+			switch outcome {
+			case orders.UnknownOrder:
+				continue
+			case orders.OtherUsersOrder:
+				cause := fmt.Errorf("payment result for order %s of user %q: the order belongs to another user", p.Result.OrderID, p.Result.UserID)
+				if err := inbox.DeadLetter(ctx, tx, p.msg, cause); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM parked_payment_results WHERE event_id = $1`, p.Result.EventID); err != nil {
+				return err
+			}
+			p.Outcome = outcome
+			done = append(done, p.ParkedPayment)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, pgfault.From("apply parked payment results", err)
+	}
+	return done, nil
+}
+
+// parkedRow is a parked payment result and the message it came in.
+type parkedRow struct {
+	orders.ParkedPayment
+	msg inbox.Message
+}
+
+func scanParked(row pgx.CollectableRow) (parkedRow, error) {
+	var p parkedRow
+	var reason, traceparent *string
+	r := &p.Result
+	err := row.Scan(&r.EventID, &r.OrderID, &r.UserID, &r.Amount, &r.Paid, &reason,
+		&p.msg.Type, &p.msg.Topic, &p.msg.Partition, &p.msg.Offset, &p.msg.Key, &p.msg.Value, &traceparent, &p.ParkedAt)
+	if reason != nil {
+		r.Reason = orders.CancelReason(*reason)
+	}
+	if traceparent != nil {
+		p.msg.Traceparent = *traceparent
+	}
+	p.msg.EventID = r.EventID
+	p.ParkedAt = p.ParkedAt.UTC()
+	return p, err
 }

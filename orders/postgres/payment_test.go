@@ -2,13 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"shop/cdc/inbox"
 	"shop/orders"
+	"shop/stack/stacktest"
 )
 
 func TestApplyPayment(t *testing.T) {
@@ -29,7 +33,7 @@ func TestApplyPayment(t *testing.T) {
 		{name: "PendingToCancelledAccountNotFound", results: []orders.PaymentResult{noAccount}, wantOutcomes: []orders.ApplyOutcome{orders.Applied}, wantStatus: orders.StatusCancelled, wantReason: orders.CancelReasonAccountNotFound},
 		{name: "PaidStaysPaid", results: []orders.PaymentResult{paid, broke}, wantOutcomes: []orders.ApplyOutcome{orders.Applied, orders.AlreadyTerminal}, wantStatus: orders.StatusPaid},
 		{name: "CancelledStaysCancelled", results: []orders.PaymentResult{noAccount, paid}, wantOutcomes: []orders.ApplyOutcome{orders.Applied, orders.AlreadyTerminal}, wantStatus: orders.StatusCancelled, wantReason: orders.CancelReasonAccountNotFound},
-		{name: "OtherUserIgnored", results: []orders.PaymentResult{paid}, otherUser: true, wantOutcomes: []orders.ApplyOutcome{orders.UnknownOrder}, wantStatus: orders.StatusPending},
+		{name: "OtherUserIgnored", results: []orders.PaymentResult{paid}, otherUser: true, wantOutcomes: []orders.ApplyOutcome{orders.OtherUsersOrder}, wantStatus: orders.StatusPending},
 		{name: "UnknownOrderIgnored", results: []orders.PaymentResult{paid}, unknownOrder: true, wantOutcomes: []orders.ApplyOutcome{orders.UnknownOrder}, wantStatus: orders.StatusPending},
 	}
 	for _, tt := range tests {
@@ -77,5 +81,141 @@ func TestApplyPayment(t *testing.T) {
 				t.Errorf("updated_at: got %v, want %v", got.UpdatedAt, wantUpdated)
 			}
 		})
+	}
+}
+
+// TestApplyParkedPayments parks results (as the consumer does when the
+// order is not visible) and sweeps: a result whose order now exists is
+// applied and removed, one whose order is terminal is removed unchanged,
+// one whose order belongs to another user is dead-lettered with its message
+// and removed, one whose order is still missing stays parked.
+func TestApplyParkedPayments(t *testing.T) {
+	s, db, _ := newStore(t)
+	ctx := context.Background()
+	insertOrder := func(id uuid.UUID, user, status string) {
+		t.Helper()
+		reason := map[string]any{"PENDING": nil, "PAID": nil, "CANCELLED": "ACCOUNT_NOT_FOUND"}[status]
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO orders (id, user_id, amount, currency, description, status, cancel_reason, created_at, updated_at)
+			VALUES ($1, $2, 10, 'RUB', '', $3, $4, now(), now())`, id, user, status, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offset := int64(0)
+	park := func(r orders.PaymentResult) inbox.Message {
+		t.Helper()
+		r.EventID, r.Amount = uuid.New(), 10
+		offset++
+		m := inbox.Message{EventID: r.EventID, Type: "PaymentSucceeded", Key: r.UserID, Value: []byte("raw " + r.OrderID.String()),
+			Topic: "payments", Partition: 1, Offset: offset, Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+		if err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return s.ParkPayment(ctx, tx, r, m) }); err != nil {
+			t.Fatalf("ParkPayment() = %v", err)
+		}
+		return m
+	}
+	late, terminal, foreign, missing := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	lateMsg := park(orders.PaymentResult{OrderID: late, UserID: "alice", Reason: orders.CancelReasonInsufficientFunds})
+	park(orders.PaymentResult{OrderID: terminal, UserID: "alice", Paid: true})
+	foreignMsg := park(orders.PaymentResult{OrderID: foreign, UserID: "alice", Paid: true})
+	park(orders.PaymentResult{OrderID: missing, UserID: "alice", Paid: true})
+
+	// Nothing is applicable yet.
+	if done, err := s.ApplyParkedPayments(ctx, 100); err != nil || len(done) != 0 {
+		t.Fatalf("ApplyParkedPayments() with no order = %v, %v; want nothing", done, err)
+	}
+	insertOrder(late, "alice", "PENDING")
+	insertOrder(terminal, "alice", "PAID")
+	insertOrder(foreign, "mallory", "PENDING")
+
+	done, err := s.ApplyParkedPayments(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uuid.UUID]orders.ApplyOutcome{}
+	for _, p := range done {
+		got[p.Result.OrderID] = p.Outcome
+		if p.ParkedAt.IsZero() || p.Result.UserID != "alice" {
+			t.Errorf("swept %+v: want its parked time and user", p)
+		}
+	}
+	want := map[uuid.UUID]orders.ApplyOutcome{late: orders.Applied, terminal: orders.AlreadyTerminal, foreign: orders.OtherUsersOrder}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	for _, p := range done {
+		if p.Result.OrderID == late && (p.Result.Paid || p.Result.Reason != orders.CancelReasonInsufficientFunds || p.Result.EventID != lateMsg.EventID) {
+			t.Errorf("late result read back as %+v", p.Result)
+		}
+	}
+	for id, wantStatus := range map[uuid.UUID]string{late: "CANCELLED", terminal: "PAID", foreign: "PENDING"} {
+		var status string
+		if err := db.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, id).Scan(&status); err != nil || status != wantStatus {
+			t.Errorf("order %s: %q, %v; want %s", id, status, err, wantStatus)
+		}
+	}
+	var left []uuid.UUID
+	rows, _ := db.Pool.Query(ctx, `SELECT order_id FROM parked_payment_results`)
+	if left, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil || len(left) != 1 || left[0] != missing {
+		t.Errorf("still parked: %v, %v; want only %s", left, err, missing)
+	}
+	var key, value []byte
+	var headers map[string]string
+	var cause string
+	if err := db.Pool.QueryRow(ctx, `SELECT key, value, headers, error FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3`,
+		foreignMsg.Topic, foreignMsg.Partition, foreignMsg.Offset).Scan(&key, &value, &headers, &cause); err != nil {
+		t.Fatalf("dead letter of another user's order: %v", err)
+	}
+	if string(key) != "alice" || string(value) != string(foreignMsg.Value) || headers["id"] != foreignMsg.EventID.String() ||
+		headers["eventType"] != "PaymentSucceeded" || headers["traceparent"] != foreignMsg.Traceparent || !strings.Contains(cause, "another user") {
+		t.Errorf("dead letter = key %q value %q headers %v error %q; want the parked message", key, value, headers, cause)
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM dead_letters`); n != 1 {
+		t.Errorf("dead letters: %d, want 1", n)
+	}
+}
+
+// TestApplyParkedPaymentsBatchesAndSkipsLocked checks the limit, and that a
+// parked result another sweeper holds is skipped, not waited for.
+func TestApplyParkedPaymentsBatchesAndSkipsLocked(t *testing.T) {
+	s, db, _ := newStore(t)
+	ctx := context.Background()
+	var ids []uuid.UUID
+	for i := range 3 {
+		created, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "bob", Amount: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, created.Order.ID)
+		r := orders.PaymentResult{EventID: uuid.New(), OrderID: created.Order.ID, UserID: "bob", Amount: 10, Paid: true}
+		m := inbox.Message{EventID: r.EventID, Type: "PaymentSucceeded", Key: "bob", Value: []byte("{}"), Topic: "payments", Offset: int64(i)}
+		if err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return s.ParkPayment(ctx, tx, r, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another sweeper holds the first one.
+	held, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback(ctx) //nolint:errcheck // rolled back below; a second rollback is a no-op
+	if _, err := held.Exec(ctx, `SELECT 1 FROM parked_payment_results WHERE order_id = $1 FOR UPDATE`, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.ApplyParkedPayments(ctx, 1)
+	if err != nil || len(first) != 1 || first[0].Result.OrderID == ids[0] {
+		t.Fatalf("first sweep = %+v, %v; want one result, not the held one", first, err)
+	}
+	second, err := s.ApplyParkedPayments(ctx, 100)
+	if err != nil || len(second) != 1 || second[0].Result.OrderID == ids[0] {
+		t.Fatalf("second sweep = %+v, %v; want the other unheld one", second, err)
+	}
+	if err := held.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third, err := s.ApplyParkedPayments(ctx, 100)
+	if err != nil || len(third) != 1 || third[0].Result.OrderID != ids[0] || third[0].Outcome != orders.Applied {
+		t.Fatalf("third sweep = %+v, %v; want the released one applied", third, err)
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM orders WHERE status = 'PAID'`); n != 3 {
+		t.Errorf("paid orders: %d, want 3", n)
 	}
 }

@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Service: &paymentsv1.PaymentService_ServiceDesc,
 		Impl:    api,
 		Jobs: append([]service.Job{{Name: "order events consumer", Run: consumer.Run}},
-			retention.Jobs(pool, cfg.Retention, logger, store.PurgeIdempotencyKeys)...),
+			retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,
 		Ready:           cfg.Ready,
 		Logger:          logger,

@@ -23,6 +23,10 @@ type Config struct {
 	// ConsumerGroup is the Kafka consumer group of the order events
 	// consumer.
 	ConsumerGroup string `env:"PAYMENTS_CONSUMER_GROUP, default=payments"`
+	// Slot is the replication slot the payments connector streams from (the
+	// connector config takes the same PAYMENTS_SLOT): the outbox purge deletes
+	// only rows it has confirmed.
+	Slot service.PaymentsSlot
 	// Pipeline holds the brokers, the topics (the service consumes
 	// Topics.Orders), the retention of what it purges, the log level and the
 	// shutdown timeout.
@@ -53,9 +57,10 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 // Validate reports every invalid field of c at once.
 func (c *Config) Validate() error {
 	return errors.Join(
-		c.Endpoint.Validate(),
+		c.Endpoint.ValidateListen(),
 		c.DatabaseURL.Validate("PAYMENTS_DATABASE_URL"),
 		service.Required("PAYMENTS_CONSUMER_GROUP", c.ConsumerGroup),
+		c.Slot.Validate(),
 		c.Pipeline.Validate(),
 	)
 }
@@ -66,5 +71,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("grpc_addr", c.Endpoint.GRPCAddr),
 		slog.Any("database_url", c.DatabaseURL),
 		slog.String("consumer_group", c.ConsumerGroup),
+		slog.String("slot", c.Slot.Name),
 	}, c.Pipeline.LogAttrs()...)...)
 }

@@ -40,9 +40,11 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{name: "ErrLogLevel", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
 		{name: "ErrGRPCAddr", env: map[string]string{"PAYMENTS_GRPC_ADDR": "nonsense"}, wantErr: "PAYMENTS_GRPC_ADDR"},
+		{name: "ErrGRPCAddrList", env: map[string]string{"PAYMENTS_GRPC_ADDR": "127.0.0.1:1,127.0.0.1:2"}, wantErr: "listens on one host:port"},
 		{name: "ErrDatabaseURL", env: map[string]string{"PAYMENTS_DATABASE_URL": "mysql://x"}, wantErr: "PAYMENTS_DATABASE_URL"},
 		{name: "ErrBrokersEmptyList", env: map[string]string{"KAFKA_BROKERS": " , "}, wantErr: "KAFKA_BROKERS"},
 		{name: "ErrBrokerNoPort", env: map[string]string{"KAFKA_BROKERS": "kafka"}, wantErr: "KAFKA_BROKERS"},
+		{name: "ErrSlot", env: map[string]string{"PAYMENTS_SLOT": "Payments"}, wantErr: "PAYMENTS_SLOT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +70,7 @@ func TestLoadConfig(t *testing.T) {
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	if c.Endpoint.GRPCAddr != "127.0.0.1:9102" || c.DatabaseURL != "postgres://shop:shop@127.0.0.1:5432/payments" ||
-		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Ready != nil {
+		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Slot.Name != "payments_outbox" || c.Ready != nil {
 		t.Errorf("DefaultConfig() = %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -86,6 +88,7 @@ func TestValidate(t *testing.T) {
 		{name: "ErrNoBrokers", mutate: func(c *Config) { c.Kafka.Brokers = nil }, wantErr: true},
 		{name: "ErrNoTopic", mutate: func(c *Config) { c.Topics.Orders = "" }, wantErr: true},
 		{name: "ErrNoGroup", mutate: func(c *Config) { c.ConsumerGroup = "" }, wantErr: true},
+		{name: "ErrSlot", mutate: func(c *Config) { c.Slot.Name = "payments-outbox" }, wantErr: true},
 		{name: "ErrShortIdempotencyRetention", mutate: func(c *Config) { c.Retention.IdempotencyKeys = 1 }, wantErr: true},
 		{name: "ErrZeroPurgeInterval", mutate: func(c *Config) { c.Retention.PurgeInterval = 0 }, wantErr: true},
 		{name: "ErrZeroShutdownTimeout", mutate: func(c *Config) { c.Process.ShutdownTimeout = 0 * time.Second }, wantErr: true},

@@ -29,8 +29,17 @@ type Key struct {
 }
 
 // DefaultWait bounds how long a claim waits for a concurrent request holding
-// the same key.
+// the same key, for a caller whose deadline leaves more (see Claim).
 const DefaultWait = 10 * time.Second
+
+// A claim's wait leaves deadlineMargin of its caller's deadline for the
+// answer to travel back (the rollback, the gRPC reply, the gateway's
+// mapping), so that the caller gets IDEMPOTENCY_KEY_IN_USE rather than its
+// own timeout; it waits at least minWait, however close the deadline.
+const (
+	deadlineMargin = 250 * time.Millisecond
+	minWait        = 10 * time.Millisecond
+)
 
 // Claim records k within tx (the transaction of the effect) with response,
 // kept as JSON, and createdAt. response may be nil: the caller then stores
@@ -44,13 +53,18 @@ const DefaultWait = 10 * time.Second
 //   - the key was used with another hash: fault.FailedPrecondition with
 //     reason IDEMPOTENCY_KEY_REUSED;
 //   - a concurrent first use holds the key: Claim waits until it commits or
-//     rolls back, for at most wait (0: no bound; it must not be negative),
-//     then fault.Aborted with reason IDEMPOTENCY_KEY_IN_USE;
+//     rolls back, for at most wait (0: no bound; it must not be negative)
+//     and, when ctx has a deadline, at most until deadlineMargin before it
+//     (so the caller gets this answer, not its own timeout), then
+//     fault.Aborted with reason IDEMPOTENCY_KEY_IN_USE;
 //   - the key was purged between the insert and the read: fault.Aborted with
 //     reason IDEMPOTENCY_KEY_IN_USE (a retry starts afresh).
 //
-// The bound applies to the claim only: the transaction's lock_timeout is
-// restored before Claim returns. On any error tx must be rolled back.
+// The bound applies to the claim only: the transaction's lock_timeout and
+// statement_timeout are restored before Claim returns. The insert runs with
+// a statement_timeout a second longer than its wait, so that a pool's
+// shorter one does not turn the wait into a failure. On any error tx must
+// be rolled back.
 func Claim[R any](ctx context.Context, tx pgx.Tx, k Key, response *R, createdAt time.Time, wait time.Duration) (stored *R, err error) {
 	encoded := []byte{} // the column is NOT NULL; SaveResponse fills it
 	if response != nil {
@@ -58,19 +72,27 @@ func Claim[R any](ctx context.Context, tx pgx.Tx, k Key, response *R, createdAt 
 			return nil, fmt.Errorf("encode idempotent response: %w", err)
 		}
 	}
-	// One round trip: save the lock_timeout in force, bound the insert,
-	// restore it.
+	// One round trip: save the timeouts in force, bound the insert, restore
+	// them.
+	wait = claimWait(ctx, wait)
+	stmtTimeout := time.Duration(0)
+	if wait > 0 {
+		stmtTimeout = wait + time.Second
+	}
 	var inserted bool
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('shop.saved_lock_timeout', current_setting('lock_timeout'), true)`)
-	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, lockTimeout(wait))
+	b.Queue(`SELECT set_config('shop.saved_lock_timeout', current_setting('lock_timeout'), true),
+		set_config('shop.saved_statement_timeout', current_setting('statement_timeout'), true)`)
+	b.Queue(`SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)`,
+		setting(wait), setting(stmtTimeout))
 	b.Queue(`INSERT INTO idempotency_keys (user_id, key, request_hash, response, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING`,
 		k.UserID, k.Key, k.Hash, encoded, createdAt).Exec(func(tag pgconn.CommandTag) error {
 		inserted = tag.RowsAffected() == 1
 		return nil
 	})
-	b.Queue(`SELECT set_config('lock_timeout', current_setting('shop.saved_lock_timeout'), true)`)
+	b.Queue(`SELECT set_config('lock_timeout', current_setting('shop.saved_lock_timeout'), true),
+		set_config('statement_timeout', current_setting('shop.saved_statement_timeout'), true)`)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, pgfault.From("claim idempotency key", err)
 	}
@@ -103,11 +125,26 @@ func Claim[R any](ctx context.Context, tx pgx.Tx, k Key, response *R, createdAt 
 	return stored, nil
 }
 
-// lockTimeout is wait as a lock_timeout setting, rounded up to the
-// milliseconds Postgres counts, so that a positive wait stays bounded.
-func lockTimeout(wait time.Duration) string {
-	ms := wait.Milliseconds()
-	if wait > 0 && wait%time.Millisecond != 0 {
+// claimWait is how long a claim bounded by wait may wait under ctx: wait,
+// shortened to the time left before ctx's deadline less deadlineMargin, but
+// at least minWait.
+func claimWait(ctx context.Context, wait time.Duration) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return wait
+	}
+	left := max(time.Until(deadline)-deadlineMargin, minWait)
+	if wait == 0 || left < wait {
+		return left
+	}
+	return wait
+}
+
+// setting is d as a timeout setting, rounded up to the milliseconds
+// Postgres counts, so that a positive d stays bounded (0 is no bound).
+func setting(d time.Duration) string {
+	ms := d.Milliseconds()
+	if d > 0 && d%time.Millisecond != 0 {
 		ms++
 	}
 	return fmt.Sprintf("%dms", ms)
@@ -132,17 +169,33 @@ func SaveResponse[R any](ctx context.Context, tx pgx.Tx, k Key, response R) erro
 	return nil
 }
 
+// PurgeBatch is how many keys one statement of Purge deletes at most. Each
+// batch commits on its own, so that however many keys are due the purge
+// holds its locks briefly and no statement nears the pool's
+// statement_timeout.
+const PurgeBatch = 1000
+
 // Purge deletes the keys created more than olderThan before now (the
-// clock the keys' createdAt came from) and returns how many it deleted. A
+// clock the keys' createdAt came from), oldest first in batches of
+// PurgeBatch, and returns how many it deleted, also when a batch fails. A
 // repeat of a purged key is a new request. olderThan must be positive. It is
 // safe to run concurrently with claims.
 func Purge(ctx context.Context, pool *pgxpool.Pool, now time.Time, olderThan time.Duration) (int64, error) {
 	if olderThan <= 0 {
 		return 0, fmt.Errorf("purge idempotency keys: retention must be positive, got %s", olderThan)
 	}
-	tag, err := pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, now.Add(-olderThan))
-	if err != nil {
-		return 0, pgfault.From("purge idempotency keys", err)
+	cutoff := now.Add(-olderThan)
+	var total int64
+	for {
+		tag, err := pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+				SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+			AND created_at < $1`, cutoff, PurgeBatch)
+		if err != nil {
+			return total, pgfault.From("purge idempotency keys", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < PurgeBatch {
+			return total, nil
+		}
 	}
-	return tag.RowsAffected(), nil
 }

@@ -247,8 +247,43 @@ func TestClaimHolderTooLong(t *testing.T) {
 	wantClaim(t, "Claim() after the holder left", stored, err, none)
 }
 
+// A caller's deadline shorter than the wait shortens it: the caller gets
+// IDEMPOTENCY_KEY_IN_USE before its deadline, as the gateway's 3 s deadline
+// does with the stores' DefaultWait of 10 s.
+func TestClaimWaitEndsBeforeDeadline(t *testing.T) {
+	pool := newPool(t)
+	k := key("alice", "key-1", "hash-1")
+	holdKey(t, pool, k, "holder's")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := claim(ctx, pool, k, resp("waiter's"), idempotency.DefaultWait)
+	if ctx.Err() != nil {
+		t.Fatalf("Claim() returned %v after the caller's deadline, want an answer before it", err)
+	}
+	wantKind(t, err, fault.Aborted, fault.ReasonIdempotencyKeyInUse)
+}
+
+// A session's statement_timeout shorter than the wait (the pools set one)
+// does not turn the wait into a failure: the claim still ends with
+// IDEMPOTENCY_KEY_IN_USE.
+func TestClaimWaitOutlastsStatementTimeout(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	k := key("alice", "key-1", "hash-1")
+	holdKey(t, pool, k, "holder's")
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '100ms'`); err != nil {
+			t.Fatal(err)
+		}
+		_, err := idempotency.Claim(ctx, tx, k, resp("waiter's"), t0, 500*time.Millisecond)
+		return err
+	})
+	wantKind(t, err, fault.Aborted, fault.ReasonIdempotencyKeyInUse)
+}
+
 // The wait bounds the claim only: the effect that follows in the same
-// transaction runs with the transaction's own lock_timeout.
+// transaction runs with the transaction's own lock_timeout and
+// statement_timeout.
 func TestClaimRestoresLockTimeout(t *testing.T) {
 	tests := []struct {
 		name string
@@ -267,14 +302,15 @@ func TestClaimRestoresLockTimeout(t *testing.T) {
 						return err
 					}
 				}
-				var before, after string
-				if err := tx.QueryRow(ctx, `SELECT current_setting('lock_timeout')`).Scan(&before); err != nil {
+				var before, after, stmtBefore, stmtAfter string
+				const settings = `SELECT current_setting('lock_timeout'), current_setting('statement_timeout')`
+				if err := tx.QueryRow(ctx, settings).Scan(&before, &stmtBefore); err != nil {
 					return err
 				}
 				if _, err := idempotency.Claim(ctx, tx, key("alice", "key-1", "h"), resp("r"), t0, 100*time.Millisecond); err != nil {
 					return err
 				}
-				if err := tx.QueryRow(ctx, `SELECT current_setting('lock_timeout')`).Scan(&after); err != nil {
+				if err := tx.QueryRow(ctx, settings).Scan(&after, &stmtAfter); err != nil {
 					return err
 				}
 				if tt.set != "" && before != tt.set {
@@ -282,6 +318,9 @@ func TestClaimRestoresLockTimeout(t *testing.T) {
 				}
 				if after != before {
 					t.Errorf("lock_timeout after Claim: got %q, want %q", after, before)
+				}
+				if stmtAfter != stmtBefore {
+					t.Errorf("statement_timeout after Claim: got %q, want %q", stmtAfter, stmtBefore)
 				}
 				return nil
 			})
@@ -356,6 +395,60 @@ func TestPurge(t *testing.T) {
 	// A repeat of the purged key is a new request.
 	stored, err := claim(ctx, pool, key("alice", "old", "h"), resp("again"), idempotency.DefaultWait)
 	wantClaim(t, "Claim() of the purged key", stored, err, none)
+}
+
+// deletesPerStatement records how many rows each statement deletes from
+// table from now on; the returned func reports them, in order.
+func deletesPerStatement(t *testing.T, pool *pgxpool.Pool, table string) func() []int64 {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE deletes (id bigint GENERATED ALWAYS AS IDENTITY, n bigint NOT NULL);
+		CREATE FUNCTION record_deletes() RETURNS trigger LANGUAGE plpgsql AS
+			$$BEGIN INSERT INTO deletes (n) SELECT count(*) FROM gone; RETURN NULL; END$$;
+		CREATE TRIGGER record_deletes AFTER DELETE ON `+table+` REFERENCING OLD TABLE AS gone
+			FOR EACH STATEMENT EXECUTE FUNCTION record_deletes()`); err != nil {
+		t.Fatal(err)
+	}
+	return func() []int64 {
+		t.Helper()
+		rows, _ := pool.Query(ctx, `SELECT n FROM deletes ORDER BY id`)
+		ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+}
+
+// However many keys are due, each statement of Purge deletes at most
+// PurgeBatch of them, so none nears statement_timeout or holds its locks
+// long.
+func TestPurgeBatches(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	const retention = 24 * time.Hour
+	due := 2*idempotency.PurgeBatch + 1
+	if _, err := pool.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, request_hash, response, created_at)
+		SELECT 'alice', 'old-' || i, 'h'::bytea, ''::bytea, $1::timestamptz - i * interval '1 second' FROM generate_series(1, $2) i
+		UNION ALL SELECT 'alice', 'new-' || i, 'h'::bytea, ''::bytea, $3 FROM generate_series(1, 3) i`,
+		t0.Add(-retention), due, t0); err != nil {
+		t.Fatal(err)
+	}
+	deletes := deletesPerStatement(t, pool, "idempotency_keys")
+	n, err := idempotency.Purge(ctx, pool, t0, retention)
+	if err != nil || n != int64(due) {
+		t.Fatalf("Purge() = %d, %v; want %d, nil", n, err, due)
+	}
+	ns := deletes()
+	for _, n := range ns {
+		if n > idempotency.PurgeBatch {
+			t.Errorf("rows deleted by each statement: %v, want at most %d each", ns, idempotency.PurgeBatch)
+			break
+		}
+	}
+	if got := stacktest.Count(t, pool, `SELECT count(*) FROM idempotency_keys`); got != 3 {
+		t.Errorf("keys left: got %d, want the 3 new ones", got)
+	}
 }
 
 func TestPurgeNonPositiveRetention(t *testing.T) {

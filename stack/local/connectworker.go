@@ -39,18 +39,59 @@ func (c *ConnectWorker) URL() string { return fmt.Sprintf("http://127.0.0.1:%d",
 // replication factor 1) with the Debezium plugin on plugin.path. It returns
 // when the REST API lists the Debezium PostgreSQL connector.
 func StartConnect(ctx context.Context, cfg ConnectConfig, log *slog.Logger) (*ConnectWorker, error) {
+	cfg = cfg.withDefaults()
+	c, err := ConnectComponent(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.start(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	return &ConnectWorker{Process: p, cfg: cfg}, nil
+}
+
+func (cfg ConnectConfig) withDefaults() ConnectConfig {
+	if cfg.HeapMB == 0 {
+		cfg.HeapMB = 768
+	}
+	if cfg.GroupID == "" {
+		cfg.GroupID = "shop-connect"
+	}
+	return cfg
+}
+
+// ConnectComponent is the worker as a Component named "kafka connect",
+// depending on "kafka"; it is ready when the REST API lists the Debezium
+// PostgreSQL connector. The connectors' configurations and offsets live in
+// Kafka, so a restarted worker resumes them.
+func ConnectComponent(cfg ConnectConfig) (Component, error) {
+	cfg = cfg.withDefaults()
+	w := &ConnectWorker{cfg: cfg}
+	client, err := connect.NewClient(w.URL())
+	if err != nil {
+		return Component{}, err
+	}
+	return Component{
+		Name:         NameConnect,
+		Attrs:        []any{"port", cfg.Port, "plugin.path", cfg.Jars.PluginPath},
+		Start:        func(context.Context) (*Process, error) { return startConnect(cfg) },
+		Ready:        client.Ready,
+		ReadyTimeout: 180 * time.Second,
+		StopSignal:   syscall.SIGTERM,
+		StopGrace:    30 * time.Second,
+		DependsOn:    []string{NameKafka},
+	}, nil
+}
+
+// startConnect is one start of ConnectComponent.
+func startConnect(cfg ConnectConfig) (*Process, error) {
 	if err := checkPort("kafka connect", cfg.Port, "CONNECT_PORT"); err != nil {
 		return nil, err
 	}
 	java, err := javaBin()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.HeapMB == 0 {
-		cfg.HeapMB = 768
-	}
-	if cfg.GroupID == "" {
-		cfg.GroupID = "shop-connect"
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
@@ -87,24 +128,9 @@ producer.linger.ms=1
 	if err != nil {
 		return nil, err
 	}
-	start := logStart(log, "kafka connect", "port", cfg.Port, "plugin.path", cfg.Jars.PluginPath)
 	argv := append(append([]string{java}, jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)...),
 		"org.apache.kafka.connect.cli.ConnectDistributed", propsPath)
-	p, err := startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), nil, nil, cfg.Dir, argv...)
-	if err != nil {
-		return nil, err
-	}
-	w := &ConnectWorker{Process: p, cfg: cfg}
-	client, err := connect.NewClient(w.URL())
-	if err != nil {
-		return nil, err
-	}
-	if err := waitReady(ctx, p, 180*time.Second, client.Ready); err != nil {
-		p.Stop(syscall.SIGTERM, 10*time.Second)
-		return nil, err
-	}
-	log.Info("kafka connect ready", "url", w.URL(), "took", time.Since(start).Round(time.Millisecond))
-	return w, nil
+	return startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), nil, nil, cfg.Dir, argv...)
 }
 
 // Restart starts the worker again with the same configuration, for example

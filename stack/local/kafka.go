@@ -85,6 +85,41 @@ func jvmArgs(dir string, heapMB int, l jars.Layout, log4jPath string) []string {
 // StartKafka formats the log directory on first use and starts the node. It
 // returns when the broker answers metadata requests.
 func StartKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
+	p, err := KafkaComponent(cfg, log).start(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Kafka{Process: p, cfg: cfg}, nil
+}
+
+// KafkaComponent is the Kafka node as a Component named "kafka": each start
+// formats the log directory on first use and starts the node; it is ready
+// when the broker answers metadata requests.
+func KafkaComponent(cfg KafkaConfig, log *slog.Logger) Component {
+	k := &Kafka{cfg: cfg}
+	return Component{
+		Name:  NameKafka,
+		Attrs: []any{"port", cfg.Port},
+		Start: func(ctx context.Context) (*Process, error) { return startKafka(ctx, cfg, log) },
+		Ready: func(context.Context) error {
+			sc := sarama.NewConfig()
+			sc.Net.DialTimeout = 2 * time.Second
+			admin, err := sarama.NewClusterAdmin(k.Brokers(), sc)
+			if err != nil {
+				return err
+			}
+			defer admin.Close()
+			_, _, err = admin.DescribeCluster()
+			return err
+		},
+		ReadyTimeout: 90 * time.Second,
+		StopSignal:   syscall.SIGTERM,
+		StopGrace:    30 * time.Second,
+	}
+}
+
+// startKafka is one start of KafkaComponent.
+func startKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Process, error) {
 	if err := checkPort("kafka", cfg.Port, "KAFKA_PORT"); err != nil {
 		return nil, err
 	}
@@ -144,30 +179,8 @@ log.retention.hours=168
 			return nil, &StartError{Component: "kafka", Err: fmt.Errorf("format storage: %w", err), Tail: string(out)}
 		}
 	}
-	start := logStart(log, "kafka", "port", cfg.Port)
 	argv := append(append([]string{java}, base...), "kafka.Kafka", propsPath)
-	p, err := startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), nil, nil, cfg.Dir, argv...)
-	if err != nil {
-		return nil, err
-	}
-	k := &Kafka{Process: p, cfg: cfg}
-	err = waitReady(ctx, p, 90*time.Second, func(context.Context) error {
-		sc := sarama.NewConfig()
-		sc.Net.DialTimeout = 2 * time.Second
-		admin, err := sarama.NewClusterAdmin(k.Brokers(), sc)
-		if err != nil {
-			return err
-		}
-		defer admin.Close()
-		_, _, err = admin.DescribeCluster()
-		return err
-	})
-	if err != nil {
-		p.Stop(syscall.SIGTERM, 10*time.Second)
-		return nil, err
-	}
-	log.Info("kafka ready", "brokers", k.Brokers(), "took", time.Since(start).Round(time.Millisecond))
-	return k, nil
+	return startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), nil, nil, cfg.Dir, argv...)
 }
 
 // Stop shuts the node down cleanly.

@@ -2,12 +2,15 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +28,9 @@ type PostgresConfig struct {
 	SuperuserPassword string
 	// Durable false turns off fsync for throwaway test clusters.
 	Durable bool
+	// MaxSlotWALKeepSize is max_slot_wal_keep_size (default
+	// DefaultMaxSlotWALKeepSize), such as "10GB".
+	MaxSlotWALKeepSize string
 }
 
 // Postgres is a running Postgres 15 cluster.
@@ -65,9 +71,56 @@ func runAs() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
+// DefaultMaxSlotWALKeepSize bounds the WAL that a replication slot may hold
+// back: a connector that falls further behind has its slot invalidated and
+// must snapshot again, in exchange for a disk that never fills up with WAL.
+// See README.md, "What survives what", for the trade-off.
+const DefaultMaxSlotWALKeepSize = "10GB"
+
 // StartPostgres initializes the cluster on first use and starts it with
 // wal_level=logical. It returns when Postgres accepts connections.
 func StartPostgres(ctx context.Context, cfg PostgresConfig, log *slog.Logger) (*Postgres, error) {
+	p, err := PostgresComponent(cfg, log).start(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Postgres{Process: p, cfg: cfg}, nil
+}
+
+// PostgresComponent is Postgres as a Component named "postgres". Each start
+// initializes the cluster on first use and first cleans up after a
+// postmaster that was killed (kill -9): the backends it left, which keep
+// its shared memory and would stop the new postmaster, and a
+// postmaster.pid whose process id now belongs to another process. It
+// refuses to start while another postmaster runs on the same directory.
+func PostgresComponent(cfg PostgresConfig, log *slog.Logger) Component {
+	if cfg.MaxSlotWALKeepSize == "" {
+		cfg.MaxSlotWALKeepSize = DefaultMaxSlotWALKeepSize
+	}
+	if abs, err := filepath.Abs(cfg.Dir); err == nil {
+		cfg.Dir = abs // the postmaster runs in /
+	}
+	data := filepath.Join(cfg.Dir, "data")
+	pg := &Postgres{cfg: cfg}
+	return Component{
+		Name:  NamePostgres,
+		Attrs: []any{"port", cfg.Port, "data", data},
+		Start: func(ctx context.Context) (*Process, error) { return startPostgres(ctx, cfg, log) },
+		Ready: func(ctx context.Context) error {
+			conn, err := pgx.Connect(ctx, pg.AdminURL("postgres"))
+			if err != nil {
+				return err
+			}
+			return conn.Close(ctx)
+		},
+		ReadyTimeout: 2 * time.Minute, // crash recovery replays the WAL since the last checkpoint
+		StopSignal:   syscall.SIGINT,  // fast shutdown: roll back sessions, checkpoint
+		StopGrace:    30 * time.Second,
+	}
+}
+
+// startPostgres is one start of PostgresComponent.
+func startPostgres(ctx context.Context, cfg PostgresConfig, log *slog.Logger) (*Process, error) {
 	if err := checkPort("postgres", cfg.Port, "POSTGRES_PORT"); err != nil {
 		return nil, err
 	}
@@ -114,6 +167,9 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig, log *slog.Logger) (*
 			return nil, &StartError{Component: "postgres", Err: fmt.Errorf("initdb: %w", err), Tail: string(out)}
 		}
 	}
+	if err := clearStalePostmaster(data, sock); err != nil {
+		return nil, &StartError{Component: "postgres", Err: err}
+	}
 	args := []string{postgres, "-D", data,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "port=" + strconv.Itoa(cfg.Port),
@@ -121,6 +177,7 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig, log *slog.Logger) (*
 		"-c", "wal_level=logical",
 		"-c", "max_replication_slots=100",
 		"-c", "max_wal_senders=100",
+		"-c", "max_slot_wal_keep_size=" + cfg.MaxSlotWALKeepSize,
 		"-c", "max_connections=400",
 		"-c", "shared_buffers=256MB",
 		"-c", "shared_preload_libraries=pg_stat_statements",
@@ -134,29 +191,87 @@ func StartPostgres(ctx context.Context, cfg PostgresConfig, log *slog.Logger) (*
 		// add up to wal_writer_delay to every event's latency.
 		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
 	}
-	start := logStart(log, "postgres", "port", cfg.Port, "data", data)
-	p, err := startProcess("postgres", filepath.Join(cfg.Dir, "postgres.log"), cred, nil, "/", args...)
-	if err != nil {
-		return nil, err
-	}
-	pg := &Postgres{Process: p, cfg: cfg}
-	err = waitReady(ctx, p, 60*time.Second, func(ctx context.Context) error {
-		conn, err := pgx.Connect(ctx, pg.AdminURL("postgres"))
-		if err != nil {
-			return err
-		}
-		return conn.Close(ctx)
-	})
-	if err != nil {
-		p.Stop(syscall.SIGQUIT, 5*time.Second)
-		return nil, err
-	}
-	log.Info("postgres ready", "port", cfg.Port, "took", time.Since(start).Round(time.Millisecond))
-	return pg, nil
+	return startProcess("postgres", filepath.Join(cfg.Dir, "postgres.log"), cred, nil, "/", args...)
 }
 
 // Stop shuts Postgres down (fast mode: roll back sessions, checkpoint).
 func (p *Postgres) Stop() { p.Process.Stop(syscall.SIGINT, 30*time.Second) }
+
+// clearStalePostmaster makes way for a postmaster on data after one that
+// was killed. The backends of a killed postmaster live on (each in a
+// session of its own, with data as its working directory) and keep its
+// shared memory: they are killed. A lock file (postmaster.pid, the
+// socket's) whose pid now belongs to another process is removed; one whose
+// process is gone is left to Postgres, which recognizes it and releases the
+// old shared memory it names. It returns an error when a postmaster still
+// runs on data.
+func clearStalePostmaster(data, sock string) error {
+	lockFiles, _ := filepath.Glob(filepath.Join(sock, ".s.PGSQL.*.lock"))
+	lockFiles = append([]string{filepath.Join(data, "postmaster.pid")}, lockFiles...)
+	for _, f := range lockFiles {
+		pid, ok := lockFilePid(f)
+		if !ok {
+			continue
+		}
+		if isPostmasterOf(pid, data) {
+			return fmt.Errorf("another postgres (pid %d) runs on %s; stop it first", pid, data)
+		}
+		if st, alive := readProcStat(pid); alive && st.state != 'Z' {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("stale lock file: %w", err)
+			}
+		}
+	}
+	return killOrphans(data)
+}
+
+// lockFilePid reads the pid on the first line of a Postgres lock file.
+func lockFilePid(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	return pid, err == nil && pid > 0
+}
+
+// isPostmasterOf reports whether process pid is a postmaster started with
+// -D data.
+func isPostmasterOf(pid int, data string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	return slices.Contains(args, "-D") && slices.Contains(args, data) && filepath.Base(args[0]) == "postgres"
+}
+
+// killOrphans kills the postgres processes working in data, the orphans
+// of a postmaster that was killed, and waits up to 10 s until they are
+// gone. The caller has checked that no postmaster runs on data.
+func killOrphans(data string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []int
+		for _, st := range processes() {
+			if st.comm != "postgres" || st.state == 'Z' {
+				continue
+			}
+			if cwd, err := os.Readlink("/proc/" + strconv.Itoa(st.pid) + "/cwd"); err == nil && cwd == data {
+				left = append(left, st.pid)
+				_ = syscall.Kill(st.pid, syscall.SIGKILL)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v of a killed postmaster on %s do not exit", left, data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 func chownTree(dir string, cred *syscall.Credential) error {
 	// The cluster's own directories belong to the postgres user; every

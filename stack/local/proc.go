@@ -1,6 +1,8 @@
-// Package local runs the infrastructure of the shop (Postgres 15, one Kafka
-// node in KRaft mode, Kafka Connect with the Debezium PostgreSQL plugin) as
-// plain processes on this machine, for `make run` and for the tests.
+// Package local runs the shop as plain processes on this machine: the
+// infrastructure (Postgres 15, one Kafka node in KRaft mode, Kafka Connect
+// with the Debezium PostgreSQL plugin) for the tests (Start), and the whole
+// system with its services, every process supervised and restarted when it
+// exits, for `make run` and the fault tests (StartSystem, Supervisor).
 package local
 
 import (
@@ -12,16 +14,22 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// Process is a child process with its output in a log file.
+// Process is a child process with its output in a log file. It leads a
+// process group of its own, and Kill and Stop act on the whole group: what
+// it forks, unless a child leaves the group (Postgres' backends do; see
+// PostgresComponent). Its methods are safe for concurrent use.
 type Process struct {
 	Name    string
 	LogPath string
+	// Started is when the process was started.
+	Started time.Time
 	cmd     *exec.Cmd
 	done    chan struct{}
 	mu      sync.Mutex
@@ -45,7 +53,7 @@ func startProcess(name, logPath string, cred *syscall.Credential, env []string, 
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: name, LogPath: logPath, Started: time.Now(), cmd: cmd, done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		f.Close()
@@ -72,27 +80,156 @@ func (p *Process) Exited() (bool, error) {
 // Done is closed when the process has ended.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Pid returns the process id.
+// Pid returns the process id, which is also its process group id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
-// Stop sends sig to the process group, waits up to grace, then kills it.
+// Signal sends sig to the process alone, as `kill -SIG pid` does: with
+// SIGKILL, Postgres' postmaster dies and its backends live on.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if ok, _ := p.Exited(); ok {
+		return errors.New(p.Name + ": process already exited")
+	}
+	return syscall.Kill(p.cmd.Process.Pid, sig)
+}
+
+// SignalGroup sends sig to every process of the group, as `kill -SIG
+// -pgid` does.
+func (p *Process) SignalGroup(sig syscall.Signal) error {
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
+// SignalTree sends sig to the process and then to every descendant, in
+// whatever session or group: SIGSTOP of Postgres' tree hangs the postmaster
+// and every backend, as a frozen machine would.
+func (p *Process) SignalTree(sig syscall.Signal) error {
+	if err := p.Signal(sig); err != nil {
+		return err
+	}
+	for _, pid := range descendants(p.Pid()) {
+		_ = syscall.Kill(pid, sig)
+	}
+	return nil
+}
+
+// descendants returns the processes below pid, parents before children.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	for _, st := range processes() {
+		children[st.ppid] = append(children[st.ppid], st.pid)
+	}
+	var out []int
+	for todo := children[pid]; len(todo) > 0; todo = todo[1:] {
+		out = append(out, todo[0])
+		todo = append(todo, children[todo[0]]...)
+	}
+	return out
+}
+
+// Stop sends sig to the process group, waits up to grace, then kills the
+// group and every descendant. A stopped (SIGSTOP) tree is continued so
+// that it can act on sig.
 func (p *Process) Stop(sig syscall.Signal, grace time.Duration) {
 	if ok, _ := p.Exited(); ok {
+		p.killGroup()
 		return
 	}
+	_ = p.SignalTree(syscall.SIGCONT)
 	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
 	select {
 	case <-p.done:
 	case <-time.After(grace):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+	}
+	p.killGroup()
+}
+
+// Kill ends the process, its group and its descendants at once (kill -9 of
+// every one), and returns when the process has exited and nothing of its
+// group is left.
+func (p *Process) Kill() { p.killGroup() }
+
+// killGroup kills the process's descendants (while it lives, they can be
+// found) and what is left of its group, and waits, up to 10 s, until none
+// of the group runs. A process group id is not reused while a member
+// lives, so the signal reaches no stranger.
+func (p *Process) killGroup() {
+	pgid := p.cmd.Process.Pid
+	var below []int
+	if ok, _ := p.Exited(); !ok {
+		below = descendants(pgid)
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	for _, pid := range below {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	<-p.done
+	deadline := time.Now().Add(10 * time.Second)
+	for len(groupMembers(pgid)) > 0 && time.Now().Before(deadline) {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Kill ends the process group at once (kill -9), as a crash would.
-func (p *Process) Kill() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
+// groupMembers returns the live (not zombie) processes of group pgid.
+// Orphans are reaped by init, which in a container may be slow or never:
+// a zombie holds no resources, so it does not count.
+func groupMembers(pgid int) []procStat {
+	var members []procStat
+	for _, st := range processes() {
+		if st.pgrp == pgid && st.state != 'Z' {
+			members = append(members, st)
+		}
+	}
+	return members
+}
+
+// procStat is what /proc/<pid>/stat says about a process.
+type procStat struct {
+	pid, ppid, pgrp int
+	comm            string
+	state           byte
+}
+
+// processes lists the processes of this machine from /proc.
+func processes() []procStat {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []procStat
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readProcStat(pid); ok {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// readProcStat parses /proc/<pid>/stat: "pid (comm) state ppid pgrp ...",
+// where comm may hold spaces and parentheses.
+func readProcStat(pid int) (procStat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return procStat{}, false
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 3 || len(f[0]) != 1 {
+		return procStat{}, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	pgrp, err2 := strconv.Atoi(f[2])
+	if err1 != nil || err2 != nil {
+		return procStat{}, false
+	}
+	return procStat{pid: pid, ppid: ppid, pgrp: pgrp, comm: s[open+1 : end], state: f[0][0]}, true
 }
 
 // Tail returns the last n lines of the process log.

@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,31 +11,26 @@ import (
 	"time"
 )
 
-// Service is one of the shop's own Go services run as a child process.
-type Service struct {
-	*Process
+// ServiceComponent is one of the shop's own Go services as a Component:
+// binary runs with env added to this process's environment and its output
+// in logDir/name.log; it is ready when ready (TCPReady, HTTPReady)
+// succeeds, within a minute, and stops gracefully on SIGTERM within 20 s.
+func ServiceComponent(name, binary, logDir string, env []string, ready func(context.Context) error, dependsOn ...string) Component {
+	return Component{
+		Name: name,
+		Start: func(context.Context) (*Process, error) {
+			if err := os.MkdirAll(logDir, 0o755); err != nil {
+				return nil, err
+			}
+			return startProcess(name, filepath.Join(logDir, name+".log"), nil, env, "/", binary)
+		},
+		Ready:        ready,
+		ReadyTimeout: time.Minute,
+		StopSignal:   syscall.SIGTERM,
+		StopGrace:    20 * time.Second,
+		DependsOn:    dependsOn,
+	}
 }
-
-// StartService starts binary with env and waits until ready succeeds.
-func StartService(ctx context.Context, name, binary, logDir string, env []string, ready func(context.Context) error, log *slog.Logger) (*Service, error) {
-	start := logStart(log, name)
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, err
-	}
-	p, err := startProcess(name, filepath.Join(logDir, name+".log"), nil, env, "/", binary)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitReady(ctx, p, 60*time.Second, ready); err != nil {
-		p.Stop(syscall.SIGTERM, 10*time.Second)
-		return nil, err
-	}
-	log.Info(name+" ready", "took", time.Since(start).Round(time.Millisecond))
-	return &Service{Process: p}, nil
-}
-
-// Stop asks the service to shut down gracefully.
-func (s *Service) Stop() { s.Process.Stop(syscall.SIGTERM, 20*time.Second) }
 
 // TCPReady is a readiness check that succeeds once addr accepts connections.
 func TCPReady(addr string) func(context.Context) error {

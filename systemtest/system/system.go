@@ -94,6 +94,7 @@ func Start(t *testing.T, opts Options) *System {
 			"ORDERS_TOPIC="+s.OrdersTopic,
 			"PAYMENTS_TOPIC="+s.PaymentsTopic,
 			"PAYMENTS_CONSUMER_GROUP="+paymentsGroup,
+			"PAYMENTS_SLOT="+s.PaymentsDB.Name,
 			"LOG_LEVEL=info",
 		)
 	} else {
@@ -102,6 +103,7 @@ func Start(t *testing.T, opts Options) *System {
 		cfg.DatabaseURL = service.DatabaseURL(s.PaymentsDB.URL)
 		cfg.Kafka = kafka
 		cfg.Topics = topics
+		cfg.Slot.Name = s.PaymentsDB.Name // the test connector's slot is named after its database
 		cfg.ConsumerGroup = paymentsGroup
 		s.services.start("payments", func(ctx context.Context) error {
 			return payments.Run(ctx, cfg, logger.With("service", "payments"))
@@ -113,6 +115,7 @@ func Start(t *testing.T, opts Options) *System {
 	ocfg.DatabaseURL = service.DatabaseURL(s.OrdersDB.URL)
 	ocfg.Kafka = kafka
 	ocfg.Topics = topics
+	ocfg.Slot.Name = s.OrdersDB.Name
 	ocfg.ConsumerGroup = stacktest.Unique("orders-")
 	ordersAddr := make(chan string, 1)
 	ocfg.Ready = func(addr string) { ordersAddr <- addr }

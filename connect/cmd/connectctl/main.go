@@ -3,13 +3,17 @@
 //
 //	connectctl [-url URL] [-timeout D] apply   [config.json ...]
 //	connectctl [-url URL] status|restart|pause|resume|delete|wait [name ...]
+//	connectctl [-url URL] [-interval D] watch [name ...]
 //
 // Without files, apply uses the configs bundled from connect/*.json; without
 // names, the other commands act on the connectors those configs name.
 // Placeholders ${VAR} and ${VAR:-default} in a config come from the
 // environment; ${ORDERS_TOPIC} and ${PAYMENTS_TOPIC} default to the topics
-// of service.Topics. status exits 1 unless every connector and task is
-// RUNNING.
+// of service.Topics, ${ORDERS_SLOT} and ${PAYMENTS_SLOT} to the services'
+// slot names. status exits 1 unless every connector and task is
+// RUNNING. watch runs until interrupted, restarting failed connectors and
+// tasks with backoff (connect.Watch): the supervisor of connectors where no
+// other one runs (Compose).
 package main
 
 import (
@@ -17,9 +21,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"shop/connect"
@@ -27,7 +33,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
 	if err != nil {
@@ -44,11 +50,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	baseURL := fs.String("url", def, "Kafka Connect REST URL (env CONNECT_URL)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long wait (and apply) wait for RUNNING")
+	interval := fs.Duration("interval", 10*time.Second, "how often watch checks the connectors")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: connectctl [-url URL] apply|status|restart|pause|resume|delete|wait [args]")
+		return errors.New("usage: connectctl [-url URL] apply|status|restart|pause|resume|delete|wait|watch [args]")
 	}
 	c, err := connect.NewClient(*baseURL)
 	if err != nil {
@@ -60,6 +67,15 @@ func run(ctx context.Context, args []string) error {
 	}
 	vars := placeholders(topics)
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	if cmd == "watch" {
+		names, err := connectorNames(rest, vars)
+		if err != nil {
+			return err
+		}
+		logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		logger.Info("watching connectors", slog.Any("names", names), slog.String("interval", interval.String()))
+		return connect.Watch(ctx, c, names, *interval, logger)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
@@ -77,15 +93,9 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 
-	names := rest
-	if len(names) == 0 {
-		conns, err := load(nil, vars)
-		if err != nil {
-			return err
-		}
-		for _, conn := range conns {
-			names = append(names, conn.Name)
-		}
+	names, err := connectorNames(rest, vars)
+	if err != nil {
+		return err
 	}
 	switch cmd {
 	case "status":
@@ -124,6 +134,22 @@ func placeholders(t service.Topics) func(string) (string, bool) {
 		}
 		return os.LookupEnv(name)
 	}
+}
+
+// connectorNames returns names, or when there are none the names of the
+// bundled connectors.
+func connectorNames(names []string, vars func(string) (string, bool)) ([]string, error) {
+	if len(names) > 0 {
+		return names, nil
+	}
+	conns, err := load(nil, vars)
+	if err != nil {
+		return nil, err
+	}
+	for _, conn := range conns {
+		names = append(names, conn.Name)
+	}
+	return names, nil
 }
 
 // load renders the given config files, or the bundled ones when none is

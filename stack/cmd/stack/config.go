@@ -50,6 +50,11 @@ type config struct {
 	Gateway  service.GatewayEndpoint
 	Orders   service.OrdersEndpoint
 	Payments service.PaymentsEndpoint
+	// OrdersInstances and PaymentsInstances are the instances of each
+	// service, on consecutive ports from ORDERS_GRPC_ADDR and
+	// PAYMENTS_GRPC_ADDR (local.SystemConfig says how clashes are skipped).
+	OrdersInstances   int `env:"ORDERS_INSTANCES, default=1"`
+	PaymentsInstances int `env:"PAYMENTS_INSTANCES, default=1"`
 }
 
 // loadConfig reads the configuration from lookup (os.LookupEnv in main). It
@@ -85,6 +90,10 @@ func defaultKafkaPort() (int, error) {
 	return strconv.Atoi(port)
 }
 
+// maxInstances bounds ORDERS_INSTANCES and PAYMENTS_INSTANCES: more
+// instances than a topic's partitions would idle anyway.
+const maxInstances = 16
+
 // Validate reports every invalid value at once. The listen addresses are
 // checked by binding them, when `stack run` starts.
 func (c *config) Validate() error {
@@ -100,6 +109,14 @@ func (c *config) Validate() error {
 	} {
 		if p.port < 1 || p.port > 65535 {
 			errs = append(errs, fmt.Errorf("%s=%d: want a TCP port", p.name, p.port))
+		}
+	}
+	for _, n := range []struct {
+		name string
+		n    int
+	}{{"ORDERS_INSTANCES", c.OrdersInstances}, {"PAYMENTS_INSTANCES", c.PaymentsInstances}} {
+		if n.n < 1 || n.n > maxInstances {
+			errs = append(errs, fmt.Errorf("%s=%d: want 1 to %d", n.name, n.n, maxInstances))
 		}
 	}
 	if c.TopicPartitions < 1 {
@@ -123,5 +140,21 @@ func (c config) infra() local.Config {
 		SuperuserPassword:   c.SuperuserPassword,
 		ServicePassword:     c.ServicePassword,
 		ReplicationPassword: c.ReplicationPassword,
+	}
+}
+
+// system is what `stack run` (withServices) and `stack infra` start.
+func (c config) system(withServices bool) local.SystemConfig {
+	return local.SystemConfig{
+		Config:            c.infra(),
+		Services:          withServices,
+		Root:              c.Root,
+		Topics:            c.Topics,
+		TopicPartitions:   c.TopicPartitions,
+		GatewayAddr:       c.Gateway.HTTPAddr,
+		OrdersAddr:        c.Orders.GRPCAddr,
+		PaymentsAddr:      c.Payments.GRPCAddr,
+		OrdersInstances:   c.OrdersInstances,
+		PaymentsInstances: c.PaymentsInstances,
 	}
 }

@@ -43,6 +43,9 @@ func TestLoadConfigDefaultsAreTheServices(t *testing.T) {
 	if c.Root != wd || c.DataDir != filepath.Join(wd, ".data") || c.CacheDir == "" {
 		t.Errorf("root %q, data %q, cache %q; want the working directory, its .data and the jar cache", c.Root, c.DataDir, c.CacheDir)
 	}
+	if c.OrdersInstances != 1 || c.PaymentsInstances != 1 {
+		t.Errorf("instances %d, %d; want 1 each", c.OrdersInstances, c.PaymentsInstances)
+	}
 	if c.Gateway.HTTPAddr != "127.0.0.1:8080" || c.TopicPartitions != 6 || c.PostgresPort != 5432 || c.ConnectPort != 8083 {
 		t.Errorf("gateway %q, partitions %d, postgres %d, connect %d: defaults differ from README.md", c.Gateway.HTTPAddr, c.TopicPartitions, c.PostgresPort, c.ConnectPort)
 	}
@@ -74,6 +77,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "ErrPortRange", env: map[string]string{"CONNECT_PORT": "70000"}, wantErr: "CONNECT_PORT=70000: want a TCP port"},
 		{name: "ErrPartitions", env: map[string]string{"TOPIC_PARTITIONS": "0"}, wantErr: "TOPIC_PARTITIONS"},
 		{name: "ErrOrdersAddr", env: map[string]string{"ORDERS_GRPC_ADDR": "orders"}, wantErr: "ORDERS_GRPC_ADDR"},
+		{name: "OKInstances", env: map[string]string{"ORDERS_INSTANCES": "2", "PAYMENTS_INSTANCES": "3"}, check: func(t *testing.T, c config) {
+			if c.OrdersInstances != 2 || c.PaymentsInstances != 3 {
+				t.Errorf("instances %d, %d; want 2, 3", c.OrdersInstances, c.PaymentsInstances)
+			}
+		}},
+		{name: "ErrInstances", env: map[string]string{"PAYMENTS_INSTANCES": "0"}, wantErr: "PAYMENTS_INSTANCES=0"},
+		{name: "ErrTooManyInstances", env: map[string]string{"ORDERS_INSTANCES": "100"}, wantErr: "ORDERS_INSTANCES=100"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

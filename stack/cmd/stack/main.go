@@ -24,7 +24,9 @@ func main() {
 	code, err := run(ctx, os.Args[1:], log)
 	stop()
 	if err != nil {
-		log.Error(err.Error())
+		// Plain text, not a log record: the error may quote many lines of
+		// a component's log.
+		fmt.Fprintf(os.Stderr, "\nstack: %v\n", err)
 		if code == 0 {
 			code = 1
 		}

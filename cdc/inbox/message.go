@@ -1,0 +1,192 @@
+package inbox
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+)
+
+// Header names set by Debezium's Outbox Event Router.
+const (
+	HeaderID          = "id"
+	HeaderEventType   = "eventType"
+	HeaderTraceparent = "traceparent"
+)
+
+// MaxEventTypeLen bounds the header eventType.
+const MaxEventTypeLen = 128
+
+// parseMessage converts m into a Message, validating every header and the
+// key before any of them can reach SQL. It fails, and the message is
+// dead-lettered, when the message can never be applied exactly once or
+// dispatched: the "id" header missing, repeated with different values, or
+// not a non-zero UUID; the "eventType" header not printable ASCII of at most
+// MaxEventTypeLen bytes, or repeated with different values; the key not
+// valid UTF-8 or holding a NUL. A "traceparent" that is not a W3C trace
+// context is dropped (Message.Traceparent empty): tracing is best effort and
+// never a reason to withhold an effect.
+func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
+	var idRaw, typ, traceparent string
+	var haveID, haveType, badTrace bool
+	for _, h := range m.Headers {
+		if h == nil {
+			continue
+		}
+		v := headerValue(h.Value)
+		switch string(h.Key) {
+		case HeaderID:
+			if haveID && v != idRaw {
+				return Message{}, fmt.Errorf("conflicting %q headers", HeaderID)
+			}
+			idRaw, haveID = v, true
+		case HeaderEventType:
+			if haveType && v != typ {
+				return Message{}, fmt.Errorf("conflicting %q headers", HeaderEventType)
+			}
+			typ, haveType = v, true
+		case HeaderTraceparent:
+			tp := validTraceparent(v)
+			if tp == "" || traceparent != "" && tp != traceparent {
+				badTrace = true
+			}
+			traceparent = tp
+		}
+	}
+	if !haveID {
+		return Message{}, fmt.Errorf("missing %q header", HeaderID)
+	}
+	id, err := uuid.Parse(idRaw)
+	if err != nil || id == uuid.Nil {
+		return Message{}, fmt.Errorf("invalid %q header %q: not a non-zero UUID", HeaderID, sanitizeText(idRaw))
+	}
+	if !printableASCII(typ, MaxEventTypeLen) {
+		return Message{}, fmt.Errorf("invalid %q header %q: not printable ASCII of at most %d bytes",
+			HeaderEventType, sanitizeText(truncate(typ, MaxEventTypeLen)), MaxEventTypeLen)
+	}
+	if !validText(m.Key) {
+		return Message{}, fmt.Errorf("invalid key %q: not UTF-8 text without NUL", sanitizeText(truncate(string(m.Key), 64)))
+	}
+	if badTrace {
+		traceparent = ""
+	}
+	return Message{
+		EventID:     id,
+		Type:        typ,
+		Key:         string(m.Key),
+		Value:       m.Value,
+		Topic:       m.Topic,
+		Partition:   m.Partition,
+		Offset:      m.Offset,
+		Traceparent: traceparent,
+	}, nil
+}
+
+// validTraceparent returns the W3C trace-context traceparent in v
+// (https://www.w3.org/TR/trace-context/#traceparent-header): version "-"
+// trace-id "-" parent-id "-" flags, in lowercase hex, the version not "ff",
+// neither id all zeros. Version 00 is exactly 55 characters; a later version
+// may append "-" and more fields, which are cut off, as the
+// recommendation says to parse such a header. It returns "" when v is not
+// one.
+func validTraceparent(v string) string {
+	const size = 55 // 2 + 1 + 32 + 1 + 16 + 1 + 2
+	if len(v) < size || len(v) > size && (v[:2] == "00" || v[size] != '-') {
+		return ""
+	}
+	v = v[:size]
+	version, traceID, parentID, flags := v[0:2], v[3:35], v[36:52], v[53:55]
+	if v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return ""
+	}
+	for _, f := range []string{version, traceID, parentID, flags} {
+		if !lowerHex(f) {
+			return ""
+		}
+	}
+	if version == "ff" || strings.Trim(traceID, "0") == "" || strings.Trim(parentID, "0") == "" {
+		return ""
+	}
+	return v
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// printableASCII reports whether s is at most max bytes of printable ASCII
+// (space to tilde); the empty string is.
+func printableASCII(s string, max int) bool {
+	if len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// validText reports whether b can be stored in a Postgres text column:
+// valid UTF-8 without NUL.
+func validText(b []byte) bool {
+	return utf8.Valid(b) && !strings.ContainsRune(string(b), 0)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// headerValue returns a header value as a string. Kafka Connect's JSON
+// header converter quotes strings; a quoted JSON string is unquoted.
+func headerValue(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		var u string
+		if json.Unmarshal([]byte(s), &u) == nil {
+			return u
+		}
+	}
+	return s
+}
+
+// headerMap renders headers for the dead_letters.headers jsonb column. A
+// value that is not valid UTF-8 or contains NUL (which jsonb rejects) is
+// stored as "base64:" followed by its standard base64 encoding. Of repeated
+// keys the last wins.
+func headerMap(hs []*sarama.RecordHeader) map[string]string {
+	out := make(map[string]string, len(hs))
+	for _, h := range hs {
+		if h == nil {
+			continue
+		}
+		out[sanitizeText(string(h.Key))] = jsonSafe(h.Value)
+	}
+	return out
+}
+
+func jsonSafe(b []byte) string {
+	if validText(b) {
+		return string(b)
+	}
+	return "base64:" + base64.StdEncoding.EncodeToString(b)
+}
+
+// sanitizeText makes s storable in a Postgres text column: valid UTF-8
+// without NUL.
+func sanitizeText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}

@@ -1,0 +1,152 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"shop/service"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// panicker is a gRPC service whose unary method Panic and server-streaming
+// method PanicStream panic, as a handler with a bug does.
+var panicker = grpc.ServiceDesc{
+	ServiceName: "test.Panicker",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Panic",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := new(emptypb.Empty)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			h := func(context.Context, any) (any, error) { panic("unary handler bug") }
+			if interceptor == nil {
+				return h(ctx, in)
+			}
+			return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/test.Panicker/Panic"}, h)
+		},
+	}},
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "PanicStream",
+		ServerStreams: true,
+		Handler:       func(any, grpc.ServerStream) error { panic("stream handler bug") },
+	}},
+}
+
+// A handler's panic fails its call with Internal "internal error", is
+// logged once with its stack, and the server keeps serving.
+func TestRunRecoversPanics(t *testing.T) {
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, service.Spec{
+			Name:            "test",
+			Addr:            "127.0.0.1:0",
+			Service:         &panicker,
+			Impl:            struct{}{},
+			ShutdownTimeout: time.Second,
+			Ready:           func(addr string) { ready <- addr },
+			Logger:          slog.New(slog.NewJSONHandler(&logs, nil)),
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run() = %v before serving", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run() not serving after 30s")
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	wantInternal := func(what string, err error) {
+		t.Helper()
+		if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != "internal error" {
+			t.Errorf("%s: got %v, want Internal \"internal error\"", what, err)
+		}
+	}
+	for range 2 {
+		err := conn.Invoke(ctx, "/test.Panicker/Panic", &emptypb.Empty{}, &emptypb.Empty{})
+		wantInternal("unary call", err)
+	}
+	stream, err := conn.NewStream(ctx, &panicker.Streams[0], "/test.Panicker/PanicStream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(&emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	wantInternal("stream", stream.RecvMsg(&emptypb.Empty{}))
+
+	// Still serving, and still the same process.
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: panicker.ServiceName})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health after the panics: %v, %v; want SERVING", resp.GetStatus(), err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v, want nil after a stop asked for", err)
+	}
+
+	// One log record per panic, with method, value and stack.
+	want := map[string]int{"/test.Panicker/Panic": 2, "/test.Panicker/PanicStream": 1}
+	got := map[string]int{}
+	for line := range strings.Lines(logs.String()) {
+		var rec struct{ Msg, Method, Panic, Stack string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg != "handler panicked" {
+			continue
+		}
+		got[rec.Method]++
+		if !strings.Contains(rec.Panic, "handler bug") || !strings.Contains(rec.Stack, "service_test.go") {
+			t.Errorf("panic logged as %q with stack %q; want the panic value and a stack through the handler", rec.Panic, rec.Stack)
+		}
+	}
+	for m, n := range want {
+		if got[m] != n {
+			t.Errorf("log records of panics in %s: got %d, want %d (all: %v)", m, got[m], n, got)
+		}
+	}
+}

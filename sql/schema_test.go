@@ -1,0 +1,71 @@
+package schema_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	schema "shop/sql"
+	"shop/stack/stacktest"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+// withParam returns rawURL with the query parameter name=value added.
+func withParam(t *testing.T, rawURL, name, value string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(name, value)
+	// pgx takes "+" literally: a space must be %20.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	return u.String()
+}
+
+// Every session of a pool that Open returns has the timeouts, unless the
+// URL sets its own; the session that ran the migrations too (Apply lifts
+// them while it migrates).
+func TestOpenSessionTimeouts(t *testing.T) {
+	tests := []struct {
+		name                    string
+		param, value            string // added to the URL when not empty
+		wantStatement, wantIdle string
+	}{
+		{name: "Defaults", wantStatement: "5s", wantIdle: "10s"},
+		{name: "URLParameter", param: "statement_timeout", value: "30s", wantStatement: "30s", wantIdle: "10s"},
+		{name: "Options", param: "options", value: "-c idle_in_transaction_session_timeout=7s", wantStatement: "5s", wantIdle: "7s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := stacktest.Get(t).NewDatabase(t, schema.Orders)
+			ctx := context.Background()
+			// One connection: the one Apply migrated on.
+			u := withParam(t, db.URL, "pool_max_conns", "1")
+			if tt.param != "" {
+				u = withParam(t, u, tt.param, tt.value)
+			}
+			pool, err := schema.Open(ctx, u, schema.Orders)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			var statement, idle, lock string
+			if err := pool.QueryRow(ctx, `SELECT current_setting('statement_timeout'),
+				current_setting('idle_in_transaction_session_timeout'), current_setting('lock_timeout')`).
+				Scan(&statement, &idle, &lock); err != nil {
+				t.Fatal(err)
+			}
+			if statement != tt.wantStatement || idle != tt.wantIdle {
+				t.Errorf("statement_timeout, idle_in_transaction_session_timeout: got %s, %s; want %s, %s",
+					statement, idle, tt.wantStatement, tt.wantIdle)
+			}
+			if lock != "0" {
+				t.Errorf("lock_timeout: got %s, want 0 (Open sets none)", lock)
+			}
+		})
+	}
+}
