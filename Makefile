@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 SWAG_VERSION        := v1.16.6
 
-.PHONY: stack run infra test test-go check-generated lint tools proto swagger bench clean fetch
+.PHONY: stack run infra test test-go check-generated lint tools proto swagger bench clean fetch faults
 
 # The stack's own launcher, rebuilt every time (go's build cache makes that cheap).
 stack:
@@ -72,6 +72,12 @@ $(BIN)/staticcheck:
 
 $(BIN)/swag:
 	GOBIN=$(BIN) go install github.com/swaggo/swag/cmd/swag@$(SWAG_VERSION)
+
+## faults: the fault matrix alone, longer and heavier than in make test, on a stack of its own
+## (FAULTS_RATE orders/s, FAULTS_STEP per fault, FAULTS_HANG, FAULTS_USERS, FAULTS_ONLY="kill -9 kafka,...")
+faults:
+	FAULTS_RATE=$${FAULTS_RATE:-300} FAULTS_STEP=$${FAULTS_STEP:-60s} \
+		go test -count=1 -timeout 60m -run TestFaultMatrix ./systemtest/faults/ -v
 
 ## bench: end-to-end load test through the gateway beside pgbench's ceiling (see README)
 bench:

@@ -59,18 +59,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		}
 	}()
 	// Every port first, so that a taken one stops the run before anything starts.
-	for _, p := range []struct {
-		component, env string
-		port           int
-	}{
-		{"postgres", "POSTGRES_PORT", cfg.PostgresPort},
-		{"kafka", "KAFKA_PORT", cfg.KafkaPort},
-		{"kafka controller", "KAFKA_CONTROLLER_PORT", cfg.ControllerPort},
-		{"kafka connect", "CONNECT_PORT", cfg.ConnectPort},
-	} {
-		if err := checkPort(p.component, p.port, p.env); err != nil {
-			return nil, err
-		}
+	if err := cfg.checkPorts(); err != nil {
+		return nil, err
 	}
 	if s.Jars, err = jars.Fetch(ctx, cfg.CacheDir, log); err != nil {
 		return nil, err
@@ -185,3 +175,22 @@ func isDuplicate(err error) bool {
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// checkPorts reports the first port of the infrastructure that is taken,
+// by the component's name and variable.
+func (cfg Config) checkPorts() error {
+	for _, p := range []struct {
+		component, env string
+		port           int
+	}{
+		{"postgres", "POSTGRES_PORT", cfg.PostgresPort},
+		{"kafka", "KAFKA_PORT", cfg.KafkaPort},
+		{"kafka controller", "KAFKA_CONTROLLER_PORT", cfg.ControllerPort},
+		{"kafka connect", "CONNECT_PORT", cfg.ConnectPort},
+	} {
+		if err := checkPort(p.component, p.port, p.env); err != nil {
+			return err
+		}
+	}
+	return nil
+}

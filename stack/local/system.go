@@ -293,18 +293,8 @@ func build(ctx context.Context, root, bin string, log *slog.Logger) (map[string]
 // provisions the databases, the topics and the connectors.
 func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 	cfg := s.cfg
-	for _, p := range []struct {
-		component, env string
-		port           int
-	}{
-		{"postgres", "POSTGRES_PORT", cfg.PostgresPort},
-		{"kafka", "KAFKA_PORT", cfg.KafkaPort},
-		{"kafka controller", "KAFKA_CONTROLLER_PORT", cfg.ControllerPort},
-		{"kafka connect", "CONNECT_PORT", cfg.ConnectPort},
-	} {
-		if err := checkPort(p.component, p.port, p.env); err != nil {
-			return err
-		}
+	if err := cfg.checkPorts(); err != nil {
+		return err
 	}
 	if s.Jars, err = jars.Fetch(ctx, cfg.CacheDir, log); err != nil {
 		return err
