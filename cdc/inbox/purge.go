@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	schema "shop/sql"
 )
 
 // Retention is how long applied event ids are kept in the inbox. A
@@ -31,17 +33,11 @@ func Purge(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (in
 	if err := pool.QueryRow(ctx, `SELECT now() - make_interval(secs => $1)`, olderThan.Seconds()).Scan(&cutoff); err != nil {
 		return 0, fmt.Errorf("purge inbox: %w", err)
 	}
-	var total int64
-	for {
-		tag, err := pool.Exec(ctx, `DELETE FROM inbox WHERE event_id IN (
-				SELECT event_id FROM inbox WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)
-			AND processed_at < $1`, cutoff, PurgeBatch)
-		if err != nil {
-			return total, fmt.Errorf("purge inbox: %w", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < PurgeBatch {
-			return total, nil
-		}
+	n, err := schema.DeleteInBatches(ctx, pool, PurgeBatch, `DELETE FROM inbox WHERE event_id IN (
+			SELECT event_id FROM inbox WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)
+		AND processed_at < $1`, cutoff)
+	if err != nil {
+		return n, fmt.Errorf("purge inbox: %w", err)
 	}
+	return n, nil
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	schema "shop/sql"
 )
 
 // ErrUnconfirmed is returned by Purge when the connector's slot does not
@@ -84,25 +86,19 @@ func Purge(ctx context.Context, pool *pgxpool.Pool, slot string, olderThan time.
 // deletePublished deletes, batch by batch, the rows older than olderThan
 // that the current marker covers, while slot confirms past it.
 func deletePublished(ctx context.Context, pool *pgxpool.Pool, slot string, olderThan time.Duration) (int64, error) {
-	var total int64
-	for {
-		// The marker and the slot are read by the statement that deletes:
-		// another instance may replace the marker between batches.
-		tag, err := pool.Exec(ctx, `DELETE FROM outbox WHERE id IN (
-			SELECT o.id FROM outbox o
-			JOIN outbox_purge_marker m ON o.txid < m.snapshot_xmin
-			JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()
-				AND s.active AND s.confirmed_flush_lsn > m.wal_lsn
-			WHERE o.created_at < now() - make_interval(secs => $2)
-			LIMIT $3)`, slot, olderThan.Seconds(), batchSize)
-		if err != nil {
-			return total, fmt.Errorf("purge outbox: %w", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < int64(batchSize) {
-			return total, nil
-		}
+	// The marker and the slot are read by the statement that deletes:
+	// another instance may replace the marker between batches.
+	n, err := schema.DeleteInBatches(ctx, pool, batchSize, `DELETE FROM outbox WHERE id IN (
+		SELECT o.id FROM outbox o
+		JOIN outbox_purge_marker m ON o.txid < m.snapshot_xmin
+		JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()
+			AND s.active AND s.confirmed_flush_lsn > m.wal_lsn
+		WHERE o.created_at < now() - make_interval(secs => $2)
+		LIMIT $3)`, slot, olderThan.Seconds())
+	if err != nil {
+		return n, fmt.Errorf("purge outbox: %w", err)
 	}
+	return n, nil
 }
 
 // mark saves a new marker if slot is active. The statement's snapshot is

@@ -19,6 +19,8 @@ import (
 
 	"shop/service/fault"
 	"shop/sql/pgfault"
+
+	schema "shop/sql"
 )
 
 // Key identifies one use of an idempotency key: the caller, the key, and the
@@ -185,17 +187,11 @@ func Purge(ctx context.Context, pool *pgxpool.Pool, now time.Time, olderThan tim
 		return 0, fmt.Errorf("purge idempotency keys: retention must be positive, got %s", olderThan)
 	}
 	cutoff := now.Add(-olderThan)
-	var total int64
-	for {
-		tag, err := pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE (user_id, key) IN (
-				SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)
-			AND created_at < $1`, cutoff, PurgeBatch)
-		if err != nil {
-			return total, pgfault.From("purge idempotency keys", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < PurgeBatch {
-			return total, nil
-		}
+	n, err := schema.DeleteInBatches(ctx, pool, PurgeBatch, `DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+			SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+		AND created_at < $1`, cutoff)
+	if err != nil {
+		return n, pgfault.From("purge idempotency keys", err)
 	}
+	return n, nil
 }
