@@ -1,0 +1,138 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/stack/jars"
+	"shop/stack/local"
+)
+
+// backTimeout bounds how long a killed component may take to be restarted
+// and ready again.
+const backTimeout = 3 * time.Minute
+
+// shop is the whole system of the matrix on a stack of its own, the client
+// that drives it and the pools that read its databases.
+type shop struct {
+	sys                  *local.System
+	client               *client
+	ordersDB, paymentsDB *pgxpool.Pool
+	// reported holds the problems already reported, so that one that lasts
+	// is reported once.
+	reported map[string]bool
+}
+
+// startShop starts Postgres, Kafka, Kafka Connect with the connectors, two
+// instances of orders and of payments and the gateway, all supervised, in a
+// temporary directory on free ports without fsync; they are stopped and
+// removed when the test ends. It never touches another stack.
+func startShop(t *testing.T, log *slog.Logger) *shop {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "shop-faults-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs of the failed run kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	// Postgres runs as the postgres user when we are root: let it in.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	sys, err := local.StartSystem(ctx, local.SystemConfig{
+		Config: local.Config{
+			DataDir:           dir,
+			CacheDir:          jars.DefaultCacheDir(),
+			SuperuserPassword: "postgres", ServicePassword: "shop", ReplicationPassword: "debezium",
+		},
+		Services:          true,
+		Root:              root,
+		BinDir:            filepath.Join(dir, "bin"),
+		OrdersInstances:   2,
+		PaymentsInstances: 2,
+	}, log)
+	if err != nil {
+		t.Fatalf("start the shop: %v", err)
+	}
+	t.Cleanup(sys.Stop)
+	log.Info("shop running", "took", time.Since(start).Round(time.Millisecond), "gateway", sys.GatewayURL(), "dir", dir)
+
+	sh := &shop{sys: sys, client: newClient(sys.GatewayURL()), reported: map[string]bool{}}
+	for _, db := range []struct {
+		name string
+		to   **pgxpool.Pool
+	}{{local.Orders, &sh.ordersDB}, {local.Payments, &sh.paymentsDB}} {
+		pool, err := pgxpool.New(ctx, sys.ServiceURL(db.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		*db.to = pool
+	}
+	return sh
+}
+
+// kill sends SIGKILL to the process of component name alone, as `kill -9
+// pid` does (Postgres' backends outlive their postmaster), and waits until
+// the supervisor has it running and ready again.
+func (sh *shop) kill(ctx context.Context, name string, log *slog.Logger) error {
+	p := sh.sys.Process(name)
+	if p == nil {
+		return fmt.Errorf("no component %q (have %v)", name, sh.sys.Names())
+	}
+	log.Info("kill -9", "component", name, "pid", p.Pid())
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill -9 %s: %w", name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, backTimeout)
+	defer cancel()
+	if _, err := sh.sys.Restarted(ctx, name, p); err != nil {
+		return fmt.Errorf("%s not back after kill -9: %w", name, err)
+	}
+	return nil
+}
+
+// hang stops the process tree of component name with SIGSTOP (every
+// Postgres backend too: a frozen machine, not a crash), continues it with
+// SIGCONT after d, and waits until it is ready.
+func (sh *shop) hang(ctx context.Context, name string, d time.Duration, log *slog.Logger) error {
+	p := sh.sys.Process(name)
+	if p == nil {
+		return fmt.Errorf("no component %q (have %v)", name, sh.sys.Names())
+	}
+	log.Info("SIGSTOP", "component", name, "pid", p.Pid(), "for", d)
+	if err := p.SignalTree(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("SIGSTOP %s: %w", name, err)
+	}
+	sleep(ctx, d)
+	if err := p.SignalTree(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("SIGCONT %s: %w", name, err)
+	}
+	log.Info("SIGCONT", "component", name, "pid", p.Pid())
+	ctx, cancel := context.WithTimeout(ctx, backTimeout)
+	defer cancel()
+	if _, err := sh.sys.Ready(ctx, name); err != nil {
+		return fmt.Errorf("%s not ready after SIGCONT: %w", name, err)
+	}
+	return nil
+}
