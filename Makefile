@@ -8,8 +8,9 @@ export PATH := $(BIN):$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
 SWAG_VERSION        := v1.16.6
+PROMTOOL_VERSION    := v0.316.0
 
-.PHONY: stack run infra test test-go check-generated lint tools proto swagger bench clean fetch faults
+.PHONY: stack run infra test test-go check-generated check-alerts lint tools proto swagger bench clean fetch faults
 
 # The stack's own launcher, rebuilt every time (go's build cache makes that cheap).
 stack:
@@ -28,11 +29,16 @@ fetch: stack
 	@$(BIN)/stack fetch
 
 ## test: generated code is fresh, lint is clean, then every test against one shared throwaway stack
-test: tools check-generated lint stack
+test: tools check-generated lint check-alerts stack
 	$(BIN)/stack test-env -- $(MAKE) --no-print-directory test-go
 
 test-go:
 	go test -race -count=1 -p 2 -timeout 40m shop/...
+
+## check-alerts: the Prometheus alerting rules are valid and their unit tests pass (monitoring/)
+check-alerts: $(BIN)/promtool
+	promtool check rules monitoring/alerts.yml
+	promtool test rules monitoring/alerts_test.yml
 
 ## lint: gofmt, go vet, staticcheck
 lint: tools
@@ -69,6 +75,10 @@ $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: proto/go.mod
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/promtool:
+	@echo "building promtool $(PROMTOOL_VERSION) (a few minutes, once)"
+	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 $(BIN)/swag:
 	GOBIN=$(BIN) go install github.com/swaggo/swag/cmd/swag@$(SWAG_VERSION)

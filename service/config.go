@@ -141,6 +141,33 @@ func (e PaymentsEndpoint) ValidateListen() error {
 	return checkListenAddr("PAYMENTS_GRPC_ADDR", e.GRPCAddr)
 }
 
+// GatewayAdmin is the gateway's admin listener: /metrics and
+// /debug/pprof/, never on the public port.
+type GatewayAdmin struct {
+	Addr string `env:"GATEWAY_ADMIN_ADDR, default=127.0.0.1:9110"`
+}
+
+// Validate checks that the address is one host:port.
+func (a GatewayAdmin) Validate() error { return checkListenAddr("GATEWAY_ADMIN_ADDR", a.Addr) }
+
+// OrdersAdmin is the orders service's admin listener, as GatewayAdmin is
+// the gateway's; with several instances, `make run` gives them consecutive
+// ports.
+type OrdersAdmin struct {
+	Addr string `env:"ORDERS_ADMIN_ADDR, default=127.0.0.1:9111"`
+}
+
+// Validate checks that the address is one host:port.
+func (a OrdersAdmin) Validate() error { return checkListenAddr("ORDERS_ADMIN_ADDR", a.Addr) }
+
+// PaymentsAdmin is the payments service's admin listener.
+type PaymentsAdmin struct {
+	Addr string `env:"PAYMENTS_ADMIN_ADDR, default=127.0.0.1:9112"`
+}
+
+// Validate checks that the address is one host:port.
+func (a PaymentsAdmin) Validate() error { return checkListenAddr("PAYMENTS_ADMIN_ADDR", a.Addr) }
+
 // Kafka is the bootstrap broker list of the consumers and the stack.
 type Kafka struct {
 	Brokers []string `env:"KAFKA_BROKERS, default=127.0.0.1:9092"`
@@ -172,6 +199,39 @@ func (t Topics) Validate() error {
 	}
 	return nil
 }
+
+// Connect is Kafka Connect's REST API, where a service reads the state of
+// the connector publishing its outbox (the metric shop_connector_up).
+type Connect struct {
+	URL string `env:"CONNECT_URL, default=http://127.0.0.1:8083"`
+}
+
+// Validate checks that the URL is an http(s) URL with a host.
+func (c Connect) Validate() error {
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("CONNECT_URL %q: not an http(s) URL", c.URL)
+	}
+	return nil
+}
+
+// OrdersConnector is the name of the connector publishing the orders
+// outbox: the bundled connector config takes the same ORDERS_CONNECTOR.
+type OrdersConnector struct {
+	Name string `env:"ORDERS_CONNECTOR, default=orders-outbox"`
+}
+
+// Validate checks that the name is set.
+func (c OrdersConnector) Validate() error { return Required("ORDERS_CONNECTOR", c.Name) }
+
+// PaymentsConnector is the name of the connector publishing the payments
+// outbox, as OrdersConnector is of the orders one.
+type PaymentsConnector struct {
+	Name string `env:"PAYMENTS_CONNECTOR, default=payments-outbox"`
+}
+
+// Validate checks that the name is set.
+func (c PaymentsConnector) Validate() error { return Required("PAYMENTS_CONNECTOR", c.Name) }
 
 // OrdersSlot is the logical replication slot the orders connector streams
 // the orders database from: the connector config names it (slot.name) and

@@ -12,9 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -22,6 +25,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"shop/service/fault"
+	"shop/service/tracing"
 )
 
 // Job is a background job of a service. It runs until ctx is done and then
@@ -52,6 +56,15 @@ type Spec struct {
 	// Ready, if set, is called once with the address the server listens on,
 	// once it accepts calls and the jobs have started.
 	Ready func(addr string)
+	// AdminAddr is the address of the admin listener (AdminHandler:
+	// /metrics, /debug/pprof/), named by the variable AdminEnv in errors;
+	// port 0 picks a free port, reported through AdminReady. Empty means no
+	// admin listener.
+	AdminAddr string
+	AdminEnv  string
+	// AdminReady, if set, is called once with the address the admin
+	// listener listens on, before Ready.
+	AdminReady func(addr string)
 	// Logger is the service's logger.
 	Logger *slog.Logger
 }
@@ -71,10 +84,21 @@ func Run(ctx context.Context, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("run %s: listen on %s: %w", s.Name, s.Addr, err)
 	}
+	var admin *Admin
+	if s.AdminAddr != "" {
+		if admin, err = ListenAdmin(ctx, s.AdminEnv, s.AdminAddr, s.Logger); err != nil {
+			lis.Close()
+			return fmt.Errorf("run %s: %w", s.Name, err)
+		}
+	}
 	onPanic := recovery.WithRecoveryHandlerContext(recovered(s.Logger))
+	// The metrics interceptors come first, so that a call that panics counts
+	// with the code the client sees (Internal).
+	metrics := grpcMetrics()
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(onPanic)),
-		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(onPanic)),
+		tracing.GRPCServerOption(),
+		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(onPanic)),
+		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(onPanic)),
 	)
 	srv.RegisterService(s.Service, s.Impl)
 	healthSrv := health.NewServer()
@@ -95,6 +119,18 @@ func Run(ctx context.Context, s Spec) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	g.Go(func() error { return stopped("grpc server", srv.Serve(lis)) })
+	// The admin listener outlives the drain of the gRPC server, so that it
+	// can be scraped and profiled while the service stops.
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	if admin != nil {
+		g.Go(func() error {
+			if err := admin.Serve(adminCtx, s.ShutdownTimeout); err != nil {
+				return stopped("admin server", err)
+			}
+			return nil
+		})
+	}
 	for _, j := range s.Jobs {
 		g.Go(func() error { return stopped(j.Name, j.Run(gctx)) })
 	}
@@ -103,11 +139,19 @@ func Run(ctx context.Context, s Spec) error {
 		s.Logger.Info(s.Name + " service stopping")
 		healthSrv.Shutdown()
 		StopGracefully(srv, s.ShutdownTimeout)
+		stopAdmin()
 		return nil
 	})
 
 	addr := lis.Addr().String()
-	s.Logger.Info(s.Name+" service started", slog.String("grpc_addr", addr))
+	attrs := []any{slog.String("grpc_addr", addr)}
+	if admin != nil {
+		attrs = append(attrs, slog.String("admin_addr", admin.Addr().String()))
+	}
+	s.Logger.Info(s.Name+" service started", attrs...)
+	if admin != nil && s.AdminReady != nil {
+		s.AdminReady(admin.Addr().String())
+	}
 	if s.Ready != nil {
 		s.Ready(addr)
 	}
@@ -154,3 +198,18 @@ func Purge(name string, interval time.Duration, logger *slog.Logger, purge func(
 		return err
 	})
 }
+
+// grpcMetrics returns the process's gRPC server metrics, registered with
+// prometheus.DefaultRegisterer on first use: grpc_server_started_total,
+// grpc_server_handled_total{grpc_code}, grpc_server_msg_received_total,
+// grpc_server_msg_sent_total and grpc_server_handling_seconds, each by
+// grpc_type, grpc_service and grpc_method. One set serves every server of
+// the process (two services run in one test process), told apart by
+// grpc_service.
+var grpcMetrics = sync.OnceValue(func() *grpcprom.ServerMetrics {
+	m := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}),
+	))
+	prometheus.MustRegister(m)
+	return m
+})

@@ -60,6 +60,8 @@ func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := s.Context()
 	msgs := claim.Messages()
+	lag := h.c.trackLag(claim)
+	defer lag.close()
 	for {
 		var first *sarama.ConsumerMessage
 		select {
@@ -71,11 +73,13 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 			}
 			first = m
 		}
+		lag.seen(first.Offset)
 		batch, _ := drain(msgs, []*sarama.ConsumerMessage{first}, h.c.cfg.BatchSize)
 		if err := h.applyWithRetry(ctx, batch); err != nil {
 			return nil // cancelled before the batch committed: not marked, redelivered later
 		}
 		s.MarkMessage(batch[len(batch)-1], "")
+		lag.applied(batch[len(batch)-1].Offset + 1)
 	}
 }
 
@@ -103,8 +107,9 @@ func drain(ch <-chan *sarama.ConsumerMessage, batch []*sarama.ConsumerMessage, m
 func (h *handler) applyWithRetry(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		dead, err := h.applyBatch(ctx, batch)
+		dead, delivered, err := h.applyBatch(ctx, batch)
 		if err == nil {
+			h.c.observeCommitted(batch[0].Topic, delivered, dead)
 			last := batch[len(batch)-1]
 			h.c.log.Debug("batch committed",
 				slog.Int("partition", int(last.Partition)), slog.Int64("last_offset", last.Offset),
@@ -124,9 +129,10 @@ func (h *handler) applyWithRetry(ctx context.Context, batch []*sarama.ConsumerMe
 }
 
 // applyBatch runs one transaction over batch and returns how many messages
-// were dead-lettered. The transaction survives cancellation of ctx for up to
+// were dead-lettered and the created_at of each event whose effect it
+// applied (zero when the message had none). The transaction survives cancellation of ctx for up to
 // shutdownGrace, so that a shutdown usually lets the batch commit.
-func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessage) (dead int, err error) {
+func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessage) (dead int, delivered []time.Time, err error) {
 	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
@@ -140,95 +146,119 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	// whole batch round again with a savepoint per message, so that only
 	// its own writes are undone.
 	for _, isolate := range []bool{false, true} {
+		spans := make(messageSpans, 0, len(batch))
 		err = pgx.BeginFunc(tctx, h.c.cfg.Pool, func(tx pgx.Tx) error {
-			dead = 0
+			dead, delivered = 0, delivered[:0]
 			for _, m := range batch {
-				isDead, err := h.applyOne(tctx, tx, m, isolate)
+				r, err := h.applyOne(tctx, tx, m, isolate, &spans)
 				if err != nil {
 					return fmt.Errorf("message %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
 				}
-				if isDead {
+				switch {
+				case r.deadLettered:
 					dead++
+				case r.applied:
+					delivered = append(delivered, r.createdAt)
 				}
 			}
 			return nil
 		})
+		spans.end(err)
 		if !errors.Is(err, errIsolate) {
 			break
 		}
 	}
-	return dead, err
+	return dead, delivered, err
 }
 
 // errIsolate says that a batch applied without savepoints met a message
 // that can never be applied and must be applied again with them.
 var errIsolate = errors.New("permanent failure in a batch without savepoints")
 
+// oneResult is what applyOne did with a message.
+type oneResult struct {
+	// deadLettered: the message was recorded in dead_letters now (false
+	// for one recorded before, redelivered).
+	deadLettered bool
+	// applied: the message's effect was applied (not a duplicate, not dead).
+	applied bool
+	// createdAt is the message's Message.CreatedAt when applied.
+	createdAt time.Time
+}
+
 // applyOne applies m within tx, under a savepoint when isolate is set. It
 // reports whether m was dead-lettered: a message whose headers or key are
 // invalid (parseMessage), or whose application failed permanently (see
 // permanent), once its writes are undone. Any other error is transient and
-// aborts the batch (errIsolate: retry the batch isolated).
-func (h *handler) applyOne(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, isolate bool) (dead bool, err error) {
+// aborts the batch (errIsolate: retry the batch isolated). m is applied
+// under its own consumer span, added to spans.
+func (h *handler) applyOne(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, isolate bool, spans *messageSpans) (res oneResult, err error) {
 	msg, perr := parseMessage(m)
 	if perr != nil {
-		return true, h.deadLetter(ctx, tx, m, perr)
+		res.deadLettered, err = h.deadLetter(ctx, tx, m, perr)
+		return res, err
 	}
+	ctx = spans.start(ctx, h.c.cfg.Group, msg)
 	q := tx
 	if isolate {
 		if q, err = tx.Begin(ctx); err != nil { // SAVEPOINT
-			return false, fmt.Errorf("savepoint: %w", err)
+			return res, fmt.Errorf("savepoint: %w", err)
 		}
 	}
-	err = h.record(ctx, q, msg)
+	applied, err := h.record(ctx, q, msg)
 	if err == nil {
 		if isolate {
 			if err := q.Commit(ctx); err != nil { // RELEASE SAVEPOINT
-				return false, fmt.Errorf("release savepoint: %w", err)
+				return res, fmt.Errorf("release savepoint: %w", err)
 			}
 		}
-		return false, nil
+		return oneResult{applied: applied, createdAt: msg.CreatedAt}, nil
 	}
 	if !permanent(err) {
-		return false, err
+		return res, err
 	}
 	if !isolate {
-		return false, errIsolate
+		return res, errIsolate
 	}
 	if rerr := q.Rollback(ctx); rerr != nil { // ROLLBACK TO SAVEPOINT
-		return false, fmt.Errorf("rollback to savepoint: %w", rerr)
+		return res, fmt.Errorf("rollback to savepoint: %w", rerr)
 	}
-	return true, h.deadLetter(ctx, tx, m, err)
+	deadLetteredSpan(ctx, err)
+	res.deadLettered, err = h.deadLetter(ctx, tx, m, err)
+	return res, err
 }
 
 // record inserts msg's id into the inbox and, unless it was there already
-// (a duplicate, skipped), applies msg, within q.
-func (h *handler) record(ctx context.Context, q pgx.Tx, msg Message) error {
+// (a duplicate, skipped), applies msg, within q. It reports whether it
+// applied msg.
+func (h *handler) record(ctx context.Context, q pgx.Tx, msg Message) (applied bool, err error) {
 	tag, err := q.Exec(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset")
 		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, msg.EventID, msg.Topic, msg.Partition, msg.Offset)
 	if err != nil {
-		return fmt.Errorf("insert inbox: %w", err)
+		return false, fmt.Errorf("insert inbox: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		h.c.log.Debug("duplicate event skipped", slog.String("event_id", msg.EventID.String()),
+		h.c.log.DebugContext(ctx, "duplicate event skipped", slog.String("event_id", msg.EventID.String()),
 			slog.Int("partition", int(msg.Partition)), slog.Int64("offset", msg.Offset))
-		return nil
+		return false, nil
 	}
 	if err := h.c.cfg.Apply(ctx, q, msg); err != nil {
-		return fmt.Errorf("apply event %s: %w", msg.EventID, err)
+		return false, fmt.Errorf("apply event %s: %w", msg.EventID, err)
 	}
-	return nil
+	return true, nil
 }
 
 // deadLetter records m with cause in dead_letters within tx. A message
-// already recorded (redelivered before its offset was committed) is kept once.
-func (h *handler) deadLetter(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, cause error) error {
-	if err := insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, m.Key, m.Value, headerMap(m.Headers), cause); err != nil {
-		return err
+// already recorded (redelivered before its offset was committed) is kept
+// once; inserted reports whether it was recorded now.
+func (h *handler) deadLetter(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, cause error) (inserted bool, err error) {
+	inserted, err = insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, m.Key, m.Value, headerMap(m.Headers), cause)
+	if err != nil {
+		return false, err
 	}
-	h.c.log.Warn("message dead-lettered",
+	h.c.log.WarnContext(ctx, "message dead-lettered",
 		slog.Int("partition", int(m.Partition)), slog.Int64("offset", m.Offset), slog.String("error", sanitizeText(cause.Error())))
-	return nil
+	return inserted, nil
 }
 
 // DeadLetter records m with cause in dead_letters within tx, as the consumer
@@ -242,22 +272,26 @@ func DeadLetter(ctx context.Context, tx pgx.Tx, m Message, cause error) error {
 	if m.Traceparent != "" {
 		headers[HeaderTraceparent] = m.Traceparent
 	}
+	if !m.CreatedAt.IsZero() {
+		headers[HeaderCreatedAt] = m.CreatedAt.Format(time.RFC3339Nano)
+	}
 	for k, v := range headers {
 		headers[k] = sanitizeText(v)
 	}
-	return insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, []byte(m.Key), m.Value, headers, cause)
+	_, err := insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, []byte(m.Key), m.Value, headers, cause)
+	return err
 }
 
-func insertDeadLetter(ctx context.Context, tx pgx.Tx, topic string, partition int32, offset int64, key, value []byte, headers map[string]string, cause error) error {
+func insertDeadLetter(ctx context.Context, tx pgx.Tx, topic string, partition int32, offset int64, key, value []byte, headers map[string]string, cause error) (inserted bool, err error) {
 	hs, err := json.Marshal(headers)
 	if err != nil {
-		return fmt.Errorf("encode dead letter headers: %w", err)
+		return false, fmt.Errorf("encode dead letter headers: %w", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)
+	tag, err := tx.Exec(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic, partition, "offset") DO NOTHING`,
 		topic, partition, offset, key, value, string(hs), sanitizeText(cause.Error()))
 	if err != nil {
-		return fmt.Errorf("insert dead letter: %w", err)
+		return false, fmt.Errorf("insert dead letter: %w", err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }

@@ -59,6 +59,9 @@ type Message struct {
 	// Traceparent is the header "traceparent" when it is a W3C trace
 	// context, else empty.
 	Traceparent string
+	// CreatedAt is the header "createdAt": the producer's outbox row
+	// created_at; zero when the header is absent or not an RFC 3339 time.
+	CreatedAt time.Time
 }
 
 // ApplyFunc applies one event within tx. It must be deterministic in the
@@ -150,6 +153,9 @@ func saramaConfig(cfg Config) *sarama.Config {
 // committed. Kafka or database outages are logged and retried, not returned.
 // Run must be called at most once.
 func (c *Consumer) Run(ctx context.Context) error {
+	// The counter's series exists from the start, at 0, so that an
+	// increase is seen from the first dead letter on.
+	deadLettersWritten.WithLabelValues(c.cfg.Topic)
 	group, err := c.connect(ctx)
 	if err != nil || group == nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/IBM/sarama"
@@ -16,6 +17,9 @@ const (
 	HeaderID          = "id"
 	HeaderEventType   = "eventType"
 	HeaderTraceparent = "traceparent"
+	// HeaderCreatedAt is the outbox row's created_at, an RFC 3339 time
+	// (Debezium renders timestamptz as e.g. "2026-11-28T08:16:20.355447Z").
+	HeaderCreatedAt = "createdAt"
 )
 
 // MaxEventTypeLen bounds the header eventType.
@@ -29,9 +33,11 @@ const MaxEventTypeLen = 128
 // MaxEventTypeLen bytes, or repeated with different values; the key not
 // valid UTF-8 or holding a NUL. A "traceparent" that is not a W3C trace
 // context is dropped (Message.Traceparent empty): tracing is best effort and
-// never a reason to withhold an effect.
+// never a reason to withhold an effect. A "createdAt" that is not an RFC 3339
+// time is dropped the same way (Message.CreatedAt zero).
 func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
 	var idRaw, typ, traceparent string
+	var createdAt time.Time
 	var haveID, haveType, badTrace bool
 	for _, h := range m.Headers {
 		if h == nil {
@@ -55,6 +61,8 @@ func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
 				badTrace = true
 			}
 			traceparent = tp
+		case HeaderCreatedAt:
+			createdAt = parseCreatedAt(v)
 		}
 	}
 	if !haveID {
@@ -83,7 +91,19 @@ func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
 		Partition:   m.Partition,
 		Offset:      m.Offset,
 		Traceparent: traceparent,
+		CreatedAt:   createdAt,
 	}, nil
+}
+
+// parseCreatedAt returns the time in a createdAt header, or the zero time
+// when v is not an RFC 3339 time: the header only feeds a metric and is
+// never a reason to withhold an effect.
+func parseCreatedAt(v string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // validTraceparent returns the W3C trace-context traceparent in v

@@ -19,6 +19,8 @@ import (
 	"shop/gateway/httpapi"
 	ordersv1 "shop/proto/orders/v1"
 	paymentsv1 "shop/proto/payments/v1"
+	"shop/service"
+	"shop/service/tracing"
 )
 
 // Run serves the gateway until ctx is done, then shuts the HTTP server down
@@ -68,6 +70,23 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("gateway HTTP listen on %s (GATEWAY_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
+	admin, err := service.ListenAdmin(ctx, "GATEWAY_ADMIN_ADDR", cfg.Admin.Addr, logger)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("gateway: %w", err)
+	}
+	// The admin listener outlives the HTTP drain, so that it can be scraped
+	// and profiled while the gateway stops.
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	adminErr := make(chan error, 1)
+	go func() { adminErr <- admin.Serve(adminCtx, cfg.Process.ShutdownTimeout) }()
+	// stopAdminServer stops the admin listener and returns its error, if it
+	// failed on its own.
+	stopAdminServer := func() error {
+		stopAdmin()
+		return <-adminErr
+	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -83,27 +102,35 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("gateway listening",
 		"addr", ln.Addr().String(),
+		"admin_addr", admin.Addr().String(),
 		"swagger", "http://"+ln.Addr().String()+"/swagger/index.html",
 		"orders", cfg.Orders.GRPCAddr, "payments", cfg.Payments.GRPCAddr)
+	if cfg.AdminReady != nil {
+		cfg.AdminReady(admin.Addr())
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
 
 	select {
 	case err := <-serveErr:
-		return fmt.Errorf("gateway HTTP server: %w", err)
+		return errors.Join(fmt.Errorf("gateway HTTP server: %w", err), stopAdminServer())
+	case err := <-adminErr:
+		adminErr <- err // for stopAdminServer
+		srv.Close()
+		return fmt.Errorf("gateway: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("gateway shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Process.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("gateway HTTP shutdown: %w", err)
+		return errors.Join(fmt.Errorf("gateway HTTP shutdown: %w", err), stopAdminServer())
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("gateway HTTP server: %w", err)
+		return errors.Join(fmt.Errorf("gateway HTTP server: %w", err), stopAdminServer())
 	}
-	return nil
+	return stopAdminServer()
 }
 
 // serviceConfig balances round robin over the backend's addresses and
@@ -120,6 +147,7 @@ func dial(name, addr string) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
+		tracing.GRPCDialOption(),
 	}
 	target := addr
 	if list := strings.Split(addr, ","); len(list) > 1 {

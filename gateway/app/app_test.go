@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,9 +29,19 @@ import (
 // function that stops it and returns Run's error.
 func startGateway(t *testing.T, cfg Config) (string, func() error) {
 	t.Helper()
+	base, _, stop := startGatewayAdmin(t, cfg)
+	return base, stop
+}
+
+// startGatewayAdmin is startGateway that also returns the base URL of the
+// admin listener, on a free port.
+func startGatewayAdmin(t *testing.T, cfg Config) (string, string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
+	ready, adminReady := make(chan net.Addr, 1), make(chan net.Addr, 1)
 	cfg.Ready = func(a net.Addr) { ready <- a }
+	cfg.Admin.Addr = "127.0.0.1:0"
+	cfg.AdminReady = func(a net.Addr) { adminReady <- a }
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
 	var stopped bool
@@ -49,13 +61,13 @@ func startGateway(t *testing.T, cfg Config) (string, func() error) {
 	t.Cleanup(func() { _ = stop() })
 	select {
 	case a := <-ready:
-		return "http://" + a.String(), stop
+		return "http://" + a.String(), "http://" + (<-adminReady).String(), stop
 	case err := <-done:
 		t.Fatalf("Run returned before ready: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("gateway not ready in 10s")
 	}
-	return "", nil
+	return "", "", nil
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {
@@ -108,6 +120,89 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 }
 
+// requestCount sums, over the status codes, the http_requests_total samples
+// of method and route in the /metrics text body.
+func requestCount(t *testing.T, body, method, route string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^http_requests_total\{code="\d+",method="` + method + `",route="` + regexp.QuoteMeta(route) + `"\} (\S+)$`)
+	var sum float64
+	for _, m := range re.FindAllStringSubmatch(body, -1) {
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", m[0], err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// getBody returns the status and body of GET url.
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// The admin listener serves the request metrics by route template, never
+// the raw path, and pprof; the public port serves neither.
+func TestRunServesMetricsOnAdmin(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Orders.GRPCAddr, cfg.Payments.GRPCAddr = stacktest.FreeAddr(t), stacktest.FreeAddr(t)
+	cfg.BackendTimeout = time.Second
+	base, admin, _ := startGatewayAdmin(t, cfg)
+	if base == admin {
+		t.Fatalf("admin address %s is the public one", admin)
+	}
+
+	const route = "/api/v1/orders/:id"
+	_, before := getBody(t, admin+"/metrics")
+	r, err := http.NewRequest("GET", base+"/api/v1/orders/raw-path-7f3a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("X-User-ID", "alice")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	getBody(t, base+"/no/such/route")
+
+	code, after := getBody(t, admin+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("admin /metrics = %d, want 200", code)
+	}
+	if got, want := requestCount(t, after, "GET", route), requestCount(t, before, "GET", route)+1; got != want {
+		t.Errorf("http_requests_total{method=GET,route=%s} = %v, want %v", route, got, want)
+	}
+	if requestCount(t, after, "GET", "unmatched") < 1 {
+		t.Error(`no http_requests_total{route="unmatched"} after a request to no route`)
+	}
+	if !strings.Contains(after, `http_request_duration_seconds_count{code="`+strconv.Itoa(resp.StatusCode)+`",method="GET",route="`+route+`"}`) {
+		t.Errorf("/metrics lacks the duration histogram of GET %s", route)
+	}
+	if strings.Contains(after, "raw-path-7f3a") || strings.Contains(after, "/no/such/route") {
+		t.Error("/metrics shows a raw request path")
+	}
+	if code, body := getBody(t, admin+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("admin /debug/pprof/ = %d, want 200 listing the goroutine profile", code)
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if code, _ := getBody(t, base+path); code != http.StatusNotFound {
+			t.Errorf("public %s = %d, want 404", path, code)
+		}
+	}
+}
+
 func TestRunErrors(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,6 +214,9 @@ func TestRunErrors(t *testing.T) {
 	bad.BackendTimeout = 0
 	busy := DefaultConfig()
 	busy.HTTPAddr = taken.Addr().String()
+	adminBusy := DefaultConfig()
+	adminBusy.HTTPAddr = "127.0.0.1:0"
+	adminBusy.Admin.Addr = taken.Addr().String()
 
 	tests := []struct {
 		name    string
@@ -128,6 +226,7 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"InvalidConfig", bad, slog.New(slog.DiscardHandler), "GATEWAY_BACKEND_TIMEOUT"},
 		{"PortTaken", busy, slog.New(slog.DiscardHandler), "GATEWAY_HTTP_ADDR"},
+		{"AdminPortTaken", adminBusy, slog.New(slog.DiscardHandler), "GATEWAY_ADMIN_ADDR"},
 		{"NoLogger", DefaultConfig(), nil, "logger"},
 	}
 	for _, tt := range tests {
@@ -219,6 +318,7 @@ func TestRunBalancesOverInstances(t *testing.T) {
 	for i, balance := range []int64{100, 200} {
 		cfg := payments.DefaultConfig()
 		cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+		cfg.Admin.Addr = "127.0.0.1:0"
 		cfg.DatabaseURL = service.DatabaseURL(env.NewDatabase(t, schema.Payments).URL)
 		cfg.Kafka, cfg.Topics, cfg.ConsumerGroup = kafka, topics, group
 		ready := make(chan string, 1)
@@ -243,6 +343,7 @@ func TestRunBalancesOverInstances(t *testing.T) {
 	}
 	ocfg := orders.DefaultConfig()
 	ocfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+	ocfg.Admin.Addr = "127.0.0.1:0"
 	ocfg.DatabaseURL = service.DatabaseURL(env.NewDatabase(t, schema.Orders).URL)
 	ocfg.Kafka, ocfg.Topics, ocfg.ConsumerGroup = kafka, topics, stacktest.Unique("orders-")
 	oready := make(chan string, 1)

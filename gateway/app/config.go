@@ -19,6 +19,10 @@ type Config struct {
 	// GatewayEndpoint is the listen address (GATEWAY_HTTP_ADDR); port 0
 	// picks a free port, reported through Ready.
 	service.GatewayEndpoint
+	// Admin is the admin listener (GATEWAY_ADMIN_ADDR): /metrics and
+	// /debug/pprof/, never on the public port; port 0 picks a free port,
+	// reported through AdminReady.
+	Admin service.GatewayAdmin
 	// Orders and Payments are the backends the gateway dials.
 	Orders   service.OrdersEndpoint
 	Payments service.PaymentsEndpoint
@@ -32,6 +36,9 @@ type Config struct {
 	// Ready, when set, is called once with the bound HTTP address as soon
 	// as the server accepts connections. Not read from the environment.
 	Ready func(addr net.Addr)
+	// AdminReady, when set, is called once with the bound admin address,
+	// before Ready. Not read from the environment.
+	AdminReady func(addr net.Addr)
 }
 
 // DefaultConfig returns the configuration with every default applied.
@@ -52,7 +59,7 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	errs = append(errs, c.GatewayEndpoint.Validate(), c.Orders.Validate(), c.Payments.Validate())
+	errs = append(errs, c.GatewayEndpoint.Validate(), c.Admin.Validate(), c.Orders.Validate(), c.Payments.Validate())
 	if c.BackendTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("GATEWAY_BACKEND_TIMEOUT must be positive, got %s", c.BackendTimeout))
 	}

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // HeaderRequestID is the request correlation header: echoed when the
@@ -46,6 +49,66 @@ func validRequestID(s string) bool {
 }
 
 func requestIDOf(c *gin.Context) string { return c.GetString(ctxKeyRequestID) }
+
+// routeUnmatched is the route label of a request that matched no route
+// (404, 405): the raw path would let any client create series.
+const routeUnmatched = "unmatched"
+
+// httpMetrics are the gateway's request metrics, registered with
+// prometheus.DefaultRegisterer on first use (one set per process, however
+// many routers it builds): http_requests_total and the
+// http_request_duration_seconds histogram, each by method, route (the
+// route template such as /api/v1/orders/:id, never the raw path) and code.
+var httpMetrics = sync.OnceValue(func() *struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+} {
+	labels := []string{"method", "route", "code"}
+	m := &struct {
+		requests *prometheus.CounterVec
+		duration *prometheus.HistogramVec
+	}{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests served by the gateway, by method, route template and status code.",
+		}, labels),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request of the gateway, by method, route template and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, labels),
+	}
+	prometheus.MustRegister(m.requests, m.duration)
+	return m
+})
+
+// requestMetrics counts each request and observes its duration once it is
+// served, by method, route template and status code.
+func requestMetrics() gin.HandlerFunc {
+	m := httpMetrics()
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = routeUnmatched
+		}
+		values := []string{methodLabel(c.Request.Method), route, strconv.Itoa(c.Writer.Status())}
+		m.requests.WithLabelValues(values...).Inc()
+		m.duration.WithLabelValues(values...).Observe(time.Since(start).Seconds())
+	}
+}
+
+// methodLabel is the method label of a request: a standard method as it
+// is, anything a client invents as "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
 
 // accessLog logs one line per request, after it is served.
 func accessLog(logger *slog.Logger) gin.HandlerFunc {

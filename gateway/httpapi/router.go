@@ -103,7 +103,7 @@ func NewRouter(opts Options) (http.Handler, error) {
 		errs:     errorResponder{logger: opts.Logger},
 	}
 
-	r.Use(requestID(), accessLog(opts.Logger), recoverPanic(opts.Logger), limitBody(MaxBodyBytes))
+	r.Use(traceRequest(), requestMetrics(), requestID(), accessLog(opts.Logger), recoverPanic(opts.Logger), limitBody(MaxBodyBytes))
 	r.NoRoute(func(c *gin.Context) {
 		abortWith(c, &apiError{status: http.StatusNotFound, code: CodeNotFound, message: "no route for " + c.Request.Method + " " + c.Request.URL.Path})
 	})

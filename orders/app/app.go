@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"shop/cdc/inbox"
+	"shop/cdc/pipelinemetrics"
 	"shop/cdc/retention"
+	"shop/connect"
 	"shop/orders/grpcapi"
 	"shop/orders/paymentevents"
 	"shop/orders/postgres"
@@ -62,6 +67,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
+	gauges, err := metricJobs(pool, cfg, logger)
+	if err != nil {
+		return fmt.Errorf("run orders: %w", err)
+	}
 
 	return service.Run(ctx, service.Spec{
 		Name:    "orders",
@@ -70,9 +79,33 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Impl:    api,
 		Jobs: append([]service.Job{{Name: "payment events consumer", Run: consumer.Run},
 			service.Every("parked payment results sweep", paymentevents.SweepInterval, logger, applier.Sweep)},
-			retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys)...),
+			append(gauges, retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys)...)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,
 		Ready:           cfg.Ready,
+		AdminAddr:       cfg.Admin.Addr,
+		AdminEnv:        "ORDERS_ADMIN_ADDR",
+		AdminReady:      cfg.AdminReady,
 		Logger:          logger,
 	})
+}
+
+// metricJobs registers the pipeline's metrics with the default registry
+// (served on the admin listener) and returns the jobs that refresh the
+// gauges of this service's database: its dead letters, its connector's
+// replication slot and state and the age of the oldest pending order.
+func metricJobs(pool *pgxpool.Pool, cfg Config, logger *slog.Logger) ([]service.Job, error) {
+	if err := errors.Join(inbox.RegisterMetrics(prometheus.DefaultRegisterer), pipelinemetrics.Register(prometheus.DefaultRegisterer)); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	client, err := connect.NewClient(cfg.Connect.URL)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := pipelinemetrics.Jobs(pipelinemetrics.Config{
+		Pool: pool, Slot: cfg.Slot.Name, Connect: client, Connector: cfg.Connector.Name, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(jobs, pipelinemetrics.OrdersPendingJob(pool, 0, logger)), nil
 }

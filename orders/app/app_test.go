@@ -44,6 +44,7 @@ func TestRunEndToEnd(t *testing.T) {
 
 	cfg := app.DefaultConfig()
 	cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.DatabaseURL = service.DatabaseURL(db.URL)
 	cfg.Kafka.Brokers = env.Brokers
 	cfg.Topics.Payments = topic
@@ -206,6 +207,7 @@ func TestRunStartupErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := app.DefaultConfig()
 			cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
+			cfg.Admin.Addr = "127.0.0.1:0"
 			cfg.DatabaseURL = service.DatabaseURL(db.URL)
 			cfg.Kafka.Brokers = env.Brokers
 			cfg.ConsumerGroup = stacktest.Unique("orders-startup-")

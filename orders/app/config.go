@@ -17,6 +17,9 @@ type Config struct {
 	// Endpoint is the gRPC listen address (ORDERS_GRPC_ADDR); port 0 picks a
 	// free port, reported through Ready.
 	Endpoint service.OrdersEndpoint
+	// Admin is the admin listener (ORDERS_ADMIN_ADDR): /metrics and
+	// /debug/pprof/; port 0 picks a free port, reported through AdminReady.
+	Admin service.OrdersAdmin
 	// DatabaseURL is the orders database; it is logged without its password.
 	DatabaseURL service.DatabaseURL `env:"ORDERS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/orders"`
 	// ConsumerGroup is the Kafka consumer group of the payment events
@@ -26,6 +29,11 @@ type Config struct {
 	// connector config takes the same ORDERS_SLOT): the outbox purge deletes
 	// only rows it has confirmed.
 	Slot service.OrdersSlot
+	// Connector is the connector publishing this database's outbox
+	// (ORDERS_CONNECTOR) and Connect the Kafka Connect REST API
+	// (CONNECT_URL) asked for its state: the metric shop_connector_up.
+	Connector service.OrdersConnector
+	Connect   service.Connect
 	// Pipeline holds the brokers, the topics (the service consumes
 	// Topics.Payments), the retention of what it purges, the log level and the
 	// shutdown timeout.
@@ -35,6 +43,10 @@ type Config struct {
 	// listens on, when the service accepts calls and consumes events. It is
 	// not read from the environment.
 	Ready func(addr string)
+	// AdminReady, if set, is called once with the address the admin
+	// listener listens on, before Ready. It is not read from the
+	// environment.
+	AdminReady func(addr string)
 }
 
 // DefaultConfig returns the configuration with every default applied and
@@ -57,9 +69,12 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 func (c *Config) Validate() error {
 	return errors.Join(
 		c.Endpoint.ValidateListen(),
+		c.Admin.Validate(),
 		c.DatabaseURL.Validate("ORDERS_DATABASE_URL"),
 		service.Required("ORDERS_CONSUMER_GROUP", c.ConsumerGroup),
 		c.Slot.Validate(),
+		c.Connector.Validate(),
+		c.Connect.Validate(),
 		c.Pipeline.Validate(),
 	)
 }
@@ -68,8 +83,11 @@ func (c *Config) Validate() error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append([]slog.Attr{
 		slog.String("grpc_addr", c.Endpoint.GRPCAddr),
+		slog.String("admin_addr", c.Admin.Addr),
 		slog.Any("database_url", c.DatabaseURL),
 		slog.String("consumer_group", c.ConsumerGroup),
 		slog.String("slot", c.Slot.Name),
+		slog.String("connector", c.Connector.Name),
+		slog.String("connect_url", c.Connect.URL),
 	}, c.Pipeline.LogAttrs()...)...)
 }

@@ -23,9 +23,12 @@ func env(m map[string]string) service.Lookup {
 func TestDefaultConfig(t *testing.T) {
 	want := Config{
 		Endpoint:      service.OrdersEndpoint{GRPCAddr: "127.0.0.1:9101"},
+		Admin:         service.OrdersAdmin{Addr: "127.0.0.1:9111"},
 		DatabaseURL:   "postgres://shop:shop@127.0.0.1:5432/orders",
 		ConsumerGroup: "orders",
 		Slot:          service.OrdersSlot{Name: "orders_outbox"},
+		Connector:     service.OrdersConnector{Name: "orders-outbox"},
+		Connect:       service.Connect{URL: "http://127.0.0.1:8083"},
 		Pipeline: service.Pipeline{
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
 			Topics:    service.Topics{Orders: "orders.events", Payments: "payments.events"},
@@ -34,7 +37,7 @@ func TestDefaultConfig(t *testing.T) {
 		},
 	}
 	got := DefaultConfig()
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Ready")); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Ready", "AdminReady")); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 	if got.Ready != nil {
@@ -96,7 +99,7 @@ func TestLoadConfig(t *testing.T) {
 			}
 			want := DefaultConfig()
 			tt.modify(&want)
-			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Ready")); diff != "" {
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Ready", "AdminReady")); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
 		})

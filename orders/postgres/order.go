@@ -15,6 +15,7 @@ import (
 	ordersv1 "shop/proto/orders/v1"
 	"shop/service/fault"
 	"shop/service/limits"
+	"shop/service/tracing"
 	"shop/sql/pgfault"
 )
 
@@ -62,6 +63,9 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 		AggregateType: ordersv1.AggregateType,
 		AggregateID:   o.UserID,
 		Type:          ordersv1.EventOrderCreated,
+		// The trace of the call (the gateway's request) goes on in the
+		// consumers of the event.
+		Traceparent: tracing.Traceparent(ctx),
 		Payload: &ordersv1.OrderCreated{
 			OrderId:   o.ID.String(),
 			UserId:    o.UserID,

@@ -63,6 +63,7 @@ func TestRun(t *testing.T) {
 	topic := env.NewTopic(t, "orders.events")
 	cfg := app.DefaultConfig()
 	cfg.Endpoint.GRPCAddr = stacktest.FreeAddr(t)
+	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.DatabaseURL = service.DatabaseURL(db.URL)
 	cfg.Kafka.Brokers = env.Brokers
 	cfg.Topics.Orders = topic

@@ -17,6 +17,9 @@ type Config struct {
 	// Endpoint is the gRPC listen address (PAYMENTS_GRPC_ADDR); port 0 picks
 	// a free port, reported through Ready.
 	Endpoint service.PaymentsEndpoint
+	// Admin is the admin listener (PAYMENTS_ADMIN_ADDR): /metrics and
+	// /debug/pprof/; port 0 picks a free port, reported through AdminReady.
+	Admin service.PaymentsAdmin
 	// DatabaseURL is the payments database; it is logged without its
 	// password.
 	DatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/payments"`
@@ -27,6 +30,11 @@ type Config struct {
 	// connector config takes the same PAYMENTS_SLOT): the outbox purge deletes
 	// only rows it has confirmed.
 	Slot service.PaymentsSlot
+	// Connector is the connector publishing this database's outbox
+	// (PAYMENTS_CONNECTOR) and Connect the Kafka Connect REST API
+	// (CONNECT_URL) asked for its state: the metric shop_connector_up.
+	Connector service.PaymentsConnector
+	Connect   service.Connect
 	// Pipeline holds the brokers, the topics (the service consumes
 	// Topics.Orders), the retention of what it purges, the log level and the
 	// shutdown timeout.
@@ -36,6 +44,10 @@ type Config struct {
 	// listens on, when the service accepts calls and consumes events. It is
 	// not read from the environment.
 	Ready func(addr string)
+	// AdminReady, if set, is called once with the address the admin
+	// listener listens on, before Ready. It is not read from the
+	// environment.
+	AdminReady func(addr string)
 }
 
 // DefaultConfig returns the configuration with every default applied and
@@ -58,9 +70,12 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 func (c *Config) Validate() error {
 	return errors.Join(
 		c.Endpoint.ValidateListen(),
+		c.Admin.Validate(),
 		c.DatabaseURL.Validate("PAYMENTS_DATABASE_URL"),
 		service.Required("PAYMENTS_CONSUMER_GROUP", c.ConsumerGroup),
 		c.Slot.Validate(),
+		c.Connector.Validate(),
+		c.Connect.Validate(),
 		c.Pipeline.Validate(),
 	)
 }
@@ -69,8 +84,11 @@ func (c *Config) Validate() error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append([]slog.Attr{
 		slog.String("grpc_addr", c.Endpoint.GRPCAddr),
+		slog.String("admin_addr", c.Admin.Addr),
 		slog.Any("database_url", c.DatabaseURL),
 		slog.String("consumer_group", c.ConsumerGroup),
 		slog.String("slot", c.Slot.Name),
+		slog.String("connector", c.Connector.Name),
+		slog.String("connect_url", c.Connect.URL),
 	}, c.Pipeline.LogAttrs()...)...)
 }

@@ -17,6 +17,7 @@ import (
 	"shop/payments"
 	ordersv1 "shop/proto/orders/v1"
 	"shop/service/fault"
+	"shop/service/tracing"
 )
 
 // Store is what the Applier needs of the payments store (postgres.Store).
@@ -61,7 +62,13 @@ func (a *Applier) orderCreated(ctx context.Context, tx pgx.Tx, m inbox.Message) 
 	if err != nil {
 		return err
 	}
-	out, err := a.store.PayOrder(ctx, tx, order, m.Traceparent)
+	// The outcome's event continues the trace from this consumer's span
+	// (the message's own traceparent when it is applied without one).
+	traceparent := tracing.Traceparent(ctx)
+	if traceparent == "" {
+		traceparent = m.Traceparent
+	}
+	out, err := a.store.PayOrder(ctx, tx, order, traceparent)
 	if fault.KindOf(err) == fault.Invalid {
 		return inbox.Undecodable(err)
 	}

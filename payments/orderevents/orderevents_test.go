@@ -9,11 +9,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"shop/cdc/inbox"
 	"shop/payments"
 	ordersv1 "shop/proto/orders/v1"
 	"shop/service/fault"
+	"shop/service/tracing"
 	"shop/stack/stacktest"
 )
 
@@ -101,5 +103,29 @@ func TestNewRequiresDeps(t *testing.T) {
 	}
 	if _, err := New(&fakeStore{}, nil); err == nil {
 		t.Error("New(nil logger) error = nil, want error")
+	}
+}
+
+// TestTraceparentOfConsumerSpan: the outcome's event carries the
+// traceparent of the consumer's span, the child of the message's, so that
+// the orders consumer's span continues from the payments consumer's.
+func TestTraceparentOfConsumerSpan(t *testing.T) {
+	store := &fakeStore{}
+	a, err := New(store, stacktest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	m := inbox.Message{EventID: uuid.New(), Type: ordersv1.EventOrderCreated, Key: "alice",
+		Value:       []byte(`{"orderId":"` + id.String() + `","userId":"alice","amount":"150","currency":"RUB"}`),
+		Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(tracing.FromTraceparent(context.Background(), m.Traceparent), "process")
+	defer span.End()
+	if err := a.Handlers().Apply(ctx, nil, m); err != nil {
+		t.Fatal(err)
+	}
+	want := "00-0af7651916cd43dd8448eb211c80319c-" + span.SpanContext().SpanID().String() + "-01"
+	if store.traceparent != want {
+		t.Errorf("traceparent = %q, want the consumer span's %q", store.traceparent, want)
 	}
 }

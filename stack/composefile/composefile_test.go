@@ -20,12 +20,12 @@ const file = "../../docker-compose.yml"
 // app.Config): the file must set them, since the code's defaults point at
 // 127.0.0.1 and containers reach each other by service name.
 var wantEnv = map[string][]string{
-	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP"},
-	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP"},
-	"gateway":    {"GATEWAY_HTTP_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT"},
+	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP"},
+	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP"},
+	"gateway":    {"GATEWAY_HTTP_ADDR", "GATEWAY_ADMIN_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT"},
 	"connectors": {"CONNECT_URL", "CONNECT_DB_HOST", "CONNECT_DB_PORT", "CONNECT_DB_USER", "CONNECT_DB_PASSWORD", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
 	"postgres":   {"POSTGRES_PASSWORD", "SHOP_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD"},
-	"connect":    {"BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC"},
+	"connect":    {"KAFKA_OPTS", "BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC"},
 }
 
 // The published ports of DESIGN.md section 7.
@@ -41,7 +41,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if got, want := strings.Join(names, ","), "connect,connectors,gateway,kafka,orders,payments,postgres"; got != want {
+	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,orders,payments,postgres"; got != want {
 		t.Errorf("services = %s, want %s", got, want)
 	}
 	for svc, vars := range wantEnv {

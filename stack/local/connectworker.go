@@ -16,11 +16,14 @@ import (
 
 // ConnectConfig configures the local Kafka Connect worker.
 type ConnectConfig struct {
-	Dir     string
-	Port    int
-	Brokers []string
-	Jars    jars.Layout
-	HeapMB  int
+	Dir  string
+	Port int
+	// MetricsPort is where the JMX exporter agent serves the worker's and
+	// Debezium's metrics (/metrics on 127.0.0.1); 0 runs no agent.
+	MetricsPort int
+	Brokers     []string
+	Jars        jars.Layout
+	HeapMB      int
 	// GroupID names the Connect cluster; its internal topics are prefixed
 	// with it. Default "shop-connect".
 	GroupID string
@@ -34,6 +37,15 @@ type ConnectWorker struct {
 
 // URL is the worker's REST address.
 func (c *ConnectWorker) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", c.cfg.Port) }
+
+// MetricsURL is the address of the worker's JMX exporter (/metrics), empty
+// when it runs none.
+func (c *ConnectWorker) MetricsURL() string {
+	if c.cfg.MetricsPort == 0 || c.cfg.Jars.JMXAgent == "" {
+		return ""
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", c.cfg.MetricsPort)
+}
 
 // StartConnect starts one distributed-mode worker (internal topics with
 // replication factor 1) with the Debezium plugin on plugin.path. It returns
@@ -89,6 +101,11 @@ func startConnect(cfg ConnectConfig) (*Process, error) {
 	if err := checkPort("kafka connect", cfg.Port, "CONNECT_PORT"); err != nil {
 		return nil, err
 	}
+	if cfg.MetricsPort != 0 {
+		if err := checkPort("kafka connect metrics", cfg.MetricsPort, "CONNECT_METRICS_PORT"); err != nil {
+			return nil, err
+		}
+	}
 	java, err := javaBin()
 	if err != nil {
 		return nil, err
@@ -128,7 +145,11 @@ producer.linger.ms=1
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append([]string{java}, jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)...),
+	agent, err := metricsAgent(cfg.Jars.JMXAgent, cfg.Dir, cfg.MetricsPort, "connect.yml")
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append(append([]string{java}, agent...), jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)...),
 		"org.apache.kafka.connect.cli.ConnectDistributed", propsPath)
 	return startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), nil, nil, cfg.Dir, argv...)
 }

@@ -42,8 +42,11 @@ type KafkaConfig struct {
 	Dir            string
 	Port           int
 	ControllerPort int
-	Jars           jars.Layout
-	HeapMB         int
+	// MetricsPort is where the JMX exporter agent serves the broker's
+	// metrics (/metrics on 127.0.0.1); 0 runs no agent.
+	MetricsPort int
+	Jars        jars.Layout
+	HeapMB      int
 }
 
 // Kafka is a running single-node Kafka (broker and controller, KRaft).
@@ -126,6 +129,11 @@ func startKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Proces
 	if err := checkPort("kafka controller", cfg.ControllerPort, "KAFKA_CONTROLLER_PORT"); err != nil {
 		return nil, err
 	}
+	if cfg.MetricsPort != 0 {
+		if err := checkPort("kafka metrics", cfg.MetricsPort, "KAFKA_METRICS_PORT"); err != nil {
+			return nil, err
+		}
+	}
 	java, err := javaBin()
 	if err != nil {
 		return nil, err
@@ -179,7 +187,11 @@ log.retention.hours=168
 			return nil, &StartError{Component: "kafka", Err: fmt.Errorf("format storage: %w", err), Tail: string(out)}
 		}
 	}
-	argv := append(append([]string{java}, base...), "kafka.Kafka", propsPath)
+	agent, err := metricsAgent(cfg.Jars.JMXAgent, cfg.Dir, cfg.MetricsPort, "kafka.yml")
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append(append([]string{java}, agent...), base...), "kafka.Kafka", propsPath)
 	return startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), nil, nil, cfg.Dir, argv...)
 }
 

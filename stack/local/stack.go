@@ -24,6 +24,11 @@ type Config struct {
 	KafkaPort      int
 	ControllerPort int
 	ConnectPort    int
+	// KafkaMetricsPort and ConnectMetricsPort are where the JMX exporter
+	// agents serve Kafka's and Connect's metrics (Debezium's among them) on
+	// 127.0.0.1; 0 runs no agent (Start) or picks a free port
+	// (StartSystem).
+	KafkaMetricsPort, ConnectMetricsPort int
 	// Durable keeps fsync on (make run); tests turn it off.
 	Durable bool
 	// Passwords of the Postgres superuser, the service role and the
@@ -76,13 +81,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		return nil, err
 	}
 	s.Kafka, err = StartKafka(ctx, KafkaConfig{
-		Dir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, ControllerPort: cfg.ControllerPort, Jars: s.Jars,
+		Dir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, ControllerPort: cfg.ControllerPort,
+		MetricsPort: cfg.KafkaMetricsPort, Jars: s.Jars,
 	}, log)
 	if err != nil {
 		return nil, err
 	}
 	s.Connect, err = StartConnect(ctx, ConnectConfig{
-		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, Brokers: s.Kafka.Brokers(), Jars: s.Jars,
+		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.ConnectMetricsPort,
+		Brokers: s.Kafka.Brokers(), Jars: s.Jars,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -187,7 +194,12 @@ func (cfg Config) checkPorts() error {
 		{"kafka", "KAFKA_PORT", cfg.KafkaPort},
 		{"kafka controller", "KAFKA_CONTROLLER_PORT", cfg.ControllerPort},
 		{"kafka connect", "CONNECT_PORT", cfg.ConnectPort},
+		{"kafka metrics", "KAFKA_METRICS_PORT", cfg.KafkaMetricsPort},
+		{"kafka connect metrics", "CONNECT_METRICS_PORT", cfg.ConnectMetricsPort},
 	} {
+		if p.port == 0 {
+			continue
+		}
 		if err := checkPort(p.component, p.port, p.env); err != nil {
 			return err
 		}

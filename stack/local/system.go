@@ -63,6 +63,14 @@ type SystemConfig struct {
 	// each give orders 9101, 9103 and payments 9102, 9104. Empty gives
 	// every instance a free port on 127.0.0.1.
 	OrdersAddr, PaymentsAddr string
+	// GatewayAdminAddr, OrdersAdminAddr and PaymentsAdminAddr are the admin
+	// listeners (/metrics, /debug/pprof/) of the gateway and of each
+	// service's first instance; the other instances get the following
+	// ports as for the gRPC addresses, skipping every port of the system
+	// (so 9111 and 9112 with two instances each, and the JMX exporters on
+	// 9113 and 9114, give orders 9111, 9115 and payments 9112, 9116).
+	// Empty gives a free port on 127.0.0.1.
+	GatewayAdminAddr, OrdersAdminAddr, PaymentsAdminAddr string
 	// OrdersInstances and PaymentsInstances are the instances of each
 	// service (default 1); they share the service's consumer group and
 	// database, and the gateway balances over them.
@@ -93,7 +101,11 @@ type System struct {
 	// without Services.
 	OrdersAddrs, PaymentsAddrs []string
 	GatewayAddr                string
-	cfg                        SystemConfig
+	// OrdersAdminAddrs, PaymentsAdminAddrs and GatewayAdminAddr are the
+	// admin listeners, in the same order. Empty without Services.
+	OrdersAdminAddrs, PaymentsAdminAddrs []string
+	GatewayAdminAddr                     string
+	cfg                                  SystemConfig
 }
 
 // StartSystem builds the services, starts the infrastructure, provisions
@@ -172,7 +184,8 @@ func (cfg SystemConfig) withDefaults() (_ SystemConfig, err error) {
 	if cfg.ConnectorVars == nil {
 		cfg.ConnectorVars = os.LookupEnv
 	}
-	for _, p := range []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort} {
+	for _, p := range []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort,
+		&cfg.KafkaMetricsPort, &cfg.ConnectMetricsPort} {
 		if *p == 0 {
 			if *p, err = FreePort(); err != nil {
 				return cfg, err
@@ -200,12 +213,36 @@ func (s *System) assignAddrs() error {
 	if err != nil {
 		return err
 	}
-	checks := []struct{ name, addr, env string }{{NameGateway, s.GatewayAddr, "GATEWAY_HTTP_ADDR"}}
+	s.GatewayAdminAddr = cfg.GatewayAdminAddr
+	if s.GatewayAdminAddr == "" {
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		s.GatewayAdminAddr = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	inUse := append(append([]string{s.GatewayAddr, s.GatewayAdminAddr,
+		"127.0.0.1:" + strconv.Itoa(cfg.KafkaMetricsPort), "127.0.0.1:" + strconv.Itoa(cfg.ConnectMetricsPort)},
+		s.OrdersAddrs...), s.PaymentsAddrs...)
+	s.OrdersAdminAddrs, s.PaymentsAdminAddrs, err = assignAdminAddrs(cfg.OrdersAdminAddr, cfg.PaymentsAdminAddr, orders, payments, inUse)
+	if err != nil {
+		return err
+	}
+	checks := []struct{ name, addr, env string }{
+		{NameGateway, s.GatewayAddr, "GATEWAY_HTTP_ADDR"},
+		{NameGateway + " admin", s.GatewayAdminAddr, "GATEWAY_ADMIN_ADDR"},
+	}
 	for i, a := range s.OrdersAddrs {
 		checks = append(checks, struct{ name, addr, env string }{InstanceName(Orders, i+1), a, "ORDERS_GRPC_ADDR, ORDERS_INSTANCES"})
 	}
 	for i, a := range s.PaymentsAddrs {
 		checks = append(checks, struct{ name, addr, env string }{InstanceName(Payments, i+1), a, "PAYMENTS_GRPC_ADDR, PAYMENTS_INSTANCES"})
+	}
+	for i, a := range s.OrdersAdminAddrs {
+		checks = append(checks, struct{ name, addr, env string }{InstanceName(Orders, i+1) + " admin", a, "ORDERS_ADMIN_ADDR, ORDERS_INSTANCES"})
+	}
+	for i, a := range s.PaymentsAdminAddrs {
+		checks = append(checks, struct{ name, addr, env string }{InstanceName(Payments, i+1) + " admin", a, "PAYMENTS_ADMIN_ADDR, PAYMENTS_INSTANCES"})
 	}
 	for _, c := range checks {
 		if err := CheckAddr(c.name, c.addr, c.env); err != nil {
@@ -229,6 +266,26 @@ func assignInstanceAddrs(gateway, orders, payments string, nOrders, nPayments in
 		return nil, nil, err
 	}
 	if p, err = instanceAddrs("PAYMENTS_GRPC_ADDR", payments, nPayments, taken); err != nil {
+		return nil, nil, err
+	}
+	return o, p, nil
+}
+
+// assignAdminAddrs returns the admin listen addresses of the services'
+// instances, as SystemConfig describes them: consecutive from each first
+// address, skipping both first addresses and the ports of inUse.
+func assignAdminAddrs(orders, payments string, nOrders, nPayments int, inUse []string) (o, p []string, err error) {
+	taken := map[int]bool{}
+	for _, a := range append([]string{orders, payments}, inUse...) {
+		if _, port, err := net.SplitHostPort(a); err == nil {
+			n, _ := strconv.Atoi(port)
+			taken[n] = true
+		}
+	}
+	if o, err = instanceAddrs("ORDERS_ADMIN_ADDR", orders, nOrders, taken); err != nil {
+		return nil, nil, err
+	}
+	if p, err = instanceAddrs("PAYMENTS_ADMIN_ADDR", payments, nPayments, taken); err != nil {
 		return nil, nil, err
 	}
 	return o, p, nil
@@ -309,12 +366,14 @@ func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 		return err
 	}
 	if err := s.Start(ctx, KafkaComponent(KafkaConfig{
-		Dir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, ControllerPort: cfg.ControllerPort, Jars: s.Jars,
+		Dir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, ControllerPort: cfg.ControllerPort,
+		MetricsPort: cfg.KafkaMetricsPort, Jars: s.Jars,
 	}, log)); err != nil {
 		return err
 	}
 	cc, err := ConnectComponent(ConnectConfig{
-		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, Brokers: s.Brokers(), Jars: s.Jars,
+		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.ConnectMetricsPort,
+		Brokers: s.Brokers(), Jars: s.Jars,
 	})
 	if err != nil {
 		return err
@@ -415,24 +474,25 @@ const ConnectorWatchInterval = 10 * time.Second
 func (s *System) startServices(ctx context.Context, binaries map[string]string) error {
 	logs := filepath.Join(s.cfg.DataDir, "logs")
 	brokers := strings.Join(s.Brokers(), ",")
-	common := []string{"KAFKA_BROKERS=" + brokers, "ORDERS_TOPIC=" + s.cfg.Topics.Orders, "PAYMENTS_TOPIC=" + s.cfg.Topics.Payments}
+	common := []string{"KAFKA_BROKERS=" + brokers, "ORDERS_TOPIC=" + s.cfg.Topics.Orders, "PAYMENTS_TOPIC=" + s.cfg.Topics.Payments,
+		"CONNECT_URL=" + s.ConnectURL()}
 	for _, svc := range []struct {
-		name, addrVar, dbVar string
-		addrs                []string
+		name, addrVar, adminVar, dbVar string
+		addrs, adminAddrs              []string
 	}{
-		{Orders, "ORDERS_GRPC_ADDR", "ORDERS_DATABASE_URL", s.OrdersAddrs},
-		{Payments, "PAYMENTS_GRPC_ADDR", "PAYMENTS_DATABASE_URL", s.PaymentsAddrs},
+		{Orders, "ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", s.OrdersAddrs, s.OrdersAdminAddrs},
+		{Payments, "PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", s.PaymentsAddrs, s.PaymentsAdminAddrs},
 	} {
 		for i, addr := range svc.addrs {
 			env := append(append(append([]string{}, s.cfg.Env...), common...),
-				svc.addrVar+"="+addr, svc.dbVar+"="+s.ServiceURL(svc.name))
+				svc.addrVar+"="+addr, svc.adminVar+"="+svc.adminAddrs[i], svc.dbVar+"="+s.ServiceURL(svc.name))
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
 			if err := s.Start(ctx, freeFirst(c, addr, svc.addrVar)); err != nil {
 				return err
 			}
 		}
 	}
-	env := append(append([]string{}, s.cfg.Env...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr,
+	env := append(append([]string{}, s.cfg.Env...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
 		"ORDERS_GRPC_ADDR="+strings.Join(s.OrdersAddrs, ","), "PAYMENTS_GRPC_ADDR="+strings.Join(s.PaymentsAddrs, ","))
 	// Alive is enough to count as started: /readyz depends on the backends,
 	// and a gateway restarted while one is down must not count as failed.
@@ -485,6 +545,16 @@ func (s *System) Brokers() []string { return []string{fmt.Sprintf("127.0.0.1:%d"
 
 // ConnectURL is Kafka Connect's REST address.
 func (s *System) ConnectURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.cfg.ConnectPort) }
+
+// ConnectMetricsURL and KafkaMetricsURL are the JMX exporters' /metrics.
+func (s *System) ConnectMetricsURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", s.cfg.ConnectMetricsPort)
+}
+
+// KafkaMetricsURL: see ConnectMetricsURL.
+func (s *System) KafkaMetricsURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", s.cfg.KafkaMetricsPort)
+}
 
 // GatewayURL is the gateway's base URL, such as http://127.0.0.1:8080.
 func (s *System) GatewayURL() string { return "http://" + s.GatewayAddr }

@@ -54,6 +54,9 @@ type System struct {
 	PaymentsAddr string
 	// Payments is the payments process; nil when payments runs in process.
 	Payments *Process
+	// OrdersGroup and PaymentsGroup are the services' Kafka consumer
+	// groups.
+	OrdersGroup, PaymentsGroup string
 
 	services *services
 }
@@ -78,32 +81,39 @@ func Start(t *testing.T, opts Options) *System {
 		PaymentsTopic: env.NewTopic(t, "payments.events"),
 		PaymentsAddr:  stacktest.FreeAddr(t),
 	}
-	env.StartConnector(t, s.OrdersDB, s.OrdersTopic)
-	env.StartConnector(t, s.PaymentsDB, s.PaymentsTopic)
+	ordersConnector := env.StartConnector(t, s.OrdersDB, s.OrdersTopic)
+	paymentsConnector := env.StartConnector(t, s.PaymentsDB, s.PaymentsTopic)
 	s.services = newServices(t)
 	logger := stacktest.Logger()
 	kafka := service.Kafka{Brokers: env.Brokers}
 	topics := service.Topics{Orders: s.OrdersTopic, Payments: s.PaymentsTopic}
 
 	paymentsGroup := stacktest.Unique("payments-")
+	s.PaymentsGroup = paymentsGroup
 	if opts.PaymentsBinary != "" {
 		s.Payments = StartProcess(t, "payments", opts.PaymentsBinary,
 			"PAYMENTS_GRPC_ADDR="+s.PaymentsAddr,
+			"PAYMENTS_ADMIN_ADDR=127.0.0.1:0",
 			"PAYMENTS_DATABASE_URL="+s.PaymentsDB.URL,
 			"KAFKA_BROKERS="+strings.Join(env.Brokers, ","),
 			"ORDERS_TOPIC="+s.OrdersTopic,
 			"PAYMENTS_TOPIC="+s.PaymentsTopic,
 			"PAYMENTS_CONSUMER_GROUP="+paymentsGroup,
 			"PAYMENTS_SLOT="+s.PaymentsDB.Name,
+			"PAYMENTS_CONNECTOR="+paymentsConnector,
+			"CONNECT_URL="+env.ConnectURL,
 			"LOG_LEVEL=info",
 		)
 	} else {
 		cfg := payments.DefaultConfig()
 		cfg.Endpoint = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
+		cfg.Admin.Addr = "127.0.0.1:0"
 		cfg.DatabaseURL = service.DatabaseURL(s.PaymentsDB.URL)
 		cfg.Kafka = kafka
 		cfg.Topics = topics
 		cfg.Slot.Name = s.PaymentsDB.Name // the test connector's slot is named after its database
+		cfg.Connector.Name = paymentsConnector
+		cfg.Connect.URL = env.ConnectURL
 		cfg.ConsumerGroup = paymentsGroup
 		s.services.start("payments", func(ctx context.Context) error {
 			return payments.Run(ctx, cfg, logger.With("service", "payments"))
@@ -112,11 +122,15 @@ func Start(t *testing.T, opts Options) *System {
 
 	ocfg := orders.DefaultConfig()
 	ocfg.Endpoint = service.OrdersEndpoint{GRPCAddr: "127.0.0.1:0"}
+	ocfg.Admin.Addr = "127.0.0.1:0"
 	ocfg.DatabaseURL = service.DatabaseURL(s.OrdersDB.URL)
 	ocfg.Kafka = kafka
 	ocfg.Topics = topics
 	ocfg.Slot.Name = s.OrdersDB.Name
+	ocfg.Connector.Name = ordersConnector
+	ocfg.Connect.URL = env.ConnectURL
 	ocfg.ConsumerGroup = stacktest.Unique("orders-")
+	s.OrdersGroup = ocfg.ConsumerGroup
 	ordersAddr := make(chan string, 1)
 	ocfg.Ready = func(addr string) { ordersAddr <- addr }
 	s.services.start("orders", func(ctx context.Context) error {
@@ -125,6 +139,7 @@ func Start(t *testing.T, opts Options) *System {
 
 	gcfg := gateway.DefaultConfig()
 	gcfg.HTTPAddr = "127.0.0.1:0"
+	gcfg.Admin.Addr = "127.0.0.1:0"
 	gcfg.Payments = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
 	gcfg.Orders = service.OrdersEndpoint{GRPCAddr: s.await(t, "orders", ordersAddr)}
 	s.WaitPaymentsServing(t)

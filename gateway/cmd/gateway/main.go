@@ -7,11 +7,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"shop/gateway/app"
+	"shop/service/tracing"
 )
 
 func main() {
@@ -29,5 +31,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx, cfg, cfg.Process.NewLogger())
+	logger := slog.New(tracing.LogHandler(cfg.Process.NewLogger().Handler()))
+	tp, err := tracing.Setup(ctx, "gateway", os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	defer tp.Close(logger)
+	logger.Info("tracing", slog.Bool("exporting", tp.Exporting()))
+	return app.Run(ctx, cfg, logger)
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"shop/orders/app"
+	"shop/service/tracing"
 )
 
 func main() {
@@ -29,7 +30,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	logger := cfg.Process.NewLogger()
+	logger := slog.New(tracing.LogHandler(cfg.Process.NewLogger().Handler()))
 	logger.Info("configuration", slog.Any("config", cfg))
+	tp, err := tracing.Setup(ctx, "orders", os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	defer tp.Close(logger)
+	logger.Info("tracing", slog.Bool("exporting", tp.Exporting()))
 	return app.Run(ctx, cfg, logger)
 }

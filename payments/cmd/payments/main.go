@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"shop/payments/app"
+	"shop/service/tracing"
 )
 
 func main() {
@@ -30,7 +31,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	logger := cfg.Process.NewLogger()
+	logger := slog.New(tracing.LogHandler(cfg.Process.NewLogger().Handler()))
 	logger.Info("configuration", slog.Any("config", cfg))
+	tp, err := tracing.Setup(ctx, "payments", os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	defer tp.Close(logger)
+	logger.Info("tracing", slog.Bool("exporting", tp.Exporting()))
 	return app.Run(ctx, cfg, logger)
 }

@@ -35,6 +35,11 @@ type config struct {
 	KafkaPort      int `env:"KAFKA_PORT, overwrite"`
 	ControllerPort int `env:"KAFKA_CONTROLLER_PORT, default=9093"`
 	ConnectPort    int `env:"CONNECT_PORT, default=8083"`
+	// KafkaMetricsPort and ConnectMetricsPort are where the Prometheus JMX
+	// exporter agents serve Kafka's and Connect's (and Debezium's) metrics,
+	// on 127.0.0.1.
+	KafkaMetricsPort   int `env:"KAFKA_METRICS_PORT, default=9114"`
+	ConnectMetricsPort int `env:"CONNECT_METRICS_PORT, default=9113"`
 
 	// Passwords of the Postgres superuser, the service role and the
 	// replication role (development defaults).
@@ -50,6 +55,11 @@ type config struct {
 	Gateway  service.GatewayEndpoint
 	Orders   service.OrdersEndpoint
 	Payments service.PaymentsEndpoint
+	// The admin listeners (/metrics, /debug/pprof/); the instances of a
+	// service get consecutive ports as for the gRPC addresses.
+	GatewayAdmin  service.GatewayAdmin
+	OrdersAdmin   service.OrdersAdmin
+	PaymentsAdmin service.PaymentsAdmin
 	// OrdersInstances and PaymentsInstances are the instances of each
 	// service, on consecutive ports from ORDERS_GRPC_ADDR and
 	// PAYMENTS_GRPC_ADDR (local.SystemConfig says how clashes are skipped).
@@ -106,6 +116,8 @@ func (c *config) Validate() error {
 		{"KAFKA_PORT", c.KafkaPort},
 		{"KAFKA_CONTROLLER_PORT", c.ControllerPort},
 		{"CONNECT_PORT", c.ConnectPort},
+		{"KAFKA_METRICS_PORT", c.KafkaMetricsPort},
+		{"CONNECT_METRICS_PORT", c.ConnectMetricsPort},
 	} {
 		if p.port < 1 || p.port > 65535 {
 			errs = append(errs, fmt.Errorf("%s=%d: want a TCP port", p.name, p.port))
@@ -122,7 +134,8 @@ func (c *config) Validate() error {
 	if c.TopicPartitions < 1 {
 		errs = append(errs, fmt.Errorf("TOPIC_PARTITIONS=%d: want at least 1", c.TopicPartitions))
 	}
-	errs = append(errs, c.Topics.Validate(), c.Orders.Validate(), c.Payments.Validate())
+	errs = append(errs, c.Topics.Validate(), c.Orders.Validate(), c.Payments.Validate(),
+		c.GatewayAdmin.Validate(), c.OrdersAdmin.Validate(), c.PaymentsAdmin.Validate())
 	return errors.Join(errs...)
 }
 
@@ -136,6 +149,8 @@ func (c config) infra() local.Config {
 		KafkaPort:           c.KafkaPort,
 		ControllerPort:      c.ControllerPort,
 		ConnectPort:         c.ConnectPort,
+		KafkaMetricsPort:    c.KafkaMetricsPort,
+		ConnectMetricsPort:  c.ConnectMetricsPort,
 		Durable:             true,
 		SuperuserPassword:   c.SuperuserPassword,
 		ServicePassword:     c.ServicePassword,
@@ -154,6 +169,9 @@ func (c config) system(withServices bool) local.SystemConfig {
 		GatewayAddr:       c.Gateway.HTTPAddr,
 		OrdersAddr:        c.Orders.GRPCAddr,
 		PaymentsAddr:      c.Payments.GRPCAddr,
+		GatewayAdminAddr:  c.GatewayAdmin.Addr,
+		OrdersAdminAddr:   c.OrdersAdmin.Addr,
+		PaymentsAdminAddr: c.PaymentsAdmin.Addr,
 		OrdersInstances:   c.OrdersInstances,
 		PaymentsInstances: c.PaymentsInstances,
 	}

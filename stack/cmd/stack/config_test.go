@@ -43,6 +43,11 @@ func TestLoadConfigDefaultsAreTheServices(t *testing.T) {
 	if c.Root != wd || c.DataDir != filepath.Join(wd, ".data") || c.CacheDir == "" {
 		t.Errorf("root %q, data %q, cache %q; want the working directory, its .data and the jar cache", c.Root, c.DataDir, c.CacheDir)
 	}
+	if c.GatewayAdmin.Addr != "127.0.0.1:9110" || c.OrdersAdmin.Addr != "127.0.0.1:9111" || c.PaymentsAdmin.Addr != "127.0.0.1:9112" ||
+		c.ConnectMetricsPort != 9113 || c.KafkaMetricsPort != 9114 {
+		t.Errorf("admin %q %q %q, metrics ports connect %d kafka %d: defaults differ from README.md",
+			c.GatewayAdmin.Addr, c.OrdersAdmin.Addr, c.PaymentsAdmin.Addr, c.ConnectMetricsPort, c.KafkaMetricsPort)
+	}
 	if c.OrdersInstances != 1 || c.PaymentsInstances != 1 {
 		t.Errorf("instances %d, %d; want 1 each", c.OrdersInstances, c.PaymentsInstances)
 	}

@@ -36,7 +36,10 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 	if withServices {
 		fmt.Fprintf(&b, "  gateway:     %s/api/v1\n  swagger ui:  %s/swagger/index.html\n  orders:      %s\n  payments:    %s\n",
 			s.GatewayURL(), s.GatewayURL(), strings.Join(s.OrdersAddrs, " "), strings.Join(s.PaymentsAddrs, " "))
+		fmt.Fprintf(&b, "  admin (/metrics, /debug/pprof/):\n    gateway:   %s\n    orders:    %s\n    payments:  %s\n",
+			adminURLs(s.GatewayAdminAddr), adminURLs(s.OrdersAdminAddrs...), adminURLs(s.PaymentsAdminAddrs...))
 	}
+	fmt.Fprintf(&b, "  metrics:     connect %s  kafka %s\n", s.ConnectMetricsURL(), s.KafkaMetricsURL())
 	fmt.Fprintf(&b, "  connect:     %s\n  kafka:       %s\n  postgres:    %s\n  logs:        %s\nA process that exits is restarted. Press Ctrl-C to stop.\n\n",
 		s.ConnectURL(), strings.Join(s.Brokers(), ","), redact(s.ServiceURL("orders")), cfg.DataDir)
 	fmt.Fprint(os.Stderr, b.String())
@@ -46,6 +49,15 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 	}
 	log.Info("stopping")
 	return nil
+}
+
+// adminURLs renders admin addresses as their /metrics URLs.
+func adminURLs(addrs ...string) string {
+	urls := make([]string, len(addrs))
+	for i, a := range addrs {
+		urls[i] = "http://" + a + "/metrics"
+	}
+	return strings.Join(urls, " ")
 }
 
 // redact hides the password of a database URL.

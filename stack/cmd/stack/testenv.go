@@ -29,7 +29,8 @@ func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (i
 	sc := cfg.infra()
 	sc.DataDir = dir
 	sc.Durable = false
-	for _, p := range []*int{&sc.PostgresPort, &sc.KafkaPort, &sc.ControllerPort, &sc.ConnectPort} {
+	for _, p := range []*int{&sc.PostgresPort, &sc.KafkaPort, &sc.ControllerPort, &sc.ConnectPort,
+		&sc.KafkaMetricsPort, &sc.ConnectMetricsPort} {
 		if *p, err = local.FreePort(); err != nil {
 			return 1, err
 		}

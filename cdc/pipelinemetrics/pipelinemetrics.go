@@ -1,0 +1,256 @@
+// Package pipelinemetrics measures, every few seconds, the health of one
+// service's part of the CDC pipeline: its unhandled dead letters, the
+// replication slot of its database, the state of the connector that
+// publishes its outbox, and (orders only) the oldest order still pending.
+// The consumer's own metrics (lag, delivery time, dead letters written)
+// live with the consumer, in shop/cdc/inbox.
+//
+// The gauges are package-level, labelled by topic, slot or connector, so
+// that two services in one process (the system tests) each refresh their
+// own series of the same registered gauges.
+package pipelinemetrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"shop/connect"
+	"shop/service"
+)
+
+// DefaultInterval is how often the gauges are refreshed when
+// Config.Interval is 0: often enough for alerts that wait minutes, rarely
+// enough to cost nothing (each refresh is one indexed query or one REST
+// call).
+const DefaultInterval = 10 * time.Second
+
+var (
+	deadLetters = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_dead_letters",
+		Help: "Dead letters not yet handled (replayed or discarded), by the topic they came from.",
+	}, []string{"topic"})
+
+	slotLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_replication_slot_lag_bytes",
+		Help: "WAL bytes the replication slot holds: pg_current_wal_lsn() minus the slot's confirmed_flush_lsn.",
+	}, []string{"slot"})
+
+	slotActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_replication_slot_active",
+		Help: "1 while a connector streams from the replication slot, 0 when it is inactive or missing.",
+	}, []string{"slot"})
+
+	connectorUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shop_connector_up",
+		Help: "1 while the Kafka Connect connector and all its tasks are RUNNING, else 0 (also when it is missing or Connect does not answer).",
+	}, []string{"connector"})
+
+	ordersPendingOldest = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "shop_orders_pending_oldest_seconds",
+		Help: "Age in seconds of the oldest order still PENDING; 0 when there is none.",
+	})
+)
+
+// Register registers the gauges with reg. Registering them again with the
+// same reg is not an error, so that several services in one process may
+// each call it.
+func Register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{deadLetters, slotLag, slotActive, connectorUp, ordersPendingOldest} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) && are.ExistingCollector == c {
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Config says what a service's jobs measure.
+type Config struct {
+	// Pool is the service's database: its dead_letters table and its
+	// connector's replication slot.
+	Pool *pgxpool.Pool
+	// Slot is the replication slot of the connector publishing Pool's
+	// outbox.
+	Slot string
+	// Connect is Kafka Connect's REST API and Connector the name of the
+	// connector publishing Pool's outbox; both required.
+	Connect   *connect.Client
+	Connector string
+	// Interval is the refresh period; 0 means DefaultInterval.
+	Interval time.Duration
+	Logger   *slog.Logger
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Pool == nil:
+		return errors.New("pipeline metrics: no database pool")
+	case c.Slot == "":
+		return errors.New("pipeline metrics: no replication slot")
+	case c.Connect == nil || c.Connector == "":
+		return errors.New("pipeline metrics: no Kafka Connect client or connector name")
+	case c.Logger == nil:
+		return errors.New("pipeline metrics: no logger")
+	case c.Interval < 0:
+		return fmt.Errorf("pipeline metrics: negative interval %v", c.Interval)
+	}
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	return nil
+}
+
+// Jobs returns the jobs that refresh shop_dead_letters,
+// shop_replication_slot_lag_bytes, shop_replication_slot_active and
+// shop_connector_up for cfg's service. It returns an error when a field of
+// cfg is missing.
+func Jobs(cfg Config) ([]service.Job, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	d := &deadLetterCount{pool: cfg.Pool, seen: map[string]bool{}}
+	return []service.Job{
+		service.Every("dead letter gauge", cfg.Interval, cfg.Logger, bounded(cfg.Interval, d.refresh)),
+		service.Every("replication slot gauges", cfg.Interval, cfg.Logger, bounded(cfg.Interval, func(ctx context.Context) error {
+			return refreshSlot(ctx, cfg.Pool, cfg.Slot)
+		})),
+		service.Every("connector gauge", cfg.Interval, cfg.Logger, bounded(cfg.Interval, func(ctx context.Context) error {
+			refreshConnector(ctx, cfg.Connect, cfg.Connector, cfg.Logger)
+			return nil
+		})),
+	}, nil
+}
+
+// bounded runs fn with a deadline of one interval, so that a hung query
+// or request cannot stop the gauge's refreshes.
+func bounded(d time.Duration, fn func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return fn(ctx)
+	}
+}
+
+// deadLetterCount refreshes shop_dead_letters of one database. A topic
+// whose dead letters have all been handled keeps its series at 0.
+type deadLetterCount struct {
+	pool *pgxpool.Pool
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (d *deadLetterCount) refresh(ctx context.Context) error {
+	// Served by the partial index dead_letters_unhandled.
+	rows, err := d.pool.Query(ctx, `SELECT topic, count(*) FROM dead_letters WHERE handled_at IS NULL GROUP BY topic`)
+	if err != nil {
+		return fmt.Errorf("count dead letters: %w", err)
+	}
+	counts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct {
+		topic string
+		n     int64
+	}, error) {
+		var c struct {
+			topic string
+			n     int64
+		}
+		err := r.Scan(&c.topic, &c.n)
+		return c, err
+	})
+	if err != nil {
+		return fmt.Errorf("count dead letters: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := map[string]bool{}
+	for _, c := range counts {
+		deadLetters.WithLabelValues(c.topic).Set(float64(c.n))
+		now[c.topic], d.seen[c.topic] = true, true
+	}
+	for topic := range d.seen {
+		if !now[topic] {
+			deadLetters.WithLabelValues(topic).Set(0)
+		}
+	}
+	return nil
+}
+
+// refreshSlot refreshes the gauges of slot in pool's database. A missing
+// slot is inactive and has no lag series.
+func refreshSlot(ctx context.Context, pool *pgxpool.Pool, slot string) error {
+	var (
+		active bool
+		lag    *int64 // NULL until the slot has confirmed anything
+	)
+	err := pool.QueryRow(ctx, `SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
+		FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`, slot).Scan(&active, &lag)
+	if errors.Is(err, pgx.ErrNoRows) {
+		slotActive.WithLabelValues(slot).Set(0)
+		slotLag.DeleteLabelValues(slot)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read replication slot %s: %w", slot, err)
+	}
+	slotActive.WithLabelValues(slot).Set(boolValue(active))
+	if lag != nil {
+		slotLag.WithLabelValues(slot).Set(float64(max(*lag, 0)))
+	}
+	return nil
+}
+
+// refreshConnector sets shop_connector_up of name: 1 when it and all its
+// tasks are RUNNING, 0 otherwise, including when Connect cannot tell.
+func refreshConnector(ctx context.Context, client *connect.Client, name string, logger *slog.Logger) {
+	st, err := client.Status(ctx, name)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.DebugContext(ctx, "connector status unavailable", slog.String("connector", name), slog.Any("error", err))
+		}
+		connectorUp.WithLabelValues(name).Set(0)
+		return
+	}
+	connectorUp.WithLabelValues(name).Set(boolValue(st.Running()))
+}
+
+// OrdersPendingJob returns the orders service's job that refreshes
+// shop_orders_pending_oldest_seconds from pool, the orders database, every
+// interval (0 means DefaultInterval).
+func OrdersPendingJob(pool *pgxpool.Pool, interval time.Duration, logger *slog.Logger) service.Job {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	return service.Every("pending orders gauge", interval, logger, bounded(interval, func(ctx context.Context) error {
+		return refreshOrdersPending(ctx, pool)
+	}))
+}
+
+func refreshOrdersPending(ctx context.Context, pool *pgxpool.Pool) error {
+	// Served by the partial index orders_pending_created_at: the first
+	// entry of the index, however many orders there are.
+	var age float64
+	err := pool.QueryRow(ctx, `SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+		FROM orders WHERE status = 'PENDING'`).Scan(&age)
+	if err != nil {
+		return fmt.Errorf("oldest pending order: %w", err)
+	}
+	ordersPendingOldest.Set(max(age, 0))
+	return nil
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/audit"
+)
+
+// runAudit runs the money audit of shop/audit over both databases, as
+// shop-audit does, and prints its summary.
+func runAudit(ctx context.Context, args []string, lookup func(string) (string, bool), out io.Writer) error {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return fmt.Errorf("audit takes no arguments\n%s", usage)
+	}
+	cfg, err := loadConfig(ctx, lookup)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	paymentsPool, err := pgxpool.New(ctx, string(cfg.payments.DatabaseURL))
+	if err != nil {
+		return fmt.Errorf("payments database: %w", err)
+	}
+	defer paymentsPool.Close()
+	ordersPool, err := pgxpool.New(ctx, string(cfg.orders.DatabaseURL))
+	if err != nil {
+		return fmt.Errorf("orders database: %w", err)
+	}
+	defer ordersPool.Close()
+	r, err := audit.Check(ctx, paymentsPool, ordersPool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "accounts: %d, debits: %d, paid orders: %d, debits in flight: %d, violations: %d\n",
+		r.Accounts, r.Debits, r.PaidOrders, r.InFlight, len(r.Violations))
+	for _, v := range r.Violations {
+		fmt.Fprintln(out, "  ", v)
+	}
+	if !r.OK() {
+		return errFound
+	}
+	fmt.Fprintln(out, "OK")
+	return nil
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/cdc/inbox"
+	ordersapp "shop/orders/app"
+	"shop/orders/paymentevents"
+	orderspg "shop/orders/postgres"
+	paymentsapp "shop/payments/app"
+	"shop/payments/orderevents"
+	paymentspg "shop/payments/postgres"
+)
+
+// config is what shopctl reads from the environment: the services' own
+// configurations (their defaults declared once, in orders/app and
+// payments/app), which also say where Kafka Connect is and which connector
+// publishes each database.
+type config struct {
+	orders   ordersapp.Config
+	payments paymentsapp.Config
+}
+
+func loadConfig(ctx context.Context, lookup func(string) (string, bool)) (config, error) {
+	var c config
+	var err error
+	if c.orders, err = ordersapp.LoadConfig(ctx, lookup); err != nil {
+		return config{}, fmt.Errorf("orders: %w", err)
+	}
+	if c.payments, err = paymentsapp.LoadConfig(ctx, lookup); err != nil {
+		return config{}, fmt.Errorf("payments: %w", err)
+	}
+	return c, nil
+}
+
+// target is one consuming service: its database, what it consumes and how
+// it applies what it consumes.
+type target struct {
+	name    string
+	dbURL   string
+	group   string
+	topic   string
+	slot    string
+	brokers []string
+}
+
+func (c config) targets() []target {
+	return []target{
+		{name: "orders", dbURL: string(c.orders.DatabaseURL), group: c.orders.ConsumerGroup, topic: c.orders.Topics.Payments,
+			slot: c.orders.Slot.Name, brokers: c.orders.Kafka.Brokers},
+		{name: "payments", dbURL: string(c.payments.DatabaseURL), group: c.payments.ConsumerGroup, topic: c.payments.Topics.Orders,
+			slot: c.payments.Slot.Name, brokers: c.payments.Kafka.Brokers},
+	}
+}
+
+func (c config) target(name string) (target, error) {
+	for _, t := range c.targets() {
+		if t.name == name {
+			return t, nil
+		}
+	}
+	return target{}, fmt.Errorf("-service %q: want orders or payments", name)
+}
+
+// applyFunc returns the service's consumer's ApplyFunc: its Handlers over
+// its store on pool, logging to logger.
+func (t target) applyFunc(pool *pgxpool.Pool, logger *slog.Logger) (inbox.ApplyFunc, error) {
+	switch t.name {
+	case "orders":
+		store, err := orderspg.New(pool)
+		if err != nil {
+			return nil, err
+		}
+		a, err := paymentevents.New(store, logger)
+		if err != nil {
+			return nil, err
+		}
+		return a.Handlers().Apply, nil
+	case "payments":
+		store, err := paymentspg.New(pool)
+		if err != nil {
+			return nil, err
+		}
+		a, err := orderevents.New(store, logger)
+		if err != nil {
+			return nil, err
+		}
+		return a.Handlers().Apply, nil
+	}
+	return nil, fmt.Errorf("unknown service %q", t.name)
+}
+
+// connectorNames are the connectors publishing the two databases
+// (ORDERS_CONNECTOR, PAYMENTS_CONNECTOR).
+func (c config) connectorNames() []string {
+	return []string{c.orders.Connector.Name, c.payments.Connector.Name}
+}
