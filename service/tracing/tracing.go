@@ -80,6 +80,12 @@ func Setup(ctx context.Context, service string, lookup func(string) (string, boo
 			return nil, err
 		}
 		opts = append(opts, sdktrace.WithBatcher(p.exporter))
+	} else {
+		// Nothing is exported: spans are not recorded (no attributes, no
+		// events, no processor), but each still gets its ids, so the trace
+		// context propagates and log lines carry trace_id and span_id at a
+		// fraction of a recorded span's cost (measured with make bench).
+		opts = append(opts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	p.tp = sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(p.tp)

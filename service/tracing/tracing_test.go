@@ -75,6 +75,10 @@ func TestSetup(t *testing.T) {
 			if tracing.Traceparent(ctx) == "" {
 				t.Error("Traceparent empty within a span")
 			}
+			// Recording costs: only what is exported is recorded.
+			if got := span.IsRecording(); got != tc.exporting {
+				t.Errorf("span recording = %v, want %v (recorded only when exported)", got, tc.exporting)
+			}
 		})
 	}
 }
