@@ -2,10 +2,12 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -59,18 +61,34 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	sys, err := local.StartSystem(ctx, local.SystemConfig{
-		Config: local.Config{
-			DataDir:           dir,
-			CacheDir:          jars.DefaultCacheDir(),
-			SuperuserPassword: "postgres", ServicePassword: "shop", ReplicationPassword: "debezium",
-		},
-		Services:          true,
-		Root:              root,
-		BinDir:            filepath.Join(dir, "bin"),
-		OrdersInstances:   2,
-		PaymentsInstances: 2,
-	}, log)
+	var sys *local.System
+	// The free ports are chosen before they are bound: a test of another
+	// package running meanwhile can take one first. Start again on new
+	// ports then, in a fresh directory.
+	for attempt := 1; ; attempt++ {
+		data := filepath.Join(dir, fmt.Sprintf("try%d", attempt))
+		if err := os.Mkdir(data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sys, err = local.StartSystem(ctx, local.SystemConfig{
+			Config: local.Config{
+				DataDir:           data,
+				CacheDir:          jars.DefaultCacheDir(),
+				SuperuserPassword: "postgres", ServicePassword: "shop", ReplicationPassword: "debezium",
+			},
+			Services:          true,
+			Root:              root,
+			BinDir:            filepath.Join(dir, "bin"),
+			OrdersInstances:   2,
+			PaymentsInstances: 2,
+		}, log)
+		_, taken := errors.AsType[*local.PortInUseError](err)
+		if (taken || err != nil && strings.Contains(err.Error(), "already in use")) && attempt < 3 {
+			log.Warn("a free port was taken meanwhile, starting again", "error", err)
+			continue
+		}
+		break
+	}
 	if err != nil {
 		t.Fatalf("start the shop: %v", err)
 	}
