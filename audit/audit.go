@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,6 +58,22 @@ type Report struct {
 
 // OK reports whether no invariant is broken.
 func (r Report) OK() bool { return len(r.Violations) == 0 }
+
+// WriteTo writes r as the operator commands print it: the counts, one line
+// per violation, and "OK" when there is none.
+func (r Report) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "accounts: %d, debits: %d, paid orders: %d, debits in flight: %d, violations: %d\n",
+		r.Accounts, r.Debits, r.PaidOrders, r.InFlight, len(r.Violations))
+	for _, v := range r.Violations {
+		fmt.Fprintln(&b, "  ", v)
+	}
+	if r.OK() {
+		fmt.Fprintln(&b, "OK")
+	}
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
 
 // Check verifies, on a consistent snapshot of each database:
 //   - every account: balance = sum(credits) - sum(debits) and balance >= 0;

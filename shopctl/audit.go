@@ -42,14 +42,11 @@ func runAudit(ctx context.Context, args []string, lookup func(string) (string, b
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "accounts: %d, debits: %d, paid orders: %d, debits in flight: %d, violations: %d\n",
-		r.Accounts, r.Debits, r.PaidOrders, r.InFlight, len(r.Violations))
-	for _, v := range r.Violations {
-		fmt.Fprintln(out, "  ", v)
+	if _, err := r.WriteTo(out); err != nil {
+		return err
 	}
 	if !r.OK() {
 		return errFound
 	}
-	fmt.Fprintln(out, "OK")
 	return nil
 }

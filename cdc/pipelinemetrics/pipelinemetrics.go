@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"shop/cdc/inbox"
 	"shop/connect"
 	"shop/service"
 )
@@ -253,4 +254,21 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// ServiceJobs registers the pipeline's metrics (the consumer's of
+// shop/cdc/inbox and the gauges of this package) with reg, and returns the
+// jobs that refresh the gauges of one service's database: its dead letters,
+// and the replication slot and state of the connector that publishes its
+// outbox, asked of Kafka Connect at connectURL. Both services call it the
+// same way; orders adds OrdersPendingJob.
+func ServiceJobs(reg prometheus.Registerer, pool *pgxpool.Pool, slot, connectURL, connector string, logger *slog.Logger) ([]service.Job, error) {
+	if err := errors.Join(inbox.RegisterMetrics(reg), Register(reg)); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	client, err := connect.NewClient(connectURL)
+	if err != nil {
+		return nil, err
+	}
+	return Jobs(Config{Pool: pool, Slot: slot, Connect: client, Connector: connector, Logger: logger})
 }

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"shop/cdc/inbox"
 	"shop/cdc/pipelinemetrics"
 	"shop/cdc/retention"
-	"shop/connect"
 	"shop/orders/grpcapi"
 	"shop/orders/paymentevents"
 	"shop/orders/postgres"
@@ -67,10 +65,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
-	gauges, err := metricJobs(pool, cfg, logger)
+	gauges, err := pipelinemetrics.ServiceJobs(prometheus.DefaultRegisterer, pool, cfg.Slot.Name, cfg.Connect.URL, cfg.Connector.Name, logger)
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
+	gauges = append(gauges, pipelinemetrics.OrdersPendingJob(pool, 0, logger))
 
 	return service.Run(ctx, service.Spec{
 		Name:    "orders",
@@ -87,25 +86,4 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		AdminReady:      cfg.AdminReady,
 		Logger:          logger,
 	})
-}
-
-// metricJobs registers the pipeline's metrics with the default registry
-// (served on the admin listener) and returns the jobs that refresh the
-// gauges of this service's database: its dead letters, its connector's
-// replication slot and state and the age of the oldest pending order.
-func metricJobs(pool *pgxpool.Pool, cfg Config, logger *slog.Logger) ([]service.Job, error) {
-	if err := errors.Join(inbox.RegisterMetrics(prometheus.DefaultRegisterer), pipelinemetrics.Register(prometheus.DefaultRegisterer)); err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
-	}
-	client, err := connect.NewClient(cfg.Connect.URL)
-	if err != nil {
-		return nil, err
-	}
-	jobs, err := pipelinemetrics.Jobs(pipelinemetrics.Config{
-		Pool: pool, Slot: cfg.Slot.Name, Connect: client, Connector: cfg.Connector.Name, Logger: logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return append(jobs, pipelinemetrics.OrdersPendingJob(pool, 0, logger)), nil
 }

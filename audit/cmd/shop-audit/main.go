@@ -82,14 +82,11 @@ func run(ctx context.Context, args []string, lookup service.Lookup, out io.Write
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "accounts: %d, debits: %d, paid orders: %d, debits in flight: %d, violations: %d\n",
-		r.Accounts, r.Debits, r.PaidOrders, r.InFlight, len(r.Violations))
-	for _, v := range r.Violations {
-		fmt.Fprintln(out, "  ", v)
+	if _, err := r.WriteTo(out); err != nil {
+		return err
 	}
 	if !r.OK() {
 		return errViolations
 	}
-	fmt.Fprintln(out, "OK")
 	return nil
 }
