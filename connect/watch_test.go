@@ -43,7 +43,7 @@ func TestWatchRestartsFailedConnector(t *testing.T) {
 	db := env.NewDatabase(t, schema.Orders)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := db.Pool.Exec(ctx, "DROP PUBLICATION "+schema.Publication); err != nil {
+	if _, err := db.Owner.Exec(ctx, "DROP PUBLICATION "+schema.Publication); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := stacktest.Connector(db, env.ConnectorVars(db, env.NewTopic(t, "orders.events")))
@@ -84,7 +84,7 @@ func TestWatchRestartsFailedConnector(t *testing.T) {
 		t.Fatalf("status while the publication is missing = %+v, %v; want not running", s, err)
 	}
 
-	if _, err := db.Pool.Exec(ctx, "CREATE PUBLICATION "+schema.Publication+
+	if _, err := db.Owner.Exec(ctx, "CREATE PUBLICATION "+schema.Publication+
 		" FOR TABLE outbox, heartbeat WITH (publish = 'insert, update')"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,14 @@
-// Package schema holds the migrations of the orders and payments databases
-// and applies them. Each database gets the CDC set (outbox, inbox, dead
-// letters, heartbeat, publication) and its own set.
+// Package schema holds the migrations of the orders and payments databases,
+// applies them as each database's owner role with the privileges of its
+// runtime role (Migrate, Grant), and opens the runtime role's pool after
+// checking the schema (Open). Each database gets the CDC set (outbox,
+// inbox, dead letters, heartbeat, publication) and its own set.
 package schema
 
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -32,9 +36,17 @@ const (
 )
 
 // ReplicationRole is the role Debezium connects as. The stack creates it
-// (with REPLICATION, apart from the service role); migrations grant it read
-// access to the captured tables.
+// (with REPLICATION, apart from the services' roles); migrations grant it
+// read access to the captured tables, Grant the right to connect.
 const ReplicationRole = "debezium"
+
+// OwnerRole is the role that owns db's database and its tables and runs its
+// migrations (Migrate). The service never connects as it.
+func (db Database) OwnerRole() string { return string(db) + "_owner" }
+
+// RuntimeRole is the role the service of db connects as: it reads and
+// writes rows, as Grant allows, and cannot create, alter or drop anything.
+func (db Database) RuntimeRole() string { return string(db) + "_app" }
 
 // Publication is the publication the connectors read.
 const Publication = "shop_outbox"
@@ -77,19 +89,42 @@ func load(set string) ([]migration, error) {
 	return ms, nil
 }
 
+// Migrate brings db up to date as its owner: it connects to url (the
+// database's owner role, db.OwnerRole), applies the migrations (Apply) and
+// then the runtime role's privileges (Grant). This is the one way the
+// databases are migrated: by the stack before it starts the services, by
+// the test harness into its templates, and by shop-migrate under Compose or
+// in a deployment. The services only check the schema (Open).
+func Migrate(ctx context.Context, url string, db Database) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", db, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := apply(ctx, conn, db); err != nil {
+		return err
+	}
+	return Grant(ctx, conn, db)
+}
+
 // Apply brings db up to date: every migration not yet recorded in
 // schema_migrations runs in its own transaction. Concurrent callers are
 // serialized by an advisory lock, so several replicas may start at once.
+// It grants nothing: Migrate applies and grants.
 func Apply(ctx context.Context, pool *pgxpool.Pool, db Database) error {
-	sets, err := db.sets()
-	if err != nil {
-		return err
-	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", db, err)
 	}
 	defer conn.Release()
+	return apply(ctx, conn.Conn(), db)
+}
+
+func apply(ctx context.Context, conn *pgx.Conn, db Database) error {
+	sets, err := db.sets()
+	if err != nil {
+		return err
+	}
 	// An arbitrary constant: the lock id of schema migrations.
 	const lockID = 7_235_114_002
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockID); err != nil {
@@ -105,7 +140,7 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, db Database) error {
 	}
 	defer func() {
 		if _, err := conn.Exec(context.WithoutCancel(ctx), "RESET statement_timeout; RESET lock_timeout"); err != nil {
-			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // the pool drops a closed connection
+			conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the pool drops a closed connection
 		}
 	}()
 
@@ -140,8 +175,65 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, db Database) error {
 	return nil
 }
 
-// Version identifies the migrations of db: a hash of every file applied to
-// it. Test harnesses name template databases after it.
+// Check returns an error unless every migration of db is recorded in the
+// database's schema_migrations: a service started before its database was
+// migrated (Migrate) stops with a message that says so. A database with
+// migrations this binary does not know (a newer release migrated it) passes.
+func Check(ctx context.Context, pool *pgxpool.Pool, db Database) error {
+	sets, err := db.sets()
+	if err != nil {
+		return err
+	}
+	rows, err := pool.Query(ctx, "SELECT set_name, version FROM schema_migrations")
+	if err != nil {
+		if sqlState(err) == "42P01" {
+			return fmt.Errorf("check %s schema: the database is not migrated: migrate it as %s first (shop-migrate, or the stack)", db, db.OwnerRole())
+		}
+		return fmt.Errorf("check %s schema: %w", db, err)
+	}
+	applied := map[string]bool{}
+	for rows.Next() {
+		var set string
+		var v int
+		if err := rows.Scan(&set, &v); err != nil {
+			return fmt.Errorf("check %s schema: %w", db, err)
+		}
+		applied[fmt.Sprintf("%s/%d", set, v)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check %s schema: %w", db, err)
+	}
+	var missing []string
+	for _, set := range sets {
+		ms, err := load(set)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if !applied[fmt.Sprintf("%s/%d", m.set, m.version)] {
+				missing = append(missing, m.set+"/"+m.name)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("check %s schema: migrations not applied: %s: migrate the database as %s first (shop-migrate, or the stack)",
+			db, strings.Join(missing, ", "), db.OwnerRole())
+	}
+	return nil
+}
+
+// sqlState is the SQLSTATE of err, or "".
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// Version identifies the migrations of db and the grants of its runtime
+// role: a hash of every file applied to it and of Grant's statements. Test
+// harnesses name template databases after it.
 func Version(db Database) (string, error) {
 	sets, err := db.sets()
 	if err != nil {
@@ -157,6 +249,7 @@ func Version(db Database) (string, error) {
 			fmt.Fprintf(h, "%s/%s\n%s\n", m.set, m.name, m.sql)
 		}
 	}
+	fmt.Fprintf(h, "grants\n%s\n", grantsVersion(db))
 	return fmt.Sprintf("%016x", h.Sum64()), nil
 }
 
@@ -194,11 +287,12 @@ var sessionDefaults = map[string]time.Duration{
 	"idle_in_transaction_session_timeout": IdleInTransactionTimeout,
 }
 
-// Open connects a pool to db's database at url (statements prepared and
-// cached per connection, DefaultMaxConns connections and the session
-// timeouts StatementTimeout and IdleInTransactionTimeout unless the URL says
-// otherwise) and brings the schema up to date with Apply. The caller closes
-// the pool.
+// Open connects a pool to db's database at url, the runtime role's
+// (statements prepared and cached per connection, DefaultMaxConns
+// connections and the session timeouts StatementTimeout and
+// IdleInTransactionTimeout unless the URL says otherwise), and checks that
+// the schema is up to date (Check). It never migrates: Migrate does, as the
+// owner. The caller closes the pool.
 func Open(ctx context.Context, url string, db Database) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -220,7 +314,7 @@ func Open(ctx context.Context, url string, db Database) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", db, err)
 	}
-	if err := Apply(ctx, pool, db); err != nil {
+	if err := Check(ctx, pool, db); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -27,8 +27,7 @@ func withParam(t *testing.T, rawURL, name, value string) string {
 }
 
 // Every session of a pool that Open returns has the timeouts, unless the
-// URL sets its own; the session that ran the migrations too (Apply lifts
-// them while it migrates).
+// URL sets its own; the session that checked the schema too.
 func TestOpenSessionTimeouts(t *testing.T) {
 	tests := []struct {
 		name                    string
@@ -43,7 +42,7 @@ func TestOpenSessionTimeouts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := stacktest.Get(t).NewDatabase(t, schema.Orders)
 			ctx := context.Background()
-			// One connection: the one Apply migrated on.
+			// One connection: the one Check ran on.
 			u := withParam(t, db.URL, "pool_max_conns", "1")
 			if tt.param != "" {
 				u = withParam(t, u, tt.param, tt.value)

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	schema "shop/sql"
 	"shop/stack/local"
@@ -44,9 +43,11 @@ COMMIT;
 type Config struct {
 	// AdminURL is the superuser on database "postgres" of the cluster.
 	AdminURL string
-	// ServicePassword is the password of the service role "shop", which
-	// owns the scratch database and runs pgbench, like the service.
-	ServicePassword string
+	// ServicePassword is the password of the orders runtime role
+	// (orders_app), which runs pgbench, like the service; OwnerPassword is
+	// the orders owner role's (orders_owner), which owns the scratch
+	// database and migrates it.
+	ServicePassword, OwnerPassword string
 	// Database is the scratch database, created afresh and dropped after.
 	Database string
 	Clients  []int         // a pgbench run per client count; the best tps is the ceiling
@@ -100,7 +101,7 @@ func Measure(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) 
 	if err := drop(ctx, cfg.AdminURL, cfg.Database); err != nil {
 		return res, err
 	}
-	if err := local.EnsureDatabase(ctx, cfg.AdminURL, cfg.Database, ""); err != nil {
+	if err := local.EnsureDatabase(ctx, cfg.AdminURL, cfg.Database, schema.Orders, ""); err != nil {
 		return res, err
 	}
 	defer func() {
@@ -110,16 +111,10 @@ func Measure(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) 
 			log.Warn("drop scratch database", "database", cfg.Database, "err", err)
 		}
 	}()
-	svc := *admin
-	svc.User = url.UserPassword(local.ServiceRole, cfg.ServicePassword)
-	svc.Path = "/" + cfg.Database
-	pool, err := pgxpool.New(ctx, svc.String())
-	if err != nil {
-		return res, err
-	}
-	err = schema.Apply(ctx, pool, schema.Orders)
-	pool.Close()
-	if err != nil {
+	owner := *admin
+	owner.User = url.UserPassword(schema.Orders.OwnerRole(), cfg.OwnerPassword)
+	owner.Path = "/" + cfg.Database
+	if err := schema.Migrate(ctx, owner.String(), schema.Orders); err != nil {
 		return res, fmt.Errorf("migrate %s: %w", cfg.Database, err)
 	}
 
@@ -139,7 +134,7 @@ func Measure(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) 
 		log.Info("pgbench", "clients", c, "threads", threads, "duration", cfg.Duration, "database", cfg.Database)
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = append(os.Environ(),
-			"PGHOST="+admin.Hostname(), "PGPORT="+portOf(admin), "PGUSER="+local.ServiceRole,
+			"PGHOST="+admin.Hostname(), "PGPORT="+portOf(admin), "PGUSER="+schema.Orders.RuntimeRole(),
 			"PGPASSWORD="+cfg.ServicePassword, "PGDATABASE="+cfg.Database, "PGSSLMODE=disable")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out

@@ -105,7 +105,7 @@ func TestOutboxThroughDebezium(t *testing.T) {
 	env := stacktest.Get(t)
 	src := env.NewDatabase(t, schema.Orders)
 	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Pool)
+	createApplied(t, dst.Owner)
 	topic := env.NewTopic(t, "orders.events")
 
 	ctx := context.Background()
@@ -161,7 +161,7 @@ func TestOutboxThroughDebezium(t *testing.T) {
 func TestBatchSavepoints(t *testing.T) {
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Pool)
+	createApplied(t, db.Owner)
 	topic := env.NewTopic(t, "events")
 	p := producer(t, env.Brokers)
 
@@ -223,7 +223,7 @@ func TestBatchSavepoints(t *testing.T) {
 func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Pool)
+	createApplied(t, db.Owner)
 	topic := env.NewTopic(t, "events")
 	p := producer(t, env.Brokers)
 	group := stacktest.Unique("g-")
@@ -301,7 +301,7 @@ func sendTo(t *testing.T, brokers []string, msgs []*sarama.ProducerMessage) {
 func TestBadHeaders(t *testing.T) {
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Pool)
+	createApplied(t, db.Owner)
 	topic := env.NewTopic(t, "events")
 	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	type sent struct {
@@ -377,8 +377,8 @@ func TestBadHeaders(t *testing.T) {
 func TestPermanentDatabaseErrors(t *testing.T) {
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Pool)
-	if _, err := db.Pool.Exec(context.Background(), `CREATE TABLE positive (n int CHECK (n > 0))`); err != nil {
+	createApplied(t, db.Owner)
+	if _, err := db.Owner.Exec(context.Background(), `CREATE TABLE positive (n int CHECK (n > 0))`); err != nil {
 		t.Fatal(err)
 	}
 	topic := env.NewTopic(t, "events")

@@ -102,7 +102,7 @@ func TestDeliveryHistogram(t *testing.T) {
 	reg := registry(t)
 	src := env.NewDatabase(t, schema.Orders)
 	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Pool)
+	createApplied(t, dst.Owner)
 	topic := env.NewTopic(t, "orders.events")
 	env.StartConnector(t, src, topic)
 
@@ -145,7 +145,7 @@ func TestConsumerLag(t *testing.T) {
 	env := stacktest.Get(t)
 	reg := registry(t)
 	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Pool)
+	createApplied(t, dst.Owner)
 	topic := env.NewTopic(t, "orders.events")
 	group := stacktest.Unique("g-")
 	const backlog = 5
@@ -195,7 +195,7 @@ func TestDeadLettersTotal(t *testing.T) {
 	env := stacktest.Get(t)
 	reg := registry(t)
 	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Pool)
+	createApplied(t, dst.Owner)
 	topic := env.NewTopic(t, "orders.events")
 	sendTo(t, env.Brokers, []*sarama.ProducerMessage{
 		msg(topic, "alice", `{}`, "eventType", "OrderCreated"), // no id

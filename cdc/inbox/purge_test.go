@@ -47,7 +47,7 @@ func TestPurgeBatches(t *testing.T) {
 	}
 	// A statement-level trigger records how many rows each statement
 	// deletes.
-	if _, err := db.Pool.Exec(ctx, `CREATE TABLE deletes (id bigint GENERATED ALWAYS AS IDENTITY, n bigint NOT NULL);
+	if _, err := db.Owner.Exec(ctx, `CREATE TABLE deletes (id bigint GENERATED ALWAYS AS IDENTITY, n bigint NOT NULL);
 		CREATE FUNCTION record_deletes() RETURNS trigger LANGUAGE plpgsql AS
 			$$BEGIN INSERT INTO deletes (n) SELECT count(*) FROM gone; RETURN NULL; END$$;
 		CREATE TRIGGER record_deletes AFTER DELETE ON inbox REFERENCING OLD TABLE AS gone

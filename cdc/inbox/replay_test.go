@@ -79,8 +79,8 @@ func TestReplay(t *testing.T) {
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Orders)
 	ctx := context.Background()
-	createApplied(t, db.Pool)
-	if _, err := db.Pool.Exec(ctx, `CREATE TABLE allowed (key text PRIMARY KEY)`); err != nil {
+	createApplied(t, db.Owner)
+	if _, err := db.Owner.Exec(ctx, `CREATE TABLE allowed (key text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	topic := env.NewTopic(t, "replay")
@@ -171,7 +171,7 @@ func TestReplayAppliedEventOrTransientError(t *testing.T) {
 	t.Parallel()
 	db := stacktest.Get(t).NewDatabase(t, schema.Orders)
 	ctx := context.Background()
-	createApplied(t, db.Pool)
+	createApplied(t, db.Owner)
 	insert := func(key string, eventID uuid.UUID, offset int) int64 {
 		var id int64
 		err := db.Pool.QueryRow(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)

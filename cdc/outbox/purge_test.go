@@ -25,14 +25,16 @@ import (
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-func insert(t *testing.T, pool *pgxpool.Pool, age time.Duration) uuid.UUID {
+// insert inserts an event as the service does (the runtime role), then
+// back-dates it by age (as the owner: the service never updates the outbox).
+func insert(t *testing.T, db *stacktest.Database, age time.Duration) uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
 	e := outbox.Event{ID: uuid.New(), AggregateType: "order", AggregateID: "alice", Type: "OrderCreated", Payload: wrapperspb.String("x")}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return outbox.Insert(ctx, tx, e) }); err != nil {
+	if err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return outbox.Insert(ctx, tx, e) }); err != nil {
 		t.Fatalf("Insert() = %v", err)
 	}
-	if _, err := pool.Exec(ctx, `UPDATE outbox SET created_at = now() - make_interval(secs => $2) WHERE id = $1`, e.ID, age.Seconds()); err != nil {
+	if _, err := db.Owner.Exec(ctx, `UPDATE outbox SET created_at = now() - make_interval(secs => $2) WHERE id = $1`, e.ID, age.Seconds()); err != nil {
 		t.Fatal(err)
 	}
 	return e.ID
@@ -83,8 +85,8 @@ func TestPurgeWaitsForReplicationSlot(t *testing.T) {
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Orders)
 	ctx := context.Background()
-	old := insert(t, db.Pool, 48*time.Hour)
-	fresh := insert(t, db.Pool, 0)
+	old := insert(t, db, 48*time.Hour)
+	fresh := insert(t, db, 0)
 
 	// No slot yet: the connector has not snapshotted the old row.
 	n, err := outbox.Purge(ctx, db.Pool, db.Name, 24*time.Hour)
@@ -277,7 +279,7 @@ func TestPurgeNeedsTheNamedSlot(t *testing.T) {
 	s := newSlots(t, env, db)
 	s.create("other")
 	other := s.attach("other")
-	old := insert(t, db.Pool, 48*time.Hour)
+	old := insert(t, db, 48*time.Hour)
 	for range 2 {
 		other.confirm(s.walLSN())
 		n, err := purge(t, db, "connector")
@@ -296,7 +298,7 @@ func TestPurgeNeedsAnActiveSlot(t *testing.T) {
 	db := env.NewDatabase(t, schema.Orders)
 	s := newSlots(t, env, db)
 	s.create("connector")
-	old := insert(t, db.Pool, 48*time.Hour)
+	old := insert(t, db, 48*time.Hour)
 
 	// Never active: no marker is taken either.
 	n, err := purge(t, db, "connector")
@@ -328,7 +330,7 @@ func TestPurgeKeepsWhatTheSlotHasNotConfirmed(t *testing.T) {
 	s := newSlots(t, env, db)
 	s.create("connector")
 	c := s.attach("connector")
-	first := insert(t, db.Pool, 48*time.Hour)
+	first := insert(t, db, 48*time.Hour)
 	settle(t, db)
 	if n, err := purge(t, db, "connector"); n != 0 || err != nil {
 		t.Fatalf("first Purge() = %d, %v; want 0, nil (the slot has not confirmed the row; a marker saved)", n, err)
@@ -337,7 +339,7 @@ func TestPurgeKeepsWhatTheSlotHasNotConfirmed(t *testing.T) {
 	n, err := purge(t, db, "connector")
 	wantKept(t, n, err, db, first)
 
-	second := insert(t, db.Pool, 48*time.Hour)
+	second := insert(t, db, 48*time.Hour)
 	settle(t, db)         // for the marker this run saves
 	c.confirm(s.walLSN()) // past both rows
 	if n, err := purge(t, db, "connector"); n != 1 || err != nil || exists(t, db.Pool, first) || !exists(t, db.Pool, second) {
@@ -358,7 +360,7 @@ func TestPurgeDeletesInBatches(t *testing.T) {
 	db := env.NewDatabase(t, schema.Orders)
 	ctx := context.Background()
 	// Each DELETE statement records how many rows it removed.
-	if _, err := db.Pool.Exec(ctx, `CREATE TABLE purge_batches (n bigint);
+	if _, err := db.Owner.Exec(ctx, `CREATE TABLE purge_batches (n bigint);
 		CREATE FUNCTION count_batch() RETURNS trigger LANGUAGE plpgsql AS
 			$$BEGIN INSERT INTO purge_batches SELECT count(*) FROM gone; RETURN NULL; END$$;
 		CREATE TRIGGER count_batch AFTER DELETE ON outbox REFERENCING OLD TABLE AS gone
@@ -369,9 +371,9 @@ func TestPurgeDeletesInBatches(t *testing.T) {
 	s.create("connector")
 	c := s.attach("connector")
 	for range 25 {
-		insert(t, db.Pool, 48*time.Hour)
+		insert(t, db, 48*time.Hour)
 	}
-	fresh := insert(t, db.Pool, time.Hour)
+	fresh := insert(t, db, time.Hour)
 	settle(t, db)
 	if n, err := purge(t, db, "connector"); n != 0 || err != nil {
 		t.Fatalf("first Purge() = %d, %v; want 0, nil (a marker saved)", n, err)
@@ -438,7 +440,7 @@ func TestDroppedSlotLosesNothing(t *testing.T) {
 			return true
 		})
 	}
-	before := insert(t, db.Pool, 48*time.Hour)
+	before := insert(t, db, 48*time.Hour)
 	published(before)
 
 	// Stopped, its slot dropped, and rows written meanwhile.
@@ -447,7 +449,7 @@ func TestDroppedSlotLosesNothing(t *testing.T) {
 	}
 	s := newSlots(t, env, db)
 	stacktest.WaitFor(t, time.Minute, "the slot inactive", func() bool { return !s.active(db.Name) })
-	unconfirmed := insert(t, db.Pool, 48*time.Hour)
+	unconfirmed := insert(t, db, 48*time.Hour)
 	admin, err := pgconn.ConnectConfig(ctx, s.admin)
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +458,7 @@ func TestDroppedSlotLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin.Close(ctx)
-	after := insert(t, db.Pool, 48*time.Hour)
+	after := insert(t, db, 48*time.Hour)
 	n, err := purge(t, db, db.Name)
 	wantKept(t, n, err, db, before, unconfirmed, after)
 

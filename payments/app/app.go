@@ -24,9 +24,11 @@ import (
 // in flight (for at most cfg.Process.ShutdownTimeout), the consumer finishes
 // or rolls back its batch, the purges stop.
 //
-// Run migrates the database (schema.Payments) before serving. It returns an
-// error when cfg is invalid, when the database cannot be reached or
-// migrated, when the address cannot be listened on, or when the server or a
+// Run connects as the runtime role of cfg.DatabaseURL, which cannot
+// migrate: it checks that the database is migrated (schema.Payments, applied
+// by its owner role through schema.Migrate) before serving. It returns an
+// error when cfg is invalid, when the database cannot be reached or lacks a
+// migration, when the address cannot be listened on, or when the server or a
 // job stops on its own (the rest is then stopped as on cancellation). Kafka
 // being unreachable is not an error: the consumer retries.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {

@@ -20,9 +20,10 @@ type Config struct {
 	// Admin is the admin listener (PAYMENTS_ADMIN_ADDR): /metrics and
 	// /debug/pprof/; port 0 picks a free port, reported through AdminReady.
 	Admin service.PaymentsAdmin
-	// DatabaseURL is the payments database; it is logged without its
-	// password.
-	DatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/payments"`
+	// DatabaseURL is the payments database as its runtime role
+	// (payments_app, rows only; the ledger append-only); it is logged
+	// without its password.
+	DatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://payments_app:payments_app@127.0.0.1:5432/payments"`
 	// ConsumerGroup is the Kafka consumer group of the order events
 	// consumer.
 	ConsumerGroup string `env:"PAYMENTS_CONSUMER_GROUP, default=payments"`

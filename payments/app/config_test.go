@@ -69,7 +69,7 @@ func TestLoadConfig(t *testing.T) {
 
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
-	if c.Endpoint.GRPCAddr != "127.0.0.1:9102" || c.Admin.Addr != "127.0.0.1:9112" || c.AdminReady != nil || c.DatabaseURL != "postgres://shop:shop@127.0.0.1:5432/payments" ||
+	if c.Endpoint.GRPCAddr != "127.0.0.1:9102" || c.Admin.Addr != "127.0.0.1:9112" || c.AdminReady != nil || c.DatabaseURL != "postgres://payments_app:payments_app@127.0.0.1:5432/payments" ||
 		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Slot.Name != "payments_outbox" || c.Ready != nil {
 		t.Errorf("DefaultConfig() = %+v", c)
 	}

@@ -424,7 +424,8 @@ func deletesPerStatement(t *testing.T, pool *pgxpool.Pool, table string) func() 
 // PurgeBatch of them, so none nears statement_timeout or holds its locks
 // long.
 func TestPurgeBatches(t *testing.T) {
-	pool := newPool(t)
+	db := stacktest.Get(t).NewDatabase(t, schema.Orders)
+	pool := db.Pool
 	ctx := context.Background()
 	const retention = 24 * time.Hour
 	due := 2*idempotency.PurgeBatch + 1
@@ -434,7 +435,7 @@ func TestPurgeBatches(t *testing.T) {
 		t0.Add(-retention), due, t0); err != nil {
 		t.Fatal(err)
 	}
-	deletes := deletesPerStatement(t, pool, "idempotency_keys")
+	deletes := deletesPerStatement(t, db.Owner, "idempotency_keys") // the owner creates the trigger
 	n, err := idempotency.Purge(ctx, pool, t0, retention)
 	if err != nil || n != int64(due) {
 		t.Fatalf("Purge() = %d, %v; want %d, nil", n, err, due)

@@ -2,9 +2,11 @@ package composefile_test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,19 +22,40 @@ const file = "../../docker-compose.yml"
 // app.Config): the file must set them, since the code's defaults point at
 // 127.0.0.1 and containers reach each other by service name.
 var wantEnv = map[string][]string{
-	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP"},
-	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP"},
-	"gateway":    {"GATEWAY_HTTP_ADDR", "GATEWAY_ADMIN_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT"},
+	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP", "CONNECT_URL"},
+	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP", "CONNECT_URL"},
+	"gateway":    {"GATEWAY_HTTP_ADDR", "GATEWAY_ADMIN_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT", "AUTH_MODE", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"},
 	"connectors": {"CONNECT_URL", "CONNECT_DB_HOST", "CONNECT_DB_PORT", "CONNECT_DB_USER", "CONNECT_DB_PASSWORD", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
-	"postgres":   {"POSTGRES_PASSWORD", "SHOP_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD"},
-	"connect":    {"KAFKA_OPTS", "BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC"},
+	"migrate":    {"ORDERS_MIGRATION_DATABASE_URL", "PAYMENTS_MIGRATION_DATABASE_URL"},
+	"postgres": {"POSTGRES_PASSWORD", "ORDERS_OWNER_DB_PASSWORD", "ORDERS_DB_PASSWORD", "PAYMENTS_OWNER_DB_PASSWORD",
+		"PAYMENTS_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD"},
+	"connect": {"KAFKA_OPTS", "BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC",
+		"CONNECT_CONFIG_PROVIDERS"},
 }
 
-// The published ports of DESIGN.md section 7.
-var wantPorts = map[string]uint32{"gateway": 8080, "connect": 8083, "kafka": 9092, "postgres": 5432}
+// The published ports: the gateway's, nothing else.
+var wantPorts = map[string]uint32{"gateway": 8080}
+
+// exampleEnv is .env.example with a value for every variable, as a user
+// fills it in.
+func exampleEnv(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, _, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && !strings.HasPrefix(name, "#") {
+			env[name] = "value-of-" + strings.ToLower(name)
+		}
+	}
+	return env
+}
 
 func TestComposeFileDescribesTheSystem(t *testing.T) {
-	p, err := composefile.Load(context.Background(), file, nil)
+	p, err := composefile.Load(context.Background(), file, exampleEnv(t))
 	if err != nil {
 		t.Fatalf("load %s: %v", file, err)
 	}
@@ -41,7 +64,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,orders,payments,postgres"; got != want {
+	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,migrate,orders,payments,postgres"; got != want {
 		t.Errorf("services = %s, want %s", got, want)
 	}
 	for svc, vars := range wantEnv {
@@ -66,7 +89,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 			t.Errorf("service %s does not publish port %d", svc, port)
 		}
 	}
-	for _, svc := range []string{"orders", "payments", "gateway", "connectors"} {
+	for _, svc := range []string{"orders", "payments", "gateway", "connectors", "migrate"} {
 		b := p.Services[svc].Build
 		if b == nil {
 			t.Errorf("service %s has no build", svc)
@@ -93,7 +116,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 // for the connectors job, and the bundled configs must render with its
 // environment.
 func TestConnectorsJobRendersTheConfigs(t *testing.T) {
-	p, err := composefile.Load(context.Background(), file, nil)
+	p, err := composefile.Load(context.Background(), file, exampleEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,3 +146,76 @@ func TestConnectorsJobRendersTheConfigs(t *testing.T) {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// No door is open by default: only the gateway publishes a port, every
+// password and the JWT settings have no default (the file does not load
+// without each of them), .env.example names each, and the gateway runs in
+// jwt mode without the development issuer.
+func TestComposeFileHasNoOpenDoors(t *testing.T) {
+	ctx := context.Background()
+	env := exampleEnv(t)
+	p, err := composefile.Load(ctx, file, env)
+	if err != nil {
+		t.Fatalf("load with .env.example filled in: %v", err)
+	}
+	for name, s := range p.Services {
+		if len(s.Ports) > 0 && name != "gateway" {
+			t.Errorf("service %s publishes %v; only the gateway may", name, s.Ports)
+		}
+		for _, pc := range s.Ports {
+			if name != "gateway" && pc.HostIP != "127.0.0.1" {
+				t.Errorf("service %s publishes port %d beyond 127.0.0.1", name, pc.Target)
+			}
+		}
+	}
+	gw := p.Services["gateway"].Environment
+	if v := gw["AUTH_MODE"]; v == nil || *v != "jwt" {
+		t.Errorf("gateway AUTH_MODE = %v, want jwt", v)
+	}
+	if v, ok := gw["AUTH_DEV_ISSUER_KEY"]; ok {
+		t.Errorf("gateway AUTH_DEV_ISSUER_KEY = %v: the development issuer must stay off", v)
+	}
+
+	// Every variable of .env.example is required: without it the file
+	// does not load, and the error names it.
+	for name := range env {
+		t.Run("Without"+name, func(t *testing.T) {
+			partial := maps.Clone(env)
+			delete(partial, name)
+			_, err := composefile.Load(ctx, file, partial)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("load without %s: err = %v, want it named as required", name, err)
+			}
+		})
+	}
+	if len(env) < 9 {
+		t.Errorf(".env.example names %d variables, want the 6 passwords and the 3 JWT settings", len(env))
+	}
+
+	// No password reaches a container it is not for: the owners' only the
+	// migrate job and postgres, the services' each its own service.
+	for _, c := range []struct{ variable, allowed string }{
+		{"ORDERS_OWNER_DB_PASSWORD", "migrate,postgres"},
+		{"PAYMENTS_OWNER_DB_PASSWORD", "migrate,postgres"},
+		{"ORDERS_DB_PASSWORD", "orders,postgres"},
+		{"PAYMENTS_DB_PASSWORD", "payments,postgres"},
+		{"DEBEZIUM_DB_PASSWORD", "postgres"},
+		{"POSTGRES_PASSWORD", "postgres"},
+	} {
+		for name, s := range p.Services {
+			for k, v := range s.Environment {
+				if v != nil && strings.Contains(*v, env[c.variable]) && !slices.Contains(strings.Split(c.allowed, ","), name) {
+					t.Errorf("service %s: %s holds %s", name, k, c.variable)
+				}
+			}
+		}
+	}
+	// Connect reads the replication password from its secret file: the
+	// connector config holds a reference, not the password.
+	if v := p.Services["connectors"].Environment["CONNECT_DB_PASSWORD"]; v == nil || !strings.HasPrefix(*v, "${dir:/run/secrets:") {
+		t.Errorf("connectors CONNECT_DB_PASSWORD = %v, want a ${dir:/run/secrets:...} reference", v)
+	}
+	if got := p.Services["connect"].Secrets; len(got) != 1 || got[0].Source != "debezium_db_password" {
+		t.Errorf("connect secrets = %+v, want debezium_db_password", got)
+	}
+}

@@ -67,7 +67,7 @@ func startDocker() (Attachment, error) {
 	pgPort, _ := strconv.Atoi(pg.GetPort("5432/tcp"))
 	adminURL := fmt.Sprintf("postgres://postgres:postgres@127.0.0.1:%d/postgres?sslmode=disable", pgPort)
 	if err := pool.Retry(func() error {
-		return local.EnsureRoles(context.Background(), adminURL, "shop", "debezium")
+		return local.EnsureRoles(context.Background(), adminURL, local.Config{ReplicationPassword: "debezium"}.Roles())
 	}); err != nil {
 		return Attachment{}, fmt.Errorf("postgres container: %w", err)
 	}
@@ -121,7 +121,6 @@ func startDocker() (Attachment, error) {
 	}
 	return Attachment{
 		AdminURL:            adminURL,
-		ServiceURL:          fmt.Sprintf("postgres://shop:shop@127.0.0.1:%d/postgres?sslmode=disable", pgPort),
 		ReplicationPassword: "debezium",
 		PostgresPort:        pgPort,
 		Brokers:             brokers,

@@ -297,6 +297,7 @@ func TestBadPasswordIsReported(t *testing.T) {
 		defer admin.Close(ctx)
 		for _, q := range []string{
 			"CREATE ROLE " + role + " LOGIN REPLICATION PASSWORD 'good'",
+			"GRANT CONNECT ON DATABASE " + db.Name + " TO " + role,
 			"GRANT SELECT ON outbox, heartbeat TO " + role,
 			"GRANT INSERT, UPDATE ON heartbeat TO " + role,
 		} {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -36,7 +37,6 @@ import (
 // Attachment is how a test process finds a stack started by another process.
 type Attachment struct {
 	AdminURL            string // superuser, database "postgres"
-	ServiceURL          string // service role, database "postgres"
 	ReplicationPassword string
 	PostgresPort        int
 	Brokers             []string
@@ -51,7 +51,6 @@ type Attachment struct {
 func (a Attachment) Environ() []string {
 	return []string{
 		"STACK_TEST_ADMIN_URL=" + a.AdminURL,
-		"STACK_TEST_SERVICE_URL=" + a.ServiceURL,
 		"STACK_TEST_REPLICATION_PASSWORD=" + a.ReplicationPassword,
 		"STACK_TEST_POSTGRES_PORT=" + strconv.Itoa(a.PostgresPort),
 		"STACK_TEST_BROKERS=" + strings.Join(a.Brokers, ","),
@@ -64,7 +63,6 @@ func (a Attachment) Environ() []string {
 func attachmentFromEnv() (Attachment, bool) {
 	a := Attachment{
 		AdminURL:            os.Getenv("STACK_TEST_ADMIN_URL"),
-		ServiceURL:          os.Getenv("STACK_TEST_SERVICE_URL"),
 		ReplicationPassword: os.Getenv("STACK_TEST_REPLICATION_PASSWORD"),
 		ConnectURL:          os.Getenv("STACK_TEST_CONNECT_URL"),
 	}
@@ -136,6 +134,11 @@ func start() (*Env, error) {
 		return nil, err
 	}
 	if a, ok := attachmentFromEnv(); ok {
+		// The stack may have been started before a role was added: the
+		// roles are ensured on attaching (with their development passwords).
+		if err := local.EnsureRoles(context.Background(), a.AdminURL, local.Config{ReplicationPassword: a.ReplicationPassword}.Roles()); err != nil {
+			return nil, err
+		}
 		return &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}, nil
 	}
 	if os.Getenv("STACK_PROVIDER") == "docker" || (os.Getenv("STACK_PROVIDER") == "" && dockerAnswers()) {
@@ -153,7 +156,7 @@ func start() (*Env, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ServicePassword: "shop", ReplicationPassword: "debezium"}
+	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ReplicationPassword: "debezium"}
 	for _, p := range []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort} {
 		if *p, err = local.FreePort(); err != nil {
 			return nil, err
@@ -167,7 +170,7 @@ func start() (*Env, error) {
 	ownStack, ownDir = s, dir
 	return &Env{
 		Attachment: Attachment{
-			AdminURL: s.AdminURL("postgres"), ServiceURL: s.ServiceURL("postgres"), ReplicationPassword: cfg.ReplicationPassword,
+			AdminURL: s.AdminURL("postgres"), ReplicationPassword: cfg.ReplicationPassword,
 			PostgresPort: cfg.PostgresPort, Brokers: s.Kafka.Brokers(), ConnectURL: s.Connect.URL(),
 			ConnectDBHost: "127.0.0.1", ConnectDBPort: cfg.PostgresPort,
 		},
@@ -190,23 +193,36 @@ func Unique(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// Database is a fresh database for one test.
+// Database is a fresh database for one test, with the roles and privileges
+// of a real one: its owner role owns it, the runtime role has Grant's
+// privileges, and only they and the replication role may connect.
 type Database struct {
 	Name string
-	// URL and Pool connect as the service role.
+	// URL and Pool connect as the runtime role (Kind.RuntimeRole), as the
+	// service does: they read and write rows, and cannot create, alter or
+	// drop anything.
 	URL  string
 	Pool *pgxpool.Pool
+	// OwnerURL and Owner connect as the owner role (Kind.OwnerRole), which
+	// owns the tables: for what a test sets up beyond rows (its own tables
+	// and triggers, which the runtime role may then use, or the
+	// publication). Owner connects only when used.
+	OwnerURL string
+	Owner    *pgxpool.Pool
 	// Kind says which migrations it has.
 	Kind schema.Database
 }
 
-func withDB(rawURL, db string) string {
-	i := strings.LastIndex(rawURL, "/")
-	q := ""
-	if j := strings.Index(rawURL[i:], "?"); j >= 0 {
-		q = rawURL[i+j:]
+// roleURL is the URL of role (with its development password, local.Config's
+// default) for database db on the cluster of adminURL.
+func roleURL(adminURL, role, db string) string {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return ""
 	}
-	return rawURL[:i+1] + db + q
+	u.User = url.UserPassword(role, local.Config{}.Password(role))
+	u.Path = "/" + db
+	return u.String()
 }
 
 // template returns the migrated template database of kind, creating it once.
@@ -238,14 +254,12 @@ func (e *Env) template(ctx context.Context, kind schema.Database) (string, error
 	if !exists {
 		build := name + "_build"
 		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+build+" WITH (FORCE)")
-		if err := local.EnsureDatabase(ctx, e.AdminURL, build, ""); err != nil {
+		if err := local.EnsureDatabase(ctx, e.AdminURL, build, kind, ""); err != nil {
 			return "", err
 		}
-		pool, err := schema.Open(ctx, withDB(e.ServiceURL, build), kind)
-		if err != nil {
+		if err := schema.Migrate(ctx, roleURL(e.AdminURL, kind.OwnerRole(), build), kind); err != nil {
 			return "", err
 		}
-		pool.Close()
 		if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", build, name)); err != nil {
 			return "", err
 		}
@@ -265,26 +279,47 @@ func (e *Env) NewDatabase(t testing.TB, kind schema.Database) *Database {
 		t.Fatalf("template database %s: %v", kind, err)
 	}
 	name := Unique("t_" + string(kind) + "_")
-	if err := local.EnsureDatabase(ctx, e.AdminURL, name, tmpl); err != nil {
+	if err := local.EnsureDatabase(ctx, e.AdminURL, name, kind, tmpl); err != nil {
 		t.Fatalf("%v", err)
 	}
-	db := &Database{Name: name, URL: withDB(e.ServiceURL, name), Kind: kind}
-	cfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 20
-	if db.Pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-		t.Fatalf("connect %s: %v", name, err)
-	}
+	db := &Database{Name: name, URL: roleURL(e.AdminURL, kind.RuntimeRole(), name),
+		OwnerURL: roleURL(e.AdminURL, kind.OwnerRole(), name), Kind: kind}
 	t.Cleanup(func() {
-		db.Pool.Close()
+		if db.Pool != nil {
+			db.Pool.Close()
+		}
+		if db.Owner != nil {
+			db.Owner.Close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := e.dropDatabase(ctx, name); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}
 	})
+	// A copy does not inherit the template's CONNECT privileges.
+	owner, err := pgx.Connect(ctx, db.OwnerURL)
+	if err != nil {
+		t.Fatalf("connect %s as %s: %v", name, kind.OwnerRole(), err)
+	}
+	err = schema.Grant(ctx, owner, kind)
+	owner.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		pool **pgxpool.Pool
+		url  string
+	}{{&db.Pool, db.URL}, {&db.Owner, db.OwnerURL}} {
+		cfg, err := pgxpool.ParseConfig(p.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxConns = 20
+		if *p.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			t.Fatalf("connect %s: %v", name, err)
+		}
+	}
 	return db
 }
 

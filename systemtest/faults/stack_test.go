@@ -74,7 +74,7 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 			Config: local.Config{
 				DataDir:           data,
 				CacheDir:          jars.DefaultCacheDir(),
-				SuperuserPassword: "postgres", ServicePassword: "shop", ReplicationPassword: "debezium",
+				SuperuserPassword: "postgres", ReplicationPassword: "debezium",
 			},
 			Services:          true,
 			Root:              root,

@@ -44,8 +44,8 @@ func main() {
 // config is where the two databases are, under the variables of the
 // services that own them.
 type config struct {
-	PaymentsDatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/payments"`
-	OrdersDatabaseURL   service.DatabaseURL `env:"ORDERS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/orders"`
+	PaymentsDatabaseURL service.DatabaseURL `env:"PAYMENTS_DATABASE_URL, default=postgres://payments_app:payments_app@127.0.0.1:5432/payments"`
+	OrdersDatabaseURL   service.DatabaseURL `env:"ORDERS_DATABASE_URL, default=postgres://orders_app:orders_app@127.0.0.1:5432/orders"`
 }
 
 // Validate checks that both are postgres:// URLs.

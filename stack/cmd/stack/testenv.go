@@ -42,7 +42,6 @@ func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (i
 	defer s.Stop()
 	env := stacktest.Attachment{
 		AdminURL:            s.AdminURL("postgres"),
-		ServiceURL:          s.ServiceURL("postgres"),
 		ReplicationPassword: sc.ReplicationPassword,
 		PostgresPort:        sc.PostgresPort,
 		Brokers:             s.Kafka.Brokers(),

@@ -1,11 +1,24 @@
 #!/bin/sh
-# First start of the postgres container: the service role, the replication
-# role for Debezium (kept apart) and the two databases. The services apply
-# their migrations (tables, publication, grants) when they start.
+# First start of the postgres container: the roles and the two databases.
+#   <db>_owner  owns its database and tables; shop-migrate (the "migrate"
+#               service) applies the migrations as it.
+#   <db>_app    the service at run time: rows only, no DDL (schema.Grant).
+#   debezium    REPLICATION, reads the captured tables (kept apart).
+# Only a database's own roles and debezium may connect to it. The role
+# names are schema.Database's OwnerRole and RuntimeRole (sql/schema.go).
 set -eu
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" <<SQL
-CREATE ROLE shop WITH LOGIN PASSWORD '${SHOP_DB_PASSWORD}';
-CREATE ROLE debezium WITH LOGIN REPLICATION PASSWORD '${DEBEZIUM_DB_PASSWORD}';
-CREATE DATABASE orders OWNER shop;
-CREATE DATABASE payments OWNER shop;
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" \
+  -v orders_owner_pw="$ORDERS_OWNER_DB_PASSWORD" -v orders_pw="$ORDERS_DB_PASSWORD" \
+  -v payments_owner_pw="$PAYMENTS_OWNER_DB_PASSWORD" -v payments_pw="$PAYMENTS_DB_PASSWORD" \
+  -v debezium_pw="$DEBEZIUM_DB_PASSWORD" <<'SQL'
+CREATE ROLE orders_owner WITH LOGIN PASSWORD :'orders_owner_pw';
+CREATE ROLE orders_app WITH LOGIN PASSWORD :'orders_pw';
+CREATE ROLE payments_owner WITH LOGIN PASSWORD :'payments_owner_pw';
+CREATE ROLE payments_app WITH LOGIN PASSWORD :'payments_pw';
+CREATE ROLE debezium WITH LOGIN REPLICATION PASSWORD :'debezium_pw';
+CREATE DATABASE orders OWNER orders_owner;
+CREATE DATABASE payments OWNER payments_owner;
+REVOKE ALL ON DATABASE orders, payments FROM PUBLIC;
+GRANT CONNECT ON DATABASE orders TO orders_app, debezium;
+GRANT CONNECT ON DATABASE payments TO payments_app, debezium;
 SQL

@@ -1,0 +1,188 @@
+package schema_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	schema "shop/sql"
+	"shop/stack/stacktest"
+)
+
+// asRole returns db's URL with role (and its development password) as the
+// user: the password of every service role in the tests is its name.
+func asRole(t *testing.T, dbURL, role string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, role)
+	return u.String()
+}
+
+// sqlState is the SQLSTATE of err, or "" when it has none.
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// Only a database's own roles (and Debezium) may connect to it: the roles
+// of the other service are refused at login.
+func TestRolesConnectOnlyToTheirDatabase(t *testing.T) {
+	env := stacktest.Get(t)
+	dbs := map[schema.Database]*stacktest.Database{
+		schema.Orders:   env.NewDatabase(t, schema.Orders),
+		schema.Payments: env.NewDatabase(t, schema.Payments),
+	}
+	ctx := context.Background()
+	for _, role := range []string{schema.Orders.OwnerRole(), schema.Orders.RuntimeRole(),
+		schema.Payments.OwnerRole(), schema.Payments.RuntimeRole()} {
+		for kind, db := range dbs {
+			own := strings.HasPrefix(role, string(kind)+"_")
+			t.Run(role+"To"+string(kind), func(t *testing.T) {
+				conn, err := pgx.Connect(ctx, asRole(t, db.URL, role))
+				if err == nil {
+					conn.Close(ctx)
+				}
+				switch {
+				case own && err != nil:
+					t.Errorf("connect as %s to its own %s database: %v", role, kind, err)
+				case !own && sqlState(err) != "42501":
+					t.Errorf("connect as %s to the %s database: err = %v, want permission denied (42501)", role, kind, err)
+				}
+			})
+		}
+	}
+}
+
+// The runtime role reads and writes rows and nothing else: no DDL, no
+// change or removal of a ledger entry, no TRUNCATE; the owner can.
+func TestRuntimeRolePrivileges(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Payments)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO accounts (user_id, balance, currency, created_at, updated_at)
+		VALUES ('alice', 100, 'RUB', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		stmt    string
+		allowed bool
+	}{
+		{"InsertLedger", `INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ('alice', 'CREDIT', 100, now())`, true},
+		{"SelectLedger", `SELECT count(*) FROM ledger`, true},
+		{"UpdateAccount", `UPDATE accounts SET balance = 100 WHERE user_id = 'alice'`, true},
+		{"PurgeInbox", `DELETE FROM inbox WHERE processed_at < now() - interval '7 days'`, true},
+		{"PurgeOutbox", `DELETE FROM outbox WHERE false`, true},
+		{"PurgeIdempotencyKeys", `DELETE FROM idempotency_keys WHERE false`, true},
+		{"UpdateLedger", `UPDATE ledger SET amount = 1`, false},
+		{"DeleteLedger", `DELETE FROM ledger`, false},
+		{"TruncateLedger", `TRUNCATE ledger`, false},
+		{"DeleteAccount", `DELETE FROM accounts`, false},
+		{"UpdatePaymentOutcome", `UPDATE payment_outcomes SET status = 'FAILED'`, false},
+		{"DeleteDeadLetterAction", `DELETE FROM dead_letter_actions`, false},
+		{"WriteSchemaMigrations", `DELETE FROM schema_migrations`, false},
+		{"DropTable", `DROP TABLE ledger`, false},
+		{"AlterTable", `ALTER TABLE accounts DROP CONSTRAINT accounts_balance_check`, false},
+		{"AlterTableAddColumn", `ALTER TABLE ledger ADD COLUMN note text`, false},
+		{"CreateTable", `CREATE TABLE mine (n int)`, false},
+		{"DropPublication", `DROP PUBLICATION ` + schema.Publication, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := db.Pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // nothing is kept
+			_, err = tx.Exec(ctx, tt.stmt)
+			switch {
+			case tt.allowed && err != nil:
+				t.Errorf("%s as the runtime role: %v", tt.stmt, err)
+			case !tt.allowed && err == nil:
+				t.Errorf("%s as the runtime role succeeded, want it refused", tt.stmt)
+			case !tt.allowed && sqlState(err) != "42501":
+				t.Errorf("%s as the runtime role: err = %v, want permission denied (42501)", tt.stmt, err)
+			}
+		})
+	}
+	// The owner can, so the refusals above are the runtime role's.
+	if _, err := db.Owner.Exec(ctx, `UPDATE ledger SET amount = amount`); err != nil {
+		t.Errorf("UPDATE ledger as the owner: %v", err)
+	}
+}
+
+// A table of a later migration (here one the owner creates now) is usable
+// by the runtime role without a grant of its own, and not alterable by it.
+func TestRuntimeRoleOnLaterTables(t *testing.T) {
+	db := stacktest.Get(t).NewDatabase(t, schema.Orders)
+	ctx := context.Background()
+	if _, err := db.Owner.Exec(ctx, `CREATE TABLE later (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n int);
+		CREATE TABLE later_serial (id bigserial PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO later (n) VALUES (1)`, `UPDATE later SET n = 2`, `SELECT n FROM later`, `DELETE FROM later`,
+		`INSERT INTO later_serial DEFAULT VALUES`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q); err != nil {
+			t.Errorf("%s as the runtime role: %v", q, err)
+		}
+	}
+	if _, err := db.Pool.Exec(ctx, `ALTER TABLE later ADD COLUMN m int`); sqlState(err) != "42501" {
+		t.Errorf("ALTER TABLE later as the runtime role: err = %v, want permission denied (42501)", err)
+	}
+}
+
+// A service started on a database that was never migrated, or that lacks a
+// migration, stops with a message saying so; Migrate then fixes it.
+func TestOpenChecksTheSchema(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Orders)
+	ctx := context.Background()
+	if _, err := db.Owner.Exec(ctx, `DELETE FROM schema_migrations WHERE set_name = 'orders' AND version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := schema.Open(ctx, db.URL, schema.Orders)
+	if err == nil || !strings.Contains(err.Error(), "orders/0001_init.sql") {
+		t.Fatalf("Open() of a database without orders/0001: err = %v, want it named", err)
+	}
+	if _, err := db.Owner.Exec(ctx, `DROP TABLE schema_migrations`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = schema.Open(ctx, db.URL, schema.Orders)
+	if err == nil || !strings.Contains(err.Error(), "not migrated") {
+		t.Fatalf("Open() of a database never migrated: err = %v, want not migrated", err)
+	}
+	// The runtime role cannot migrate.
+	if err := schema.Migrate(ctx, db.URL, schema.Orders); sqlState(err) != "42501" {
+		t.Errorf("Migrate() as the runtime role: err = %v, want permission denied (42501)", err)
+	}
+}
+
+// Migrate is idempotent: a second run over a migrated database (a restart
+// of the stack) applies nothing and grants the same.
+func TestMigrateTwice(t *testing.T) {
+	db := stacktest.Get(t).NewDatabase(t, schema.Payments)
+	ctx := context.Background()
+	for range 2 {
+		if err := schema.Migrate(ctx, db.OwnerURL, schema.Payments); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool, err := schema.Open(ctx, db.URL, schema.Payments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+}
