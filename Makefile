@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 SWAG_VERSION        := v1.16.6
 PROMTOOL_VERSION    := v0.316.0
 
-.PHONY: stack run infra test test-go check-generated check-alerts lint tools proto swagger bench clean fetch faults
+.PHONY: stack run infra test test-go check-generated check-alerts lint tools proto swagger bench bench-streams clean fetch faults fuzz fuzz-tools
 
 # The stack's own launcher, rebuilt every time (go's build cache makes that cheap).
 stack:
@@ -29,7 +29,7 @@ fetch: stack
 	@$(BIN)/stack fetch
 
 ## test: generated code is fresh, lint is clean, then every test against one shared throwaway stack
-test: tools check-generated lint check-alerts stack
+test: tools fuzz-tools check-generated lint check-alerts stack
 	$(BIN)/stack test-env -- $(MAKE) --no-print-directory test-go
 
 test-go:
@@ -89,9 +89,21 @@ faults:
 	FAULTS_RATE=$${FAULTS_RATE:-300} FAULTS_STEP=$${FAULTS_STEP:-60s} \
 		go test -count=1 -timeout 60m -run TestFaultMatrix ./systemtest/faults/ -v
 
-## bench: end-to-end load test through the gateway beside pgbench's ceiling (see README)
+## fuzz-tools: the API fuzzer, schemathesis pinned in .ci/fuzz-requirements.txt, into .bin/fuzz-venv (needs python3-venv)
+fuzz-tools:
+	@.ci/fuzz-venv.sh
+
+## fuzz: the API fuzzer alone (systemtest TestFuzzAPI: every operation of the OpenAPI document, header and jwt mode)
+fuzz: fuzz-tools stack
+	$(BIN)/stack test-env -- go test -count=1 -timeout 20m -run TestFuzzAPI -v ./systemtest/
+
+## bench: end-to-end load test through the gateway beside pgbench's ceiling, CPU per component (see README)
 bench:
-	go run ./bench/cmd/loadgen
+	go run ./bench/cmd/loadgen $(BENCH_FLAGS)
+
+## bench-streams: the order status stream under load: change-to-SSE-read latency, memory per open stream (see bench/STREAMS.md)
+bench-streams:
+	go run ./bench/cmd/streambench $(STREAMBENCH_FLAGS)
 
 ## clean: remove the local data (Postgres, Kafka, Connect) and built binaries; the jar cache stays
 clean:

@@ -151,9 +151,9 @@ type ListQuery struct {
 	After  *Cursor
 }
 
-// Query validates p and decodes its page token. It returns a fault.Invalid
-// error for a bad user id, limit or token.
-func (p ListOrdersParams) Query() (ListQuery, error) {
+// Query validates p and decodes its page token with tokens. It returns a
+// fault.Invalid error for a bad user id, limit or token.
+func (p ListOrdersParams) Query(tokens *PageTokens) (ListQuery, error) {
 	if err := limits.UserID(p.UserID); err != nil {
 		return ListQuery{}, err
 	}
@@ -163,7 +163,7 @@ func (p ListOrdersParams) Query() (ListQuery, error) {
 	}
 	q := ListQuery{UserID: p.UserID, Limit: limit}
 	if p.PageToken != "" {
-		c, err := DecodePageToken(p.PageToken)
+		c, err := tokens.Decode(p.UserID, p.PageToken)
 		if err != nil {
 			return ListQuery{}, err
 		}

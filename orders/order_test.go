@@ -106,6 +106,7 @@ func TestRequestHash(t *testing.T) {
 }
 
 func TestListOrdersParamsQuery(t *testing.T) {
+	tokens := newTokens(t, testKey)
 	c := orders.Cursor{CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC), ID: uuid.MustParse("0190f0a4-8f1e-7c3a-9b2d-1e2f3a4b5c6d")}
 	tests := []struct {
 		name string
@@ -114,14 +115,15 @@ func TestListOrdersParamsQuery(t *testing.T) {
 		ok   bool
 	}{
 		{"OKFirstPage", orders.ListOrdersParams{UserID: "u1"}, orders.ListQuery{UserID: "u1", Limit: 20}, true},
-		{"OKNextPage", orders.ListOrdersParams{UserID: "u1", Limit: 5, PageToken: orders.EncodePageToken(c)}, orders.ListQuery{UserID: "u1", Limit: 5, After: &c}, true},
+		{"OKNextPage", orders.ListOrdersParams{UserID: "u1", Limit: 5, PageToken: tokens.Encode("u1", c)}, orders.ListQuery{UserID: "u1", Limit: 5, After: &c}, true},
+		{"ErrOtherUsersToken", orders.ListOrdersParams{UserID: "u2", Limit: 5, PageToken: tokens.Encode("u1", c)}, orders.ListQuery{}, false},
 		{"ErrUserID", orders.ListOrdersParams{UserID: "a b"}, orders.ListQuery{}, false},
 		{"ErrLimit", orders.ListOrdersParams{UserID: "u1", Limit: 101}, orders.ListQuery{}, false},
 		{"ErrToken", orders.ListOrdersParams{UserID: "u1", PageToken: "!!"}, orders.ListQuery{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.p.Query()
+			got, err := tt.p.Query(tokens)
 			wantInvalid(t, err, tt.ok)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("query (-want +got):\n%s", diff)

@@ -29,13 +29,17 @@ func (r PaymentResult) Status() Status {
 	return StatusCancelled
 }
 
-// Validate checks that r names a valid order and user and, for a failure,
-// carries a known reason. It returns a fault.Invalid error otherwise.
+// Validate checks that r names a valid order and user, carries an amount
+// within limits and, for a failure, a known reason. It returns a
+// fault.Invalid error otherwise.
 func (r PaymentResult) Validate() error {
 	if r.OrderID == uuid.Nil {
 		return fault.Errorf(fault.Invalid, "order id must be set")
 	}
 	if err := limits.UserID(r.UserID); err != nil {
+		return err
+	}
+	if err := limits.Amount(r.Amount); err != nil {
 		return err
 	}
 	if r.Paid && r.Reason != CancelReasonNone {
@@ -47,8 +51,17 @@ func (r PaymentResult) Validate() error {
 	return nil
 }
 
+// MismatchError is the error a result r that contradicts its order
+// (outcome.Mismatch) is dead-lettered with: by the consumer, and by the
+// sweep of parked results alike.
+func (r PaymentResult) MismatchError(outcome ApplyOutcome) error {
+	return fmt.Errorf("payment result %s for order %s of user %q amount %d does not match the order: %s",
+		r.EventID, r.OrderID, r.UserID, r.Amount, outcome)
+}
+
 // ApplyOutcome is what applying a payment result did to its order. Only a
-// PENDING order changes; a payment result never moves a terminal order.
+// PENDING order of the result's user and amount changes; a payment result
+// never moves a terminal order, nor one it does not match.
 type ApplyOutcome int
 
 // The outcomes of applying a payment result.
@@ -62,7 +75,15 @@ const (
 	// OtherUsersOrder: the order belongs to another user; the result can
 	// never apply to it.
 	OtherUsersOrder
+	// AmountMismatch: the order is the result's user's, for another amount;
+	// the result can never apply to it.
+	AmountMismatch
 )
+
+// Mismatch reports whether o means that the result contradicts its order
+// (another user's, another amount): it can never apply, whatever the
+// order's state, and is a dead letter.
+func (o ApplyOutcome) Mismatch() bool { return o == OtherUsersOrder || o == AmountMismatch }
 
 func (o ApplyOutcome) String() string {
 	switch o {
@@ -74,6 +95,8 @@ func (o ApplyOutcome) String() string {
 		return "unknown order"
 	case OtherUsersOrder:
 		return "another user's order"
+	case AmountMismatch:
+		return "amount differs from the order's"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }

@@ -16,12 +16,17 @@ func TestPaymentResultValidate(t *testing.T) {
 		ok   bool
 	}{
 		{"OKPaid", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 5, Paid: true}, true},
-		{"OKFailed", orders.PaymentResult{OrderID: id, UserID: "u1", Reason: orders.CancelReasonAccountNotFound}, true},
-		{"ErrNoOrderID", orders.PaymentResult{UserID: "u1", Paid: true}, false},
-		{"ErrUserID", orders.PaymentResult{OrderID: id, Paid: true}, false},
-		{"ErrPaidWithReason", orders.PaymentResult{OrderID: id, UserID: "u1", Paid: true, Reason: orders.CancelReasonInsufficientFunds}, false},
-		{"ErrFailedWithoutReason", orders.PaymentResult{OrderID: id, UserID: "u1"}, false},
-		{"ErrFailedUnknownReason", orders.PaymentResult{OrderID: id, UserID: "u1", Reason: "BORED"}, false},
+		{"OKFailed", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 5, Reason: orders.CancelReasonAccountNotFound}, true},
+		{"OKMaxAmount", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 1_000_000_000_000, Paid: true}, true},
+		{"ErrNoOrderID", orders.PaymentResult{UserID: "u1", Amount: 5, Paid: true}, false},
+		{"ErrUserID", orders.PaymentResult{OrderID: id, Amount: 5, Paid: true}, false},
+		{"ErrUserIDFormat", orders.PaymentResult{OrderID: id, UserID: "a b", Amount: 5, Paid: true}, false},
+		{"ErrZeroAmount", orders.PaymentResult{OrderID: id, UserID: "u1", Paid: true}, false},
+		{"ErrNegativeAmount", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: -5, Paid: true}, false},
+		{"ErrAmountTooLarge", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 1_000_000_000_001, Paid: true}, false},
+		{"ErrPaidWithReason", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 5, Paid: true, Reason: orders.CancelReasonInsufficientFunds}, false},
+		{"ErrFailedWithoutReason", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 5}, false},
+		{"ErrFailedUnknownReason", orders.PaymentResult{OrderID: id, UserID: "u1", Amount: 5, Reason: "BORED"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,11 +44,32 @@ func TestApplyOutcomeString(t *testing.T) {
 		{orders.AlreadyTerminal, "already terminal"},
 		{orders.UnknownOrder, "unknown order"},
 		{orders.OtherUsersOrder, "another user's order"},
+		{orders.AmountMismatch, "amount differs from the order's"},
 		{0, "outcome(0)"},
 	}
 	for _, tt := range tests {
 		if got := tt.o.String(); got != tt.want {
 			t.Errorf("ApplyOutcome(%d).String(): got %q, want %q", int(tt.o), got, tt.want)
 		}
+	}
+}
+
+func TestApplyOutcomeMismatch(t *testing.T) {
+	tests := []struct {
+		o    orders.ApplyOutcome
+		want bool
+	}{
+		{orders.Applied, false},
+		{orders.AlreadyTerminal, false},
+		{orders.UnknownOrder, false},
+		{orders.OtherUsersOrder, true},
+		{orders.AmountMismatch, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.o.String(), func(t *testing.T) {
+			if got := tt.o.Mismatch(); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

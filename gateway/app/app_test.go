@@ -71,7 +71,7 @@ func startGatewayAdmin(t *testing.T, cfg Config) (string, string, func() error) 
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := headerConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Orders.GRPCAddr, cfg.Payments.GRPCAddr = stacktest.FreeAddr(t), stacktest.FreeAddr(t)
 	cfg.BackendTimeout = time.Second
@@ -154,7 +154,7 @@ func getBody(t *testing.T, url string) (int, string) {
 // The admin listener serves the request metrics by route template, never
 // the raw path, and pprof; the public port serves neither.
 func TestRunServesMetricsOnAdmin(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := headerConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Orders.GRPCAddr, cfg.Payments.GRPCAddr = stacktest.FreeAddr(t), stacktest.FreeAddr(t)
 	cfg.BackendTimeout = time.Second
@@ -210,11 +210,11 @@ func TestRunErrors(t *testing.T) {
 	}
 	defer taken.Close()
 
-	bad := DefaultConfig()
+	bad := headerConfig()
 	bad.BackendTimeout = 0
-	busy := DefaultConfig()
+	busy := headerConfig()
 	busy.HTTPAddr = taken.Addr().String()
-	adminBusy := DefaultConfig()
+	adminBusy := headerConfig()
 	adminBusy.HTTPAddr = "127.0.0.1:0"
 	adminBusy.Admin.Addr = taken.Addr().String()
 
@@ -227,7 +227,7 @@ func TestRunErrors(t *testing.T) {
 		{"InvalidConfig", bad, slog.New(slog.DiscardHandler), "GATEWAY_BACKEND_TIMEOUT"},
 		{"PortTaken", busy, slog.New(slog.DiscardHandler), "GATEWAY_HTTP_ADDR"},
 		{"AdminPortTaken", adminBusy, slog.New(slog.DiscardHandler), "GATEWAY_ADMIN_ADDR"},
-		{"NoLogger", DefaultConfig(), nil, "logger"},
+		{"NoLogger", headerConfig(), nil, "logger"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,7 +350,7 @@ func TestRunBalancesOverInstances(t *testing.T) {
 	ocfg.Ready = func(addr string) { oready <- addr }
 	ordersInstance := startInstance(t, func(ctx context.Context) error { return orders.Run(ctx, ocfg, logger) }, oready)
 
-	cfg := DefaultConfig()
+	cfg := headerConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Orders.GRPCAddr = ordersInstance.addr
 	cfg.Payments.GRPCAddr = instances[0].addr + "," + instances[1].addr

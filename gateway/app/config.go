@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/url"
 	"time"
 
 	"shop/service"
@@ -32,6 +34,14 @@ type Config struct {
 	// Process is the log level (main builds the logger with it) and the
 	// bound of the graceful shutdown of the HTTP server.
 	Process service.Process
+	// Auth is how the caller of /api/v1 is established.
+	Auth Auth
+	// RateLimit is each identity's request rate on /api/v1 (requests per
+	// second, 0: no limit) and burst.
+	RateLimit float64 `env:"GATEWAY_RATE_LIMIT, default=0"`
+	RateBurst int     `env:"GATEWAY_RATE_BURST, default=50"`
+	// Stream configures GET /api/v1/orders/stream (stream.go).
+	Stream Stream
 
 	// Ready, when set, is called once with the bound HTTP address as soon
 	// as the server accepts connections. Not read from the environment.
@@ -63,6 +73,72 @@ func (c *Config) Validate() error {
 	if c.BackendTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("GATEWAY_BACKEND_TIMEOUT must be positive, got %s", c.BackendTimeout))
 	}
-	errs = append(errs, c.Process.Validate())
+	errs = append(errs, c.Process.Validate(), c.Auth.Validate(), c.Stream.Validate())
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		errs = append(errs, fmt.Errorf("GATEWAY_RATE_LIMIT must be a number of requests per second, 0 or more (0: no limit), got %v", c.RateLimit))
+	}
+	if c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("GATEWAY_RATE_BURST must be at least 1, got %d", c.RateBurst))
+	}
+	return errors.Join(errs...)
+}
+
+// Auth is how the gateway establishes the caller (README.md, "Identity").
+// In jwt mode a bearer token is verified with the keys of a JWK Set (a URL
+// or a file) or an HS256 secret, and must carry Issuer and Audience.
+type Auth struct {
+	service.AuthMode
+	JWKSURL  string `env:"AUTH_JWKS_URL"`
+	JWKSFile string `env:"AUTH_JWKS_FILE"`
+	// HS256Secret, when set, also accepts HS256 tokens signed with it
+	// (at least 32 bytes). Never logged.
+	HS256Secret string        `env:"AUTH_HS256_SECRET"`
+	Issuer      string        `env:"AUTH_ISSUER"`
+	Audience    string        `env:"AUTH_AUDIENCE"`
+	Leeway      time.Duration `env:"AUTH_LEEWAY, default=30s"`
+	// DevIssuerKey, when set, is the development issuer's private key
+	// file: POST /dev/token gives a token for any user id. `make run` sets
+	// it; never set it where strangers reach the gateway.
+	DevIssuerKey string        `env:"AUTH_DEV_ISSUER_KEY"`
+	DevTokenTTL  time.Duration `env:"AUTH_DEV_TOKEN_TTL, default=1h"`
+}
+
+// Validate checks the mode and, in jwt mode, that there is one key source
+// and the claims to check.
+func (a *Auth) Validate() error {
+	if err := a.AuthMode.Validate(); err != nil {
+		return err
+	}
+	var errs []error
+	if a.Leeway < 0 || a.Leeway > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("AUTH_LEEWAY must be 0 to 5m, got %s", a.Leeway))
+	}
+	if a.DevTokenTTL <= 0 || a.DevTokenTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("AUTH_DEV_TOKEN_TTL must be more than 0 and at most 24h, got %s", a.DevTokenTTL))
+	}
+	if a.Mode == service.AuthHeader {
+		if a.DevIssuerKey != "" {
+			errs = append(errs, errors.New("AUTH_DEV_ISSUER_KEY needs AUTH_MODE=jwt: in header mode its tokens would not be read"))
+		}
+		return errors.Join(errs...)
+	}
+	switch {
+	case a.JWKSURL != "" && a.JWKSFile != "":
+		errs = append(errs, errors.New("AUTH_JWKS_URL and AUTH_JWKS_FILE are both set: give one"))
+	case a.JWKSURL == "" && a.JWKSFile == "" && a.HS256Secret == "":
+		errs = append(errs, errors.New("AUTH_MODE=jwt needs the keys that sign the tokens: AUTH_JWKS_URL or AUTH_JWKS_FILE (or AUTH_HS256_SECRET); "+
+			"set AUTH_MODE=header to trust X-User-ID behind an authenticating proxy"))
+	}
+	if a.JWKSURL != "" {
+		if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("AUTH_JWKS_URL %q: want an http(s) URL", a.JWKSURL))
+		}
+	}
+	if a.HS256Secret != "" && len(a.HS256Secret) < 32 {
+		errs = append(errs, errors.New("AUTH_HS256_SECRET must be at least 32 bytes"))
+	}
+	if a.Issuer == "" || a.Audience == "" {
+		errs = append(errs, errors.New("AUTH_MODE=jwt needs AUTH_ISSUER and AUTH_AUDIENCE, the iss and aud every token must carry"))
+	}
 	return errors.Join(errs...)
 }

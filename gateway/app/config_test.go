@@ -3,12 +3,15 @@ package app
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"shop/service"
 )
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -25,23 +28,23 @@ func TestLoadConfig(t *testing.T) {
 		want    Config
 		wantErr string
 	}{
-		{name: "Defaults", env: nil, want: DefaultConfig()},
-		{name: "EmptyMeansDefault", env: map[string]string{"GATEWAY_HTTP_ADDR": "", "LOG_LEVEL": ""}, want: DefaultConfig()},
+		{name: "HeaderDefaults", env: header(nil), want: headerConfig()},
+		{name: "EmptyMeansDefault", env: header(map[string]string{"GATEWAY_HTTP_ADDR": "", "LOG_LEVEL": ""}), want: headerConfig()},
 		{
 			name: "All",
-			env: map[string]string{
+			env: header(map[string]string{
 				"GATEWAY_HTTP_ADDR": "127.0.0.1:0", "ORDERS_GRPC_ADDR": "orders:1", "PAYMENTS_GRPC_ADDR": "payments:2",
 				"GATEWAY_BACKEND_TIMEOUT": "250ms", "LOG_LEVEL": "debug",
-			},
+			}),
 			want: func() Config {
-				c := DefaultConfig()
+				c := headerConfig()
 				c.HTTPAddr, c.Orders.GRPCAddr, c.Payments.GRPCAddr = "127.0.0.1:0", "orders:1", "payments:2"
 				c.BackendTimeout, c.Process.LogLevel = 250*time.Millisecond, slog.LevelDebug
 				return c
 			}(),
 		},
-		{name: "OKTargetURI", env: map[string]string{"ORDERS_GRPC_ADDR": "dns:///orders:9101"}, want: func() Config {
-			c := DefaultConfig()
+		{name: "OKTargetURI", env: header(map[string]string{"ORDERS_GRPC_ADDR": "dns:///orders:9101"}), want: func() Config {
+			c := headerConfig()
 			c.Orders.GRPCAddr = "dns:///orders:9101"
 			return c
 		}()},
@@ -79,7 +82,82 @@ func TestDefaultConfigMatchesContract(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:8080" || c.Orders.GRPCAddr != "127.0.0.1:9101" || c.Payments.GRPCAddr != "127.0.0.1:9102" || c.BackendTimeout != 3*time.Second || c.Process.LogLevel != slog.LevelInfo {
 		t.Errorf("defaults %+v differ from docs/CONTRACTS.md", c)
 	}
-	if err := c.Validate(); err != nil {
-		t.Errorf("defaults do not validate: %v", err)
+	if c.Auth.Mode != service.AuthJWT || c.Auth.Leeway != 30*time.Second || c.RateLimit != 0 {
+		t.Errorf("auth mode %q, leeway %s, rate limit %v; want jwt, 30s, 0 (README.md)", c.Auth.Mode, c.Auth.Leeway, c.RateLimit)
+	}
+	// jwt mode needs a key source: the defaults alone are refused, header
+	// mode is complete.
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "AUTH_JWKS_URL or AUTH_JWKS_FILE") {
+		t.Errorf("defaults validate with %v, want the missing key source named", err)
+	}
+	h := headerConfig()
+	if err := h.Validate(); err != nil {
+		t.Errorf("defaults in header mode do not validate: %v", err)
+	}
+}
+
+// header adds AUTH_MODE=header to env.
+func header(env map[string]string) map[string]string {
+	out := map[string]string{"AUTH_MODE": "header"}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+// headerConfig is DefaultConfig in header mode, complete without keys.
+func headerConfig() Config {
+	c := DefaultConfig()
+	c.Auth.Mode = service.AuthHeader
+	return c
+}
+
+func TestLoadAuthConfig(t *testing.T) {
+	dir := t.TempDir()
+	jwks := filepath.Join(dir, "jwks.json")
+	secret := strings.Repeat("s", 32)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(t *testing.T, a Auth)
+		wantErr string
+	}{
+		{name: "ErrJWTWithoutKeys", env: nil, wantErr: "AUTH_MODE=jwt needs the keys that sign the tokens"},
+		{name: "ErrJWTWithoutClaims", env: map[string]string{"AUTH_JWKS_FILE": jwks}, wantErr: "AUTH_ISSUER and AUTH_AUDIENCE"},
+		{name: "OKFile", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_LEEWAY": "5s"},
+			check: func(t *testing.T, a Auth) {
+				if a.Mode != "jwt" || a.JWKSFile != jwks || a.Issuer != "i" || a.Audience != "a" || a.Leeway != 5*time.Second {
+					t.Errorf("auth %+v: not the environment's", a)
+				}
+			}},
+		{name: "OKURL", env: map[string]string{"AUTH_JWKS_URL": "https://issuer.example/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}},
+		{name: "OKSecret", env: map[string]string{"AUTH_HS256_SECRET": secret, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}},
+		{name: "ErrShortSecret", env: map[string]string{"AUTH_HS256_SECRET": "short", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "AUTH_HS256_SECRET must be at least 32 bytes"},
+		{name: "ErrBothSources", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_JWKS_URL": "https://i/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "both set"},
+		{name: "ErrURL", env: map[string]string{"AUTH_JWKS_URL": "file:///etc/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "want an http(s) URL"},
+		{name: "ErrMode", env: map[string]string{"AUTH_MODE": "none"}, wantErr: `AUTH_MODE="none"`},
+		{name: "ErrLeeway", env: map[string]string{"AUTH_MODE": "header", "AUTH_LEEWAY": "1h"}, wantErr: "AUTH_LEEWAY"},
+		{name: "ErrDevIssuerInHeaderMode", env: map[string]string{"AUTH_MODE": "header", "AUTH_DEV_ISSUER_KEY": "/k.pem"}, wantErr: "AUTH_DEV_ISSUER_KEY needs AUTH_MODE=jwt"},
+		{name: "OKHeaderIgnoresJWTSettings", env: map[string]string{"AUTH_MODE": "header"}},
+		{name: "OKRateLimit", env: map[string]string{"AUTH_MODE": "header", "GATEWAY_RATE_LIMIT": "2.5", "GATEWAY_RATE_BURST": "3"}},
+		{name: "ErrRateLimit", env: map[string]string{"AUTH_MODE": "header", "GATEWAY_RATE_LIMIT": "-1"}, wantErr: "GATEWAY_RATE_LIMIT"},
+		{name: "ErrRateBurst", env: map[string]string{"AUTH_MODE": "header", "GATEWAY_RATE_BURST": "0"}, wantErr: "GATEWAY_RATE_BURST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadConfig(context.Background(), envOf(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, c.Auth)
+			}
+		})
 	}
 }

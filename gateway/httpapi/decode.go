@@ -21,7 +21,7 @@ const MaxBodyBytes = 64 << 10
 // http.MaxBytesReader) and decodes it into dst, a pointer to a struct, with
 // strict rules: the body is exactly one JSON object, keys match the
 // struct's json tags exactly (no unknown, differently cased or repeated
-// keys),
+// keys), no value is null (the document has no nullable field),
 // values have the field's type (an int64 field takes only a JSON integer
 // that fits: not 1.5, 1e3 or "1"), and nothing but whitespace follows.
 //
@@ -49,20 +49,24 @@ func decodeJSON(body io.Reader, dst any) *apiError {
 		return invalidArgument("request body must be a JSON object")
 	}
 
-	keys, err := objectKeys(raw)
+	fields, err := objectFields(raw)
 	if err != nil {
 		return invalidArgument("request body is not valid JSON")
 	}
 	allowed := jsonFieldNames(reflect.TypeOf(dst).Elem())
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if !allowed[k] {
-			return invalidArgument(fmt.Sprintf("unknown field %q", k))
+	seen := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		if !allowed[f.key] {
+			return invalidArgument(fmt.Sprintf("unknown field %q", f.key))
 		}
-		if seen[k] {
-			return invalidArgument(fmt.Sprintf("duplicate field %q", k))
+		if seen[f.key] {
+			return invalidArgument(fmt.Sprintf("duplicate field %q", f.key))
 		}
-		seen[k] = true
+		seen[f.key] = true
+		if string(f.value) == "null" {
+			// encoding/json would leave the field as if it were absent.
+			return invalidArgument(fmt.Sprintf("%s must not be null: leave it out instead", f.key))
+		}
 	}
 
 	strict := json.NewDecoder(bytes.NewReader(raw))
@@ -140,14 +144,20 @@ func jsonFieldNames(t reflect.Type) map[string]bool {
 	return names
 }
 
-// objectKeys returns the keys of the JSON object obj in order, duplicates
-// included (encoding/json would silently keep the last one).
-func objectKeys(obj []byte) ([]string, error) {
+// field is one member of a JSON object: its key and its raw value.
+type field struct {
+	key   string
+	value json.RawMessage
+}
+
+// objectFields returns the members of the JSON object obj in order,
+// duplicates included (encoding/json would silently keep the last one).
+func objectFields(obj []byte) ([]field, error) {
 	dec := json.NewDecoder(bytes.NewReader(obj))
 	if _, err := dec.Token(); err != nil { // the opening '{'
 		return nil, err
 	}
-	var keys []string
+	var fields []field
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -157,13 +167,13 @@ func objectKeys(obj []byte) ([]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("object key is %T", tok)
 		}
-		keys = append(keys, key)
-		var value json.RawMessage // skips the value, whatever its shape
+		var value json.RawMessage // whatever its shape
 		if err := dec.Decode(&value); err != nil {
 			return nil, err
 		}
+		fields = append(fields, field{key: key, value: value})
 	}
-	return keys, nil
+	return fields, nil
 }
 
 // trimJSONSpace drops leading JSON whitespace (space, tab, CR, LF).

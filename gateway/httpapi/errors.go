@@ -24,6 +24,7 @@ const (
 	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
 	CodeBalanceLimitExceeded = "BALANCE_LIMIT_EXCEEDED"
 	CodePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
+	CodeResourceExhausted    = "RESOURCE_EXHAUSTED"
 	CodeUnavailable          = "UNAVAILABLE"
 	CodeInternal             = "INTERNAL"
 )
@@ -36,18 +37,18 @@ const (
 
 // ErrorResponse is the body of every error response.
 type ErrorResponse struct {
-	Error ErrorBody `json:"error"`
-}
+	Error ErrorBody `json:"error" validate:"required"`
+} // @name Error
 
 // ErrorBody is the machine-readable code and the human-readable message of
 // an error.
 type ErrorBody struct {
-	// Code is one of INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND,
-	// ACCOUNT_EXISTS, IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_REUSED,
-	// BALANCE_LIMIT_EXCEEDED, PAYLOAD_TOO_LARGE, UNAVAILABLE, INTERNAL.
-	Code    string `json:"code" example:"INVALID_ARGUMENT"`
-	Message string `json:"message" example:"amount must be between 1 and 1000000000000"`
-}
+	// Code is the machine-readable kind of the error; each goes with one
+	// HTTP status.
+	Code string `json:"code" enums:"INVALID_ARGUMENT,UNAUTHENTICATED,NOT_FOUND,METHOD_NOT_ALLOWED,ACCOUNT_EXISTS,IDEMPOTENCY_KEY_IN_USE,IDEMPOTENCY_KEY_REUSED,BALANCE_LIMIT_EXCEEDED,PAYLOAD_TOO_LARGE,RESOURCE_EXHAUSTED,UNAVAILABLE,INTERNAL" example:"INVALID_ARGUMENT" validate:"required"`
+	// Message explains the error to a person.
+	Message string `json:"message" example:"amount must be between 1 and 1000000000000" validate:"required"`
+} // @name ErrorBody
 
 // apiError is an error the gateway answers with: an HTTP status, a code and
 // a message safe to show. cause, when set, is logged and never shown.

@@ -12,8 +12,8 @@ import (
 
 // HealthStatus is the body of /healthz and of a successful /readyz.
 type HealthStatus struct {
-	Status string `json:"status" example:"ok"`
-}
+	Status string `json:"status" enums:"ok" example:"ok" validate:"required"`
+} // @name HealthStatus
 
 // Probe is one readiness check of /readyz.
 type Probe struct {
@@ -45,9 +45,13 @@ func GRPCHealthProbe(name string, conn grpc.ClientConnInterface) Probe {
 // healthz reports that the process is alive.
 //
 //	@Summary	Liveness
+//	@ID			healthz
 //	@Tags		health
 //	@Produce	json
-//	@Success	200	{object}	HealthStatus	"The process is alive"
+//	@Param		X-Request-ID	header		string			false	"Correlation id: echoed back when it is 1 to 128 visible ASCII characters, else replaced by a new one"
+//	@Success	200				{object}	HealthStatus	"The process is alive"
+//	@Header		all				{string}	X-Request-ID	"The request's correlation id"
+//	@Failure	413				{object}	ErrorResponse	"PAYLOAD_TOO_LARGE: body over 64 KiB"
 //	@Router		/healthz [get]
 func (h *handlers) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, HealthStatus{Status: "ok"})
@@ -56,10 +60,14 @@ func (h *handlers) healthz(c *gin.Context) {
 // readyz reports whether both backends answer their health check.
 //
 //	@Summary	Readiness
+//	@ID			readyz
 //	@Tags		health
 //	@Produce	json
-//	@Success	200	{object}	HealthStatus	"Both backends answer"
-//	@Failure	503	{object}	ErrorResponse	"UNAVAILABLE: a backend does not answer"
+//	@Param		X-Request-ID	header		string			false	"Correlation id: echoed back when it is 1 to 128 visible ASCII characters, else replaced by a new one"
+//	@Success	200				{object}	HealthStatus	"Both backends answer"
+//	@Header		all				{string}	X-Request-ID	"The request's correlation id"
+//	@Failure	413				{object}	ErrorResponse	"PAYLOAD_TOO_LARGE: body over 64 KiB"
+//	@Failure	503				{object}	ErrorResponse	"UNAVAILABLE: a backend does not answer"
 //	@Router		/readyz [get]
 func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := h.backendContext(c)

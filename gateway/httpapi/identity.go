@@ -11,13 +11,14 @@ import (
 	"shop/service/limits"
 )
 
-// HeaderUserID is the header that carries the caller's identity until a
-// verified token replaces it.
+// HeaderUserID is the header that carries the caller's identity in
+// AUTH_MODE=header (HeaderAuthenticator); in jwt mode it is ignored.
 const HeaderUserID = "X-User-ID"
 
 // Identity is the authenticated caller of a request. Handlers see only
-// this interface, so the way a caller is established (today a header,
-// later a verified token) can change without touching them.
+// this interface, so the way a caller is established (a verified bearer
+// token, JWTAuthenticator, or a header set by an authenticating proxy,
+// HeaderAuthenticator) does not concern them.
 type Identity interface {
 	// UserID is the caller's user id, 1 to 64 characters of [A-Za-z0-9._-].
 	UserID() string
@@ -35,8 +36,9 @@ type userID string
 
 func (u userID) UserID() string { return string(u) }
 
-// HeaderAuthenticator trusts the X-User-ID header. It is safe for
-// concurrent use.
+// HeaderAuthenticator trusts the X-User-ID header: only for a gateway
+// behind an authenticating proxy that sets it, and for tests. It is safe
+// for concurrent use.
 type HeaderAuthenticator struct{}
 
 // Authenticate returns the identity in the X-User-ID header, or an error

@@ -173,11 +173,15 @@ func limitBody(limit int64) gin.HandlerFunc {
 }
 
 // authenticate establishes the caller with auth and stores the identity in
-// the request context for the handlers; without one it answers 401.
+// the request context for the handlers; without one it answers 401, with
+// the WWW-Authenticate challenge of a *ChallengeError.
 func authenticate(auth Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, err := auth.Authenticate(c.Request)
 		if err != nil {
+			if ce, ok := errors.AsType[*ChallengeError](err); ok {
+				c.Header(headerWWWAuthenticate, ce.Challenge)
+			}
 			abortWith(c, &apiError{status: http.StatusUnauthorized, code: CodeUnauthenticated, message: err.Error()})
 			return
 		}

@@ -233,7 +233,12 @@ func TestPageLimit(t *testing.T) {
 		wantErr bool
 	}{
 		{"", 20, false},
-		{"limit=", 20, false},
+		{"limit=", 0, true},
+		{"limit=05", 5, false},
+		{"limit=+5", 0, true},
+		{"limit=%205", 0, true},
+		{"limit=5%20", 0, true},
+		{"limit=0x10", 0, true},
 		{"limit=1", 1, false},
 		{"limit=100", 100, false},
 		{"limit=0", 0, true},
@@ -250,6 +255,35 @@ func TestPageLimit(t *testing.T) {
 			got, err := pageLimit(r)
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Errorf("got %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPageToken(t *testing.T) {
+	tests := []struct {
+		name    string
+		query   string
+		want    string
+		wantErr bool
+	}{
+		{"OKAbsent", "", "", false},
+		{"OKEmpty", "page_token=", "", false},
+		{"OKBase64URL", "page_token=Ag-_z09", "Ag-_z09", false},
+		{"OKMaxLen", "page_token=" + strings.Repeat("A", MaxPageTokenLen), strings.Repeat("A", MaxPageTokenLen), false},
+		{"ErrTooLong", "page_token=" + strings.Repeat("A", MaxPageTokenLen+1), "", true},
+		{"ErrPadding", "page_token=AA%3D%3D", "", true},
+		{"ErrStdBase64", "page_token=a%2Bb%2Fc", "", true},
+		{"ErrSpace", "page_token=a%20b", "", true},
+		{"ErrNonASCII", "page_token=%C3%A9", "", true},
+		{"ErrRepeated", "page_token=a&page_token=b", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/api/v1/orders?"+tt.query, nil)
+			got, err := pageToken(r)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("got %q, %v; want %q, error %v", got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

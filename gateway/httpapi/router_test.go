@@ -53,7 +53,7 @@ type testEnv struct {
 	logs           *syncBuffer
 }
 
-func newTestEnv(t *testing.T, timeout time.Duration) *testEnv {
+func newTestEnv(t *testing.T, timeout time.Duration, with ...func(*Options)) *testEnv {
 	t.Helper()
 	env := &testEnv{
 		orders:         newFakeOrders(),
@@ -71,7 +71,7 @@ func newTestEnv(t *testing.T, timeout time.Duration) *testEnv {
 
 	ordersConn := serve(t, env.ordersServer)
 	paymentsConn := serve(t, paymentsServer)
-	h, err := NewRouter(Options{
+	opts := Options{
 		Orders:   ordersv1.NewOrderServiceClient(ordersConn),
 		Payments: paymentsv1.NewPaymentServiceClient(paymentsConn),
 		Probes: []Probe{
@@ -80,7 +80,11 @@ func newTestEnv(t *testing.T, timeout time.Duration) *testEnv {
 		},
 		Logger:         slog.New(slog.NewTextHandler(env.logs, nil)),
 		BackendTimeout: timeout,
-	})
+	}
+	for _, w := range with {
+		w(&opts)
+	}
+	h, err := NewRouter(opts)
 	if err != nil {
 		t.Fatalf("NewRouter: %v", err)
 	}

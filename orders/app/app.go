@@ -24,9 +24,11 @@ import (
 // flight (for at most cfg.Process.ShutdownTimeout), the consumer finishes or
 // rolls back its batch, the purges stop.
 //
-// Run migrates the database (schema.Orders) before serving. It returns an
-// error when cfg is invalid, when the database cannot be reached or
-// migrated, when the address cannot be listened on, or when the server or a
+// Run connects as the runtime role of cfg.DatabaseURL, which cannot
+// migrate: it checks that the database is migrated (schema.Orders, applied
+// by its owner role through schema.Migrate) before serving. It returns an
+// error when cfg is invalid, when the database cannot be reached or lacks a
+// migration, when the address cannot be listened on, or when the server or a
 // job stops on its own (the rest is then stopped as on cancellation). Kafka
 // being unreachable is not an error: the consumer retries.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
@@ -46,8 +48,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
+	// The page token key is read once, here, so that a database without
+	// one stops the start rather than every list request.
+	if _, err := store.PageTokens(ctx); err != nil {
+		return fmt.Errorf("run orders: %w", err)
+	}
 	api, err := grpcapi.New(store, logger)
 	if err != nil {
+		return fmt.Errorf("run orders: %w", err)
+	}
+	// One LISTEN connection of this instance serves every WatchOrders
+	// stream.
+	watcher, err := postgres.NewWatcher(pool, logger)
+	if err != nil {
+		return fmt.Errorf("run orders: %w", err)
+	}
+	if err := api.EnableWatch(watcher, store); err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
 	applier, err := paymentevents.New(store, logger)
@@ -77,6 +93,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Service: &ordersv1.OrderService_ServiceDesc,
 		Impl:    api,
 		Jobs: append([]service.Job{{Name: "payment events consumer", Run: consumer.Run},
+			{Name: "order changes watcher", Run: watcher.Run},
 			service.Every("parked payment results sweep", paymentevents.SweepInterval, logger, applier.Sweep)},
 			append(gauges, retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys)...)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,

@@ -124,6 +124,12 @@ func TestRunEndToEnd(t *testing.T) {
 			_, err := client.ListOrders(callCtx, &ordersv1.ListOrdersRequest{UserId: "dave", PageToken: "%%%"})
 			return err
 		}, codes.InvalidArgument, "INVALID_ARGUMENT"},
+		// Issue 9: a well-formed token nobody issued (version 1, a time in
+		// the year -144169) was a 500 with an error log line.
+		{"ForgedPageToken", func() error {
+			_, err := client.ListOrders(callCtx, &ordersv1.ListOrdersRequest{UserId: "dave", PageToken: "AcAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
+			return err
+		}, codes.InvalidArgument, "INVALID_ARGUMENT"},
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,7 +207,9 @@ func TestRunStartupErrors(t *testing.T) {
 	}{
 		{"InvalidConfig", func(c *app.Config) { c.Topics.Payments = "" }, "PAYMENTS_TOPIC"},
 		{"AddressInUse", func(c *app.Config) { c.Endpoint.GRPCAddr = busy.Addr().String() }, "listen on"},
-		{"DatabaseUnreachable", func(c *app.Config) { c.DatabaseURL = "postgres://shop:shop@127.0.0.1:1/orders?connect_timeout=2" }, "migrate orders"},
+		{"DatabaseUnreachable", func(c *app.Config) {
+			c.DatabaseURL = "postgres://orders_app:orders_app@127.0.0.1:1/orders?connect_timeout=2"
+		}, "check orders schema"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

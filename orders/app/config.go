@@ -20,8 +20,9 @@ type Config struct {
 	// Admin is the admin listener (ORDERS_ADMIN_ADDR): /metrics and
 	// /debug/pprof/; port 0 picks a free port, reported through AdminReady.
 	Admin service.OrdersAdmin
-	// DatabaseURL is the orders database; it is logged without its password.
-	DatabaseURL service.DatabaseURL `env:"ORDERS_DATABASE_URL, default=postgres://shop:shop@127.0.0.1:5432/orders"`
+	// DatabaseURL is the orders database as its runtime role (orders_app,
+	// rows only); it is logged without its password.
+	DatabaseURL service.DatabaseURL `env:"ORDERS_DATABASE_URL, default=postgres://orders_app:orders_app@127.0.0.1:5432/orders"`
 	// ConsumerGroup is the Kafka consumer group of the payment events
 	// consumer.
 	ConsumerGroup string `env:"ORDERS_CONSUMER_GROUP, default=orders"`

@@ -24,7 +24,7 @@ func TestDefaultConfig(t *testing.T) {
 	want := Config{
 		Endpoint:      service.OrdersEndpoint{GRPCAddr: "127.0.0.1:9101"},
 		Admin:         service.OrdersAdmin{Addr: "127.0.0.1:9111"},
-		DatabaseURL:   "postgres://shop:shop@127.0.0.1:5432/orders",
+		DatabaseURL:   "postgres://orders_app:orders_app@127.0.0.1:5432/orders",
 		ConsumerGroup: "orders",
 		Slot:          service.OrdersSlot{Name: "orders_outbox"},
 		Connector:     service.OrdersConnector{Name: "orders-outbox"},

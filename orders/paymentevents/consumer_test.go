@@ -277,6 +277,87 @@ func TestConsumer(t *testing.T) {
 			t.Errorf("dead letters of the forged result: got %d, want 1", n)
 		}
 	})
+
+	// A result that names an order of its user but another amount is not
+	// that order's payment (and may be forged): dead-lettered whatever it
+	// says, the order unchanged, and the partition moves on to the genuine
+	// result.
+	t.Run("MismatchedAmountDeadLettered", func(t *testing.T) {
+		o := f.createOrder(t, "u-amount") // amount 100
+		forged := []struct {
+			name, value, typ string
+		}{
+			{"SucceededForMore", succeeded(withAmount(o, 101)), "PaymentSucceeded"},
+			{"SucceededForLess", succeeded(withAmount(o, 1)), "PaymentSucceeded"},
+			{"FailedForOtherAmount", failed(withAmount(o, 1_000_000), "FAILURE_REASON_INSUFFICIENT_FUNDS"), "PaymentFailed"},
+			{"SucceededForAnotherUser", succeeded(withUser(o, "u-amount-other")), "PaymentSucceeded"},
+		}
+		var positions []sent
+		for _, m := range forged {
+			positions = append(positions, f.send(t, o.UserID, m.value, headers(uuid.New(), m.typ)))
+		}
+		// The genuine result, after them on the same partition: had a forged
+		// one been applied, the order would not end CANCELLED.
+		f.send(t, o.UserID, failed(o, "FAILURE_REASON_ACCOUNT_NOT_FOUND"), headers(uuid.New(), "PaymentFailed"))
+		got := f.waitStatus(t, o, orders.StatusCancelled)
+		if got.CancelReason != orders.CancelReasonAccountNotFound {
+			t.Errorf("cancel reason: got %q, want %q", got.CancelReason, orders.CancelReasonAccountNotFound)
+		}
+		for i, p := range positions {
+			n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND value = $4 AND error LIKE '%does not match the order%'`,
+				f.topic, p.partition, p.offset, []byte(forged[i].value))
+			if n != 1 {
+				t.Errorf("%s: got %d dead letters at offset %d, want 1", forged[i].name, n, p.offset)
+			}
+		}
+		// A forged result for an order already terminal is a dead letter
+		// too, not "ignored: already terminal".
+		late := f.send(t, o.UserID, succeeded(withAmount(o, 5)), headers(uuid.New(), "PaymentSucceeded"))
+		stacktest.WaitFor(t, 60*time.Second, "the late forged result to be dead-lettered", func() bool {
+			return stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3`,
+				f.topic, late.partition, late.offset) == 1
+		})
+		if after := f.order(t, o); after.Status != orders.StatusCancelled || !after.UpdatedAt.Equal(got.UpdatedAt) {
+			t.Errorf("after the late forged result: %s updated %v, want CANCELLED updated %v", after.Status, after.UpdatedAt, got.UpdatedAt)
+		}
+	})
+
+	// A parked result (its order not visible yet) is checked when it is
+	// applied: for another amount, it is dead-lettered and the order stays
+	// PENDING.
+	t.Run("ParkedMismatchDeadLettered", func(t *testing.T) {
+		ctx := context.Background()
+		ghost := orders.Order{ID: uuid.New(), UserID: "u-parked-forged", Amount: 100}
+		forged := succeeded(withAmount(ghost, 7))
+		p := f.send(t, ghost.UserID, forged, headers(uuid.New(), "PaymentSucceeded"))
+		stacktest.WaitFor(t, 60*time.Second, "the result to be parked", func() bool {
+			return stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM parked_payment_results WHERE order_id = $1`, ghost.ID) == 1
+		})
+		if _, err := f.db.Pool.Exec(ctx, `INSERT INTO orders (id, user_id, amount, currency, description, status, created_at, updated_at)
+			VALUES ($1, $2, 100, 'RUB', '', 'PENDING', now(), now())`, ghost.ID, ghost.UserID); err != nil {
+			t.Fatal(err)
+		}
+		stacktest.WaitFor(t, 60*time.Second, "the parked result to be dead-lettered", func() bool {
+			return stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM parked_payment_results WHERE order_id = $1`, ghost.ID) == 0
+		})
+		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND value = $4 AND error LIKE '%does not match the order%'`,
+			f.topic, p.partition, p.offset, []byte(forged)); n != 1 {
+			t.Errorf("dead letters of the parked forged result: got %d, want 1", n)
+		}
+		if got := f.order(t, ghost).Status; got != orders.StatusPending {
+			t.Errorf("order: %s, want PENDING", got)
+		}
+	})
+}
+
+func withAmount(o orders.Order, amount int64) orders.Order {
+	o.Amount = amount
+	return o
+}
+
+func withUser(o orders.Order, userID string) orders.Order {
+	o.UserID = userID
+	return o
 }
 
 // TestResultBeforeOrderVisibleFor30s sends a payment result whose order

@@ -63,8 +63,9 @@ func (a *Applier) Handlers() inbox.Handlers {
 // handle returns the inbox.ApplyFunc of one event type: it decodes m with
 // decode (a message it rejects is inbox.Undecodable, so that it is
 // dead-lettered) and moves the order from PENDING within tx. An event for an
-// order already PAID or CANCELLED is logged and ignored; one for another
-// user's order can never apply and is dead-lettered. An event whose order is
+// order already PAID or CANCELLED is logged and ignored; one that
+// contradicts its order (another user's order, another amount) can never
+// apply and is dead-lettered, whatever the order's state. An event whose order is
 // not there is parked in tx (Store.ParkPayment), never dead-lettered: its
 // order may not be visible yet (logical decoding hands out a commit as soon
 // as it is flushed, which can be before it is visible to other sessions; a
@@ -107,7 +108,10 @@ func (a *Applier) apply(ctx context.Context, tx pgx.Tx, m inbox.Message, r order
 		}
 		a.logger.InfoContext(ctx, "payment result parked: its order is not visible yet", attrs...)
 	default:
-		return inbox.Undecodable(fmt.Errorf("payment result for order %s of user %q: %s", r.OrderID, r.UserID, outcome))
+		// Another user's order or another amount: the result is not this
+		// order's payment, and may be forged. It changes nothing; the
+		// consumer logs the dead letter.
+		return inbox.Undecodable(r.MismatchError(outcome))
 	}
 	return nil
 }
@@ -123,8 +127,9 @@ const sweepBatch = 100
 // Sweep applies the parked payment results whose order now exists, with
 // ApplyPayment's rule (only a PENDING order changes), in transactions of at
 // most sweepBatch results, until none is left to apply; each applied,
-// ignored (order already terminal) or dead-lettered (another user's order)
-// result is logged and no longer parked. Results whose order is still not
+// ignored (order already terminal) or dead-lettered (it contradicts its
+// order: another user's, another amount) result is logged and no longer
+// parked. Results whose order is still not
 // there stay parked. It is the function of a service.Every job; an error is
 // a database failure, and the next run retries. Safe for concurrent use,
 // also by several instances.

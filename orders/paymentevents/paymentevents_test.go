@@ -101,6 +101,7 @@ func TestStoreOutcomes(t *testing.T) {
 		{name: "AlreadyTerminalIgnored", store: recordingStore{outcome: orders.AlreadyTerminal}},
 		{name: "UnknownOrderParked", store: recordingStore{outcome: orders.UnknownOrder}, wantParked: 1},
 		{name: "OtherUsersOrderDeadLettered", store: recordingStore{outcome: orders.OtherUsersOrder}, wantUndecodable: true},
+		{name: "AmountMismatchDeadLettered", store: recordingStore{outcome: orders.AmountMismatch}, wantUndecodable: true},
 		{name: "InvalidDeadLettered", store: recordingStore{err: fault.Errorf(fault.Invalid, "bad")}, wantUndecodable: true},
 		{name: "DatabaseErrorRetried", store: recordingStore{err: transient}, wantErr: transient},
 	}

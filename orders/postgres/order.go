@@ -131,10 +131,15 @@ func (s *Store) GetOrder(ctx context.Context, userID string, id uuid.UUID) (orde
 
 // ListOrders returns one page of the user's orders, newest first (by
 // created_at, then id, both descending), starting after p.PageToken.
-// NextPageToken is empty on the last page. A bad user id, limit or page
-// token is a fault.Invalid error.
+// NextPageToken is empty on the last page; a token is valid for the user
+// it was issued to only (see PageTokens). A bad user id, limit or page
+// token (malformed, forged, another user's) is a fault.Invalid error.
 func (s *Store) ListOrders(ctx context.Context, p orders.ListOrdersParams) (orders.Page, error) {
-	q, err := p.Query()
+	tokens, err := s.PageTokens(ctx)
+	if err != nil {
+		return orders.Page{}, err
+	}
+	q, err := p.Query(tokens)
 	if err != nil {
 		return orders.Page{}, err
 	}
@@ -157,7 +162,7 @@ func (s *Store) ListOrders(ctx context.Context, p orders.ListOrdersParams) (orde
 	if len(list) > q.Limit {
 		page.Orders = list[:q.Limit]
 		last := page.Orders[q.Limit-1]
-		page.NextPageToken = orders.EncodePageToken(orders.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		page.NextPageToken = tokens.Encode(q.UserID, orders.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
 	return page, nil
 }

@@ -13,13 +13,16 @@ import (
 )
 
 // ApplyPayment moves the order of r from PENDING to PAID (r.Paid) or to
-// CANCELLED with r.Reason, within tx (the consumer's inbox transaction). A
+// CANCELLED with r.Reason, within tx (the consumer's inbox transaction),
+// provided the order is r's user's and for r's amount: a result is checked
+// against the order it names, never trusted. An order of another user
+// (orders.OtherUsersOrder) or for another amount (orders.AmountMismatch)
+// changes nothing, whatever its state: the result can never apply. A
 // terminal order never changes (orders.AlreadyTerminal); an order id that
 // does not exist (or is not visible yet) changes nothing
-// (orders.UnknownOrder), nor does one of another user
-// (orders.OtherUsersOrder). None is an error: the caller decides. An invalid
-// r is a fault.Invalid error; any other error is a database failure, and
-// the caller rolls tx back.
+// (orders.UnknownOrder). None is an error: the caller decides. An invalid r
+// is a fault.Invalid error; any other error is a database failure, and the
+// caller rolls tx back.
 func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error) {
 	if err := r.Validate(); err != nil {
 		return 0, err
@@ -30,16 +33,19 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 	// updated again, never reported as terminal.
 	for attempt := 0; ; attempt++ {
 		tag, err := tx.Exec(ctx, `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5
-			WHERE id = $1 AND user_id = $2 AND status = 'PENDING'`,
-			r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock())
+			WHERE id = $1 AND user_id = $2 AND amount = $6 AND status = 'PENDING'`,
+			r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock(), r.Amount)
 		if err != nil {
 			return 0, pgfault.From(fmt.Sprintf("apply payment to order %s", r.OrderID), err)
 		}
 		if tag.RowsAffected() == 1 {
 			return orders.Applied, nil
 		}
-		var status, userID string
-		err = tx.QueryRow(ctx, `SELECT status, user_id FROM orders WHERE id = $1`, r.OrderID).Scan(&status, &userID)
+		var (
+			status, userID string
+			amount         int64
+		)
+		err = tx.QueryRow(ctx, `SELECT status, user_id, amount FROM orders WHERE id = $1`, r.OrderID).Scan(&status, &userID, &amount)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return orders.UnknownOrder, nil
 		}
@@ -48,6 +54,9 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 		}
 		if userID != r.UserID {
 			return orders.OtherUsersOrder, nil
+		}
+		if amount != r.Amount {
+			return orders.AmountMismatch, nil
 		}
 		if status != string(orders.StatusPending) {
 			return orders.AlreadyTerminal, nil
@@ -80,10 +89,11 @@ func (s *Store) ParkPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResu
 }
 
 // ApplyParkedPayments applies, in one transaction, up to limit parked
-// payment results whose order now exists, as ApplyPayment does, and removes
-// each: one applied, one whose order is already terminal (ignored), and one
-// whose order belongs to another user, which can never apply and is moved to
-// dead_letters with its message. It returns them with what applying did,
+// payment results whose order now exists, as ApplyPayment does (with the
+// same checks against the order), and removes each: one applied, one whose
+// order is already terminal (ignored), and one that contradicts its order
+// (another user's, another amount: orders.ApplyOutcome.Mismatch), which can
+// never apply and is moved to dead_letters with its message. It returns them with what applying did,
 // oldest first per order. Results whose order is still not there stay
 // parked, cost one index probe each, and are not returned. Rows that a
 // concurrent call holds are skipped, so several instances may sweep at once.
@@ -112,12 +122,11 @@ func (s *Store) ApplyParkedPayments(ctx context.Context, limit int) ([]orders.Pa
 			if err != nil {
 				return fmt.Errorf("apply parked payment result %s: %w", p.Result.EventID, err)
 			}
-			switch outcome {
-			case orders.UnknownOrder:
+			if outcome == orders.UnknownOrder {
 				continue
-			case orders.OtherUsersOrder:
-				cause := fmt.Errorf("payment result for order %s of user %q: the order belongs to another user", p.Result.OrderID, p.Result.UserID)
-				if err := inbox.DeadLetter(ctx, tx, p.msg, cause); err != nil {
+			}
+			if outcome.Mismatch() {
+				if err := inbox.DeadLetter(ctx, tx, p.msg, p.Result.MismatchError(outcome)); err != nil {
 					return err
 				}
 			}

@@ -19,6 +19,11 @@ func TestApplyPayment(t *testing.T) {
 	paid := orders.PaymentResult{Paid: true}
 	broke := orders.PaymentResult{Reason: orders.CancelReasonInsufficientFunds}
 	noAccount := orders.PaymentResult{Reason: orders.CancelReasonAccountNotFound}
+	// A result for another amount than the order's 10, or of another user.
+	paidMore := orders.PaymentResult{Paid: true, Amount: 11}
+	paidLess := orders.PaymentResult{Paid: true, Amount: 9}
+	brokeMore := orders.PaymentResult{Reason: orders.CancelReasonInsufficientFunds, Amount: 1_000_000}
+	paidMallory := orders.PaymentResult{Paid: true, UserID: "mallory"}
 	tests := []struct {
 		name         string
 		results      []orders.PaymentResult
@@ -27,6 +32,7 @@ func TestApplyPayment(t *testing.T) {
 		wantOutcomes []orders.ApplyOutcome
 		wantStatus   orders.Status
 		wantReason   orders.CancelReason
+		appliedAt    int // the result that moved the order, from 1; 0 means the first
 	}{
 		{name: "PendingToPaid", results: []orders.PaymentResult{paid}, wantOutcomes: []orders.ApplyOutcome{orders.Applied}, wantStatus: orders.StatusPaid},
 		{name: "PendingToCancelledInsufficientFunds", results: []orders.PaymentResult{broke}, wantOutcomes: []orders.ApplyOutcome{orders.Applied}, wantStatus: orders.StatusCancelled, wantReason: orders.CancelReasonInsufficientFunds},
@@ -35,6 +41,14 @@ func TestApplyPayment(t *testing.T) {
 		{name: "CancelledStaysCancelled", results: []orders.PaymentResult{noAccount, paid}, wantOutcomes: []orders.ApplyOutcome{orders.Applied, orders.AlreadyTerminal}, wantStatus: orders.StatusCancelled, wantReason: orders.CancelReasonAccountNotFound},
 		{name: "OtherUserIgnored", results: []orders.PaymentResult{paid}, otherUser: true, wantOutcomes: []orders.ApplyOutcome{orders.OtherUsersOrder}, wantStatus: orders.StatusPending},
 		{name: "UnknownOrderIgnored", results: []orders.PaymentResult{paid}, unknownOrder: true, wantOutcomes: []orders.ApplyOutcome{orders.UnknownOrder}, wantStatus: orders.StatusPending},
+		{name: "HigherAmountIsMismatch", results: []orders.PaymentResult{paidMore}, wantOutcomes: []orders.ApplyOutcome{orders.AmountMismatch}, wantStatus: orders.StatusPending},
+		{name: "LowerAmountIsMismatch", results: []orders.PaymentResult{paidLess}, wantOutcomes: []orders.ApplyOutcome{orders.AmountMismatch}, wantStatus: orders.StatusPending},
+		{name: "FailureForOtherAmountIsMismatch", results: []orders.PaymentResult{brokeMore}, wantOutcomes: []orders.ApplyOutcome{orders.AmountMismatch}, wantStatus: orders.StatusPending},
+		{name: "MismatchThenMatchApplies", results: []orders.PaymentResult{paidMore, paid}, wantOutcomes: []orders.ApplyOutcome{orders.AmountMismatch, orders.Applied}, wantStatus: orders.StatusPaid, appliedAt: 2},
+		// A mismatch is one whatever the order's state: never "already
+		// terminal", so that it is dead-lettered, not ignored.
+		{name: "MismatchOnTerminalOrder", results: []orders.PaymentResult{paid, brokeMore}, wantOutcomes: []orders.ApplyOutcome{orders.Applied, orders.AmountMismatch}, wantStatus: orders.StatusPaid},
+		{name: "OtherUserOnTerminalOrder", results: []orders.PaymentResult{noAccount, paidMallory}, wantOutcomes: []orders.ApplyOutcome{orders.Applied, orders.OtherUsersOrder}, wantStatus: orders.StatusCancelled, wantReason: orders.CancelReasonAccountNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +60,13 @@ func TestApplyPayment(t *testing.T) {
 			}
 			for i, r := range tt.results {
 				c.Set(t0.Add(time.Duration(i+1) * time.Minute))
-				r.OrderID, r.UserID, r.Amount = created.Order.ID, "alice", 10
+				r.OrderID = created.Order.ID
+				if r.UserID == "" {
+					r.UserID = "alice"
+				}
+				if r.Amount == 0 {
+					r.Amount = 10
+				}
 				if tt.otherUser {
 					r.UserID = "mallory"
 				}
@@ -75,7 +95,7 @@ func TestApplyPayment(t *testing.T) {
 			}
 			wantUpdated := created.Order.UpdatedAt
 			if tt.wantStatus != orders.StatusPending {
-				wantUpdated = t0.Add(time.Minute).Truncate(time.Microsecond) // the first, applied result
+				wantUpdated = t0.Add(time.Duration(max(tt.appliedAt, 1)) * time.Minute).Truncate(time.Microsecond) // the applied result
 			}
 			if !got.UpdatedAt.Equal(wantUpdated) {
 				t.Errorf("updated_at: got %v, want %v", got.UpdatedAt, wantUpdated)
@@ -87,8 +107,9 @@ func TestApplyPayment(t *testing.T) {
 // TestApplyParkedPayments parks results (as the consumer does when the
 // order is not visible) and sweeps: a result whose order now exists is
 // applied and removed, one whose order is terminal is removed unchanged,
-// one whose order belongs to another user is dead-lettered with its message
-// and removed, one whose order is still missing stays parked.
+// one whose order belongs to another user or is for another amount is
+// dead-lettered with its message and removed (the order unchanged), one
+// whose order is still missing stays parked.
 func TestApplyParkedPayments(t *testing.T) {
 	s, db, _ := newStore(t)
 	ctx := context.Background()
@@ -103,7 +124,10 @@ func TestApplyParkedPayments(t *testing.T) {
 	offset := int64(0)
 	park := func(r orders.PaymentResult) inbox.Message {
 		t.Helper()
-		r.EventID, r.Amount = uuid.New(), 10
+		r.EventID = uuid.New()
+		if r.Amount == 0 {
+			r.Amount = 10
+		}
 		offset++
 		m := inbox.Message{EventID: r.EventID, Type: "PaymentSucceeded", Key: r.UserID, Value: []byte("raw " + r.OrderID.String()),
 			Topic: "payments", Partition: 1, Offset: offset, Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
@@ -112,11 +136,13 @@ func TestApplyParkedPayments(t *testing.T) {
 		}
 		return m
 	}
-	late, terminal, foreign, missing := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	late, terminal, foreign, missing, dearer := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	lateMsg := park(orders.PaymentResult{OrderID: late, UserID: "alice", Reason: orders.CancelReasonInsufficientFunds})
 	park(orders.PaymentResult{OrderID: terminal, UserID: "alice", Paid: true})
 	foreignMsg := park(orders.PaymentResult{OrderID: foreign, UserID: "alice", Paid: true})
 	park(orders.PaymentResult{OrderID: missing, UserID: "alice", Paid: true})
+	// A result for 99 whose order, when it shows up, is for 10.
+	dearerMsg := park(orders.PaymentResult{OrderID: dearer, UserID: "alice", Amount: 99, Paid: true})
 
 	// Nothing is applicable yet.
 	if done, err := s.ApplyParkedPayments(ctx, 100); err != nil || len(done) != 0 {
@@ -125,6 +151,7 @@ func TestApplyParkedPayments(t *testing.T) {
 	insertOrder(late, "alice", "PENDING")
 	insertOrder(terminal, "alice", "PAID")
 	insertOrder(foreign, "mallory", "PENDING")
+	insertOrder(dearer, "alice", "PENDING")
 
 	done, err := s.ApplyParkedPayments(ctx, 100)
 	if err != nil {
@@ -137,7 +164,7 @@ func TestApplyParkedPayments(t *testing.T) {
 			t.Errorf("swept %+v: want its parked time and user", p)
 		}
 	}
-	want := map[uuid.UUID]orders.ApplyOutcome{late: orders.Applied, terminal: orders.AlreadyTerminal, foreign: orders.OtherUsersOrder}
+	want := map[uuid.UUID]orders.ApplyOutcome{late: orders.Applied, terminal: orders.AlreadyTerminal, foreign: orders.OtherUsersOrder, dearer: orders.AmountMismatch}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
@@ -146,7 +173,7 @@ func TestApplyParkedPayments(t *testing.T) {
 			t.Errorf("late result read back as %+v", p.Result)
 		}
 	}
-	for id, wantStatus := range map[uuid.UUID]string{late: "CANCELLED", terminal: "PAID", foreign: "PENDING"} {
+	for id, wantStatus := range map[uuid.UUID]string{late: "CANCELLED", terminal: "PAID", foreign: "PENDING", dearer: "PENDING"} {
 		var status string
 		if err := db.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, id).Scan(&status); err != nil || status != wantStatus {
 			t.Errorf("order %s: %q, %v; want %s", id, status, err, wantStatus)
@@ -168,8 +195,15 @@ func TestApplyParkedPayments(t *testing.T) {
 		headers["eventType"] != "PaymentSucceeded" || headers["traceparent"] != foreignMsg.Traceparent || !strings.Contains(cause, "another user") {
 		t.Errorf("dead letter = key %q value %q headers %v error %q; want the parked message", key, value, headers, cause)
 	}
-	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM dead_letters`); n != 1 {
-		t.Errorf("dead letters: %d, want 1", n)
+	if err := db.Pool.QueryRow(ctx, `SELECT value, error FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3`,
+		dearerMsg.Topic, dearerMsg.Partition, dearerMsg.Offset).Scan(&value, &cause); err != nil {
+		t.Fatalf("dead letter of a result for another amount: %v", err)
+	}
+	if string(value) != string(dearerMsg.Value) || !strings.Contains(cause, "amount 99 does not match") {
+		t.Errorf("dead letter = value %q error %q; want the parked message and the mismatch", value, cause)
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM dead_letters`); n != 2 {
+		t.Errorf("dead letters: %d, want 2", n)
 	}
 }
 

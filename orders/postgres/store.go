@@ -10,10 +10,12 @@ package postgres
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"shop/orders"
 	"shop/sql/idempotency"
 )
 
@@ -22,6 +24,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 	wait time.Duration
+	// tokens is the page token codec, read from the database on first
+	// use (PageTokens).
+	tokens atomic.Pointer[orders.PageTokens]
 }
 
 // Option configures a Store.

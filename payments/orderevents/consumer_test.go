@@ -295,6 +295,62 @@ func TestConsumerDeadLettersAndMovesOn(t *testing.T) {
 	f.assertConsistent(t, nil)
 }
 
+// An OrderCreated the orders service cannot have written (an amount out of
+// limits, a malformed user id, a key other than its user, a non-canonical
+// order id) is dead-lettered: no debit, no decision, no event, and the
+// partition moves on.
+func TestConsumerDeadLettersInvalidOrders(t *testing.T) {
+	f := newFixture(t)
+	f.account(t, "alice", 1_000_000)
+	f.startConsumer(t, stacktest.Unique("payments-"))
+
+	event := func(orderID, user string, amount int64) []byte {
+		return []byte(fmt.Sprintf(`{"orderId":%q,"userId":%q,"amount":"%d","currency":"RUB"}`, orderID, user, amount))
+	}
+	id := func() string { return uuid.NewString() }
+	bad := []struct {
+		name  string
+		value []byte
+	}{
+		{"ZeroAmount", event(id(), "alice", 0)},
+		{"NegativeAmount", event(id(), "alice", -500)},
+		{"AmountAboveLimit", event(id(), "alice", 1_000_000_000_001)},
+		{"UserIDFormat", event(id(), "alice bob", 5)},
+		{"UserIDNotTheKey", event(id(), "mallory", 5)},
+		{"OrderIDWithBraces", event("{"+id()+"}", "alice", 5)},
+	}
+	type sent struct {
+		partition int32
+		offset    int64
+	}
+	var positions []sent
+	for _, b := range bad {
+		p, off := f.produce(t, "alice", b.value, header{"id", uuid.NewString()}, header{"eventType", ordersv1.EventOrderCreated})
+		positions = append(positions, sent{p, off})
+	}
+	good := newOrder("alice", 40)
+	gp, _ := f.send(t, good, uuid.New())
+	if status, _ := f.waitDecided(t, good); status != "SUCCEEDED" {
+		t.Fatalf("status of the good order = %s, want SUCCEEDED", status)
+	}
+	for i, p := range positions {
+		if p.partition != gp {
+			t.Fatalf("%s on partition %d, the good order on %d: the test needs one partition", bad[i].name, p.partition, gp)
+		}
+		if n := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND partition = $2 AND "offset" = $3 AND value = $4`,
+			f.topic, p.partition, p.offset, bad[i].value); n != 1 {
+			t.Errorf("%s: got %d dead letters at offset %d, want 1", bad[i].name, n, p.offset)
+		}
+	}
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM payment_outcomes`); got != 1 {
+		t.Errorf("decisions = %d, want 1 (the good order's)", got)
+	}
+	if got := stacktest.Count(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'alice'`); got != 1_000_000-40 {
+		t.Errorf("balance = %d, want %d", got, 1_000_000-40)
+	}
+	f.assertConsistent(t, nil)
+}
+
 // TestConsumerIgnoresUnknownFields checks the decoding policy end to end: an
 // OrderCreated with a field this consumer does not know (one the orders
 // service may add) is paid, not dead-lettered.

@@ -1,6 +1,7 @@
 package orderevents
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,16 @@ func TestDecodeOrderCreated(t *testing.T) {
 		{name: "ErrCurrency", m: msg("OrderCreated", "alice", `{"orderId":"`+id.String()+`","userId":"alice","amount":"5","currency":"USD"}`), wantErr: true},
 		{name: "ErrBadUser", m: msg("OrderCreated", "bad user", `{"orderId":"`+id.String()+`","userId":"bad user","amount":"5","currency":"RUB"}`), wantErr: true},
 		{name: "ErrKeyMismatch", m: msg("OrderCreated", "bob", good), wantErr: true},
+		{name: "ErrOrderIDBraces", m: msg("OrderCreated", "alice", `{"orderId":"{`+id.String()+`}","userId":"alice","amount":"1","currency":"RUB"}`), wantErr: true},
+		{name: "ErrOrderIDURN", m: msg("OrderCreated", "alice", `{"orderId":"urn:uuid:`+id.String()+`","userId":"alice","amount":"1","currency":"RUB"}`), wantErr: true},
+		{name: "ErrNilOrderID", m: msg("OrderCreated", "alice", `{"orderId":"`+uuid.Nil.String()+`","userId":"alice","amount":"1","currency":"RUB"}`), wantErr: true},
+		{name: "OKMaxAmount", m: msg("OrderCreated", "alice", `{"orderId":"`+id.String()+`","userId":"alice","amount":"1000000000000","currency":"RUB"}`),
+			want: payments.OrderCreated{OrderID: id, UserID: "alice", Amount: 1_000_000_000_000, Currency: "RUB"}},
+		{name: "ErrAmountAboveLimit", m: msg("OrderCreated", "alice", `{"orderId":"`+id.String()+`","userId":"alice","amount":"1000000000001","currency":"RUB"}`), wantErr: true},
+		{name: "ErrEmptyUser", m: msg("OrderCreated", "", `{"orderId":"`+id.String()+`","userId":"","amount":"5","currency":"RUB"}`), wantErr: true},
+		{name: "ErrUserTooLong", m: msg("OrderCreated", "", `{"orderId":"`+id.String()+`","userId":"`+strings.Repeat("a", 65)+`","amount":"5","currency":"RUB"}`), wantErr: true},
+		{name: "ErrUserWithNUL", m: msg("OrderCreated", "", `{"orderId":"`+id.String()+`","userId":"al\u0000ice","amount":"5","currency":"RUB"}`), wantErr: true},
+		{name: "ErrBadCreatedAt", m: msg("OrderCreated", "alice", `{"orderId":"`+id.String()+`","userId":"alice","amount":"5","currency":"RUB","createdAt":"10000-01-01T00:00:00Z"}`), wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,7 +40,7 @@ type SystemConfig struct {
 	// Config is the infrastructure: directories, ports, durability and
 	// passwords. A zero port is replaced by a free one, an empty CacheDir
 	// by jars.DefaultCacheDir(), an empty password by the development
-	// default (postgres, shop, debezium).
+	// default (postgres, debezium, and each service role's name).
 	Config
 	// Services false runs the infrastructure and the connectors only
 	// (`make infra`).
@@ -86,6 +86,10 @@ type SystemConfig struct {
 	// Policy is how components are restarted (DefaultRestartPolicy when
 	// zero).
 	Policy RestartPolicy
+	// AuthMode is the gateway's AUTH_MODE: service.AuthJWT runs the
+	// development issuer (see DevIssuerDir); service.AuthHeader or empty
+	// has the gateway trust X-User-ID.
+	AuthMode string
 }
 
 // System is a whole shop on this machine, every process supervised: Postgres,
@@ -167,7 +171,7 @@ func (cfg SystemConfig) withDefaults() (_ SystemConfig, err error) {
 		p   *string
 		def string
 	}{
-		{&cfg.SuperuserPassword, "postgres"}, {&cfg.ServicePassword, "shop"}, {&cfg.ReplicationPassword, "debezium"},
+		{&cfg.SuperuserPassword, "postgres"}, {&cfg.ReplicationPassword, "debezium"},
 	} {
 		if *pw.p == "" {
 			*pw.p = pw.def
@@ -362,7 +366,7 @@ func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 	}, log)); err != nil {
 		return err
 	}
-	if err := EnsureRoles(ctx, s.AdminURL("postgres"), cfg.ServicePassword, cfg.ReplicationPassword); err != nil {
+	if err := EnsureRoles(ctx, s.AdminURL("postgres"), cfg.Roles()); err != nil {
 		return err
 	}
 	if err := s.Start(ctx, KafkaComponent(KafkaConfig{
@@ -394,18 +398,15 @@ func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 	return s.applyConnectors(ctx, log)
 }
 
-// provisionDatabase creates database db and migrates it, so that the
-// publication exists before the connector starts.
+// provisionDatabase creates database db and migrates it as its owner, so
+// that the publication exists before the connector starts. The services
+// never migrate: they connect as the runtime role and only check the
+// schema.
 func (s *System) provisionDatabase(ctx context.Context, db schema.Database) error {
-	if err := EnsureDatabase(ctx, s.AdminURL("postgres"), string(db), ""); err != nil {
+	if err := EnsureDatabase(ctx, s.AdminURL("postgres"), string(db), db, ""); err != nil {
 		return err
 	}
-	pool, err := schema.Open(ctx, s.ServiceURL(string(db)), db)
-	if err != nil {
-		return err
-	}
-	pool.Close()
-	return nil
+	return schema.Migrate(ctx, s.OwnerURL(string(db)), db)
 }
 
 // connectorVars are the values of the connector configs' placeholders:
@@ -492,7 +493,11 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 			}
 		}
 	}
-	env := append(append([]string{}, s.cfg.Env...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
+	authEnv, err := s.gatewayAuthEnv()
+	if err != nil {
+		return err
+	}
+	env := append(append(append([]string{}, s.cfg.Env...), authEnv...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
 		"ORDERS_GRPC_ADDR="+strings.Join(s.OrdersAddrs, ","), "PAYMENTS_GRPC_ADDR="+strings.Join(s.PaymentsAddrs, ","))
 	// Alive is enough to count as started: /readyz depends on the backends,
 	// and a gateway restarted while one is down must not count as failed.
@@ -535,9 +540,16 @@ func (s *System) AdminURL(dbname string) string {
 	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/%s?sslmode=disable", s.cfg.SuperuserPassword, s.cfg.PostgresPort, dbname)
 }
 
-// ServiceURL is the service role's URL for dbname.
+// ServiceURL is the URL of the runtime role of the service whose database
+// is dbname ("orders" or "payments"): what its instances connect with.
 func (s *System) ServiceURL(dbname string) string {
-	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", ServiceRole, s.cfg.ServicePassword, s.cfg.PostgresPort, dbname)
+	return s.cfg.roleURL(schema.Database(dbname).RuntimeRole(), dbname)
+}
+
+// OwnerURL is the URL of the owner role of database dbname: what the
+// migrations run with.
+func (s *System) OwnerURL(dbname string) string {
+	return s.cfg.roleURL(schema.Database(dbname).OwnerRole(), dbname)
 }
 
 // Brokers returns Kafka's bootstrap addresses.

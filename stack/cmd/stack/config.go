@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"shop/service"
+	schema "shop/sql"
 	"shop/stack/jars"
 	"shop/stack/local"
 )
@@ -41,11 +42,15 @@ type config struct {
 	KafkaMetricsPort   int `env:"KAFKA_METRICS_PORT, default=9114"`
 	ConnectMetricsPort int `env:"CONNECT_METRICS_PORT, default=9113"`
 
-	// Passwords of the Postgres superuser, the service role and the
-	// replication role (development defaults).
-	SuperuserPassword   string `env:"POSTGRES_PASSWORD, default=postgres"`
-	ServicePassword     string `env:"SHOP_DB_PASSWORD, default=shop"`
-	ReplicationPassword string `env:"DEBEZIUM_DB_PASSWORD, default=debezium"`
+	// Passwords of the Postgres superuser, the replication role and the
+	// services' roles: each database's owner (migrations) and runtime role
+	// (the service). Development defaults: each role's name.
+	SuperuserPassword     string `env:"POSTGRES_PASSWORD, default=postgres"`
+	ReplicationPassword   string `env:"DEBEZIUM_DB_PASSWORD, default=debezium"`
+	OrdersOwnerPassword   string `env:"ORDERS_OWNER_DB_PASSWORD, default=orders_owner"`
+	OrdersPassword        string `env:"ORDERS_DB_PASSWORD, default=orders_app"`
+	PaymentsOwnerPassword string `env:"PAYMENTS_OWNER_DB_PASSWORD, default=payments_owner"`
+	PaymentsPassword      string `env:"PAYMENTS_DB_PASSWORD, default=payments_app"`
 
 	// Topics are created with TopicPartitions partitions, routed to by the
 	// connectors and consumed by the services.
@@ -65,6 +70,9 @@ type config struct {
 	// PAYMENTS_GRPC_ADDR (local.SystemConfig says how clashes are skipped).
 	OrdersInstances   int `env:"ORDERS_INSTANCES, default=1"`
 	PaymentsInstances int `env:"PAYMENTS_INSTANCES, default=1"`
+	// Auth is the gateway's AUTH_MODE, its default: jwt runs the
+	// development issuer, keyed under DataDir (`stack token`).
+	Auth service.AuthMode
 }
 
 // loadConfig reads the configuration from lookup (os.LookupEnv in main). It
@@ -134,7 +142,7 @@ func (c *config) Validate() error {
 	if c.TopicPartitions < 1 {
 		errs = append(errs, fmt.Errorf("TOPIC_PARTITIONS=%d: want at least 1", c.TopicPartitions))
 	}
-	errs = append(errs, c.Topics.Validate(), c.Orders.Validate(), c.Payments.Validate(),
+	errs = append(errs, c.Auth.Validate(), c.Topics.Validate(), c.Orders.Validate(), c.Payments.Validate(),
 		c.GatewayAdmin.Validate(), c.OrdersAdmin.Validate(), c.PaymentsAdmin.Validate())
 	return errors.Join(errs...)
 }
@@ -143,17 +151,22 @@ func (c *config) Validate() error {
 // (Durable); test-env changes the directory, the ports and durability.
 func (c config) infra() local.Config {
 	return local.Config{
-		DataDir:             c.DataDir,
-		CacheDir:            c.CacheDir,
-		PostgresPort:        c.PostgresPort,
-		KafkaPort:           c.KafkaPort,
-		ControllerPort:      c.ControllerPort,
-		ConnectPort:         c.ConnectPort,
-		KafkaMetricsPort:    c.KafkaMetricsPort,
-		ConnectMetricsPort:  c.ConnectMetricsPort,
-		Durable:             true,
-		SuperuserPassword:   c.SuperuserPassword,
-		ServicePassword:     c.ServicePassword,
+		DataDir:            c.DataDir,
+		CacheDir:           c.CacheDir,
+		PostgresPort:       c.PostgresPort,
+		KafkaPort:          c.KafkaPort,
+		ControllerPort:     c.ControllerPort,
+		ConnectPort:        c.ConnectPort,
+		KafkaMetricsPort:   c.KafkaMetricsPort,
+		ConnectMetricsPort: c.ConnectMetricsPort,
+		Durable:            true,
+		SuperuserPassword:  c.SuperuserPassword,
+		RolePasswords: map[string]string{
+			schema.Orders.OwnerRole():     c.OrdersOwnerPassword,
+			schema.Orders.RuntimeRole():   c.OrdersPassword,
+			schema.Payments.OwnerRole():   c.PaymentsOwnerPassword,
+			schema.Payments.RuntimeRole(): c.PaymentsPassword,
+		},
 		ReplicationPassword: c.ReplicationPassword,
 	}
 }
@@ -174,5 +187,6 @@ func (c config) system(withServices bool) local.SystemConfig {
 		PaymentsAdminAddr: c.PaymentsAdmin.Addr,
 		OrdersInstances:   c.OrdersInstances,
 		PaymentsInstances: c.PaymentsInstances,
+		AuthMode:          c.Auth.Mode,
 	}
 }

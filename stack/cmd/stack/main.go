@@ -4,6 +4,7 @@
 //	stack infra               the same without the services
 //	stack fetch               only fetch the jars (with mvn, into the cache)
 //	stack test-env -- CMD...  start a throwaway stack, run CMD with STACK_TEST_* set, stop it
+//	stack token [-ttl D] USER a development bearer token for USER (AUTH_MODE=jwt, the default of `stack run`)
 //
 // Configuration comes from the environment; see README.md.
 package main
@@ -36,7 +37,7 @@ func main() {
 
 func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	if len(args) == 0 {
-		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD")
+		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD | token [-ttl D] USER")
 	}
 	cfg, err := loadConfig(ctx, os.LookupEnv)
 	if err != nil {
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 		return 0, runStack(ctx, cfg, false, log)
 	case "fetch":
 		return 0, fetchOnly(ctx, cfg, log)
+	case "token":
+		return token(cfg, args[1:], os.Stdout)
 	case "test-env":
 		rest := args[1:]
 		if len(rest) > 0 && rest[0] == "--" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"shop/service"
 	"shop/stack/jars"
 	"shop/stack/local"
 )
@@ -38,6 +39,11 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 			s.GatewayURL(), s.GatewayURL(), strings.Join(s.OrdersAddrs, " "), strings.Join(s.PaymentsAddrs, " "))
 		fmt.Fprintf(&b, "  admin (/metrics, /debug/pprof/):\n    gateway:   %s\n    orders:    %s\n    payments:  %s\n",
 			adminURLs(s.GatewayAdminAddr), adminURLs(s.OrdersAdminAddrs...), adminURLs(s.PaymentsAdminAddrs...))
+		if cfg.Auth.Mode == service.AuthJWT {
+			fmt.Fprintf(&b, "  identity:    AUTH_MODE=jwt, development issuer: a token with `.bin/stack token alice` or POST %s/dev/token {\"user_id\":\"alice\"}\n", s.GatewayURL())
+		} else {
+			fmt.Fprintf(&b, "  identity:    AUTH_MODE=%s: the gateway trusts the X-User-ID header\n", cfg.Auth.Mode)
+		}
 	}
 	fmt.Fprintf(&b, "  metrics:     connect %s  kafka %s\n", s.ConnectMetricsURL(), s.KafkaMetricsURL())
 	fmt.Fprintf(&b, "  connect:     %s\n  kafka:       %s\n  postgres:    %s\n  logs:        %s\nA process that exits is restarted. Press Ctrl-C to stop.\n\n",
