@@ -17,9 +17,11 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	"shop/gateway/httpapi"
+	"shop/gateway/web"
 	ordersv1 "shop/proto/orders/v1"
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service"
+	"shop/service/devissuer"
 	"shop/service/tracing"
 )
 
@@ -52,6 +54,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer paymentsConn.Close()
 
+	auth, devTokens, err := authenticator(ctx, cfg.Auth, logger)
+	if err != nil {
+		return err
+	}
+	pageConfig := web.Config{Auth: cfg.Auth.Mode}
+	if devTokens != nil {
+		pageConfig.DevTokenPath = httpapi.DevTokenPath
+	}
+	page, err := web.New(pageConfig)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	// Closed when the HTTP server shuts down: the open streams end, so
+	// that the drain does not wait for them.
+	stopStreams := make(chan struct{})
 	handler, err := httpapi.NewRouter(httpapi.Options{
 		Orders:   ordersv1.NewOrderServiceClient(ordersConn),
 		Payments: paymentsv1.NewPaymentServiceClient(paymentsConn),
@@ -61,6 +78,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		},
 		Logger:         logger,
 		BackendTimeout: cfg.BackendTimeout,
+		Authenticator:  auth,
+		RateLimit:      httpapi.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
+		DevTokens:      devTokens,
+		Page:           page,
+		Stream:         cfg.Stream.options(stopStreams),
 	})
 	if err != nil {
 		return err
@@ -97,14 +119,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(func() { close(stopStreams) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("gateway listening",
 		"addr", ln.Addr().String(),
 		"admin_addr", admin.Addr().String(),
+		"page", "http://"+ln.Addr().String()+"/",
 		"swagger", "http://"+ln.Addr().String()+"/swagger/index.html",
-		"orders", cfg.Orders.GRPCAddr, "payments", cfg.Payments.GRPCAddr)
+		"orders", cfg.Orders.GRPCAddr, "payments", cfg.Payments.GRPCAddr,
+		"auth_mode", cfg.Auth.Mode, "dev_token_endpoint", devTokens != nil, "rate_limit", cfg.RateLimit)
 	if cfg.AdminReady != nil {
 		cfg.AdminReady(admin.Addr())
 	}
@@ -148,6 +173,11 @@ func dial(name, addr string) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		tracing.GRPCDialOption(),
+		// A fixed window per call (no dynamic window, which grows to
+		// 16 MiB): an order stream whose client does not read holds at
+		// most this much in the gateway. Messages are small.
+		grpc.WithInitialWindowSize(64 << 10),
+		grpc.WithInitialConnWindowSize(4 << 20),
 	}
 	target := addr
 	if list := strings.Split(addr, ","); len(list) > 1 {
@@ -165,4 +195,59 @@ func dial(name, addr string) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("%s client %s: %w", name, addr, err)
 	}
 	return conn, nil
+}
+
+// authenticator returns the Authenticator of cfg and, when the development
+// issuer is configured, the issuer of POST /dev/token. A JWKS URL is
+// refreshed until ctx ends.
+func authenticator(ctx context.Context, cfg Auth, logger *slog.Logger) (httpapi.Authenticator, *httpapi.DevTokens, error) {
+	if cfg.Mode == service.AuthHeader {
+		return httpapi.HeaderAuthenticator{}, nil, nil
+	}
+	jc := httpapi.JWTConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway}
+	var err error
+	switch {
+	case cfg.JWKSFile != "":
+		jc.Keys, err = httpapi.JWKSFromFile(cfg.JWKSFile)
+	case cfg.JWKSURL != "":
+		jc.Keys, err = httpapi.JWKSFromURL(ctx, cfg.JWKSURL, logger)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.HS256Secret != "" {
+		jc.HS256Secret = []byte(cfg.HS256Secret)
+	}
+	auth, err := httpapi.NewJWTAuthenticator(jc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.DevIssuerKey == "" {
+		return auth, nil, nil
+	}
+	key, err := devissuer.Load(cfg.DevIssuerKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: AUTH_DEV_ISSUER_KEY: %w", err)
+	}
+	dev := &httpapi.DevTokens{Key: key, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.DevTokenTTL}
+	if err := checkDevTokens(ctx, auth, dev); err != nil {
+		return nil, nil, fmt.Errorf("gateway: AUTH_DEV_ISSUER_KEY %s: its tokens would be refused: %w (is its public key in the JWKS?)", cfg.DevIssuerKey, err)
+	}
+	logger.Warn("development issuer enabled: POST /dev/token gives a token for any user id (AUTH_DEV_ISSUER_KEY)")
+	return auth, dev, nil
+}
+
+// checkDevTokens verifies a token of dev with auth.
+func checkDevTokens(ctx context.Context, auth httpapi.Authenticator, dev *httpapi.DevTokens) error {
+	token, err := dev.Key.Token(devissuer.Claims{Subject: "startup-check", Issuer: dev.Issuer, Audience: dev.Audience, TTL: time.Minute})
+	if err != nil {
+		return err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Authorization", "Bearer "+token)
+	_, err = auth.Authenticate(r)
+	return err
 }

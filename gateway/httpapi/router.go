@@ -6,12 +6,17 @@
 //	@title						Shop API
 //	@version					1.0
 //	@description				Orders and payments. Money is an integer number of minor units (kopecks) of RUB.
-//	@description				Every /api/v1 call needs the X-User-ID header (1 to 64 characters of [A-Za-z0-9._-]).
+//	@description				Every /api/v1 call identifies its caller, as the gateway's AUTH_MODE says: a bearer token (jwt) or the X-User-ID header (header).
+//	@description				A user id is 1 to 64 characters of [A-Za-z0-9._-].
 //	@BasePath					/
+//	@securityDefinitions.apikey	BearerAuth
+//	@in							header
+//	@name						Authorization
+//	@description				AUTH_MODE=jwt: "Bearer " followed by a JWT whose sub is the user id (1 to 64 characters of [A-Za-z0-9._-]), signed by a key of the configured JWKS, with the configured issuer and audience. make run prints how to get a development token.
 //	@securityDefinitions.apikey	UserID
 //	@in							header
 //	@name						X-User-ID
-//	@description				Caller identity, 1 to 64 characters of [A-Za-z0-9._-].
+//	@description				AUTH_MODE=header, behind an authenticating proxy: the caller's user id, 1 to 64 characters of [A-Za-z0-9._-] (pattern ^[A-Za-z0-9._-]{1,64}$), given once.
 package httpapi
 
 import (
@@ -49,6 +54,23 @@ type Options struct {
 	BackendTimeout time.Duration
 	// Authenticator establishes the caller; nil means HeaderAuthenticator.
 	Authenticator Authenticator
+	// RateLimit limits each identity's requests to /api/v1; the zero
+	// value is no limit.
+	RateLimit RateLimit
+	// DevTokens, when set, mounts POST /dev/token, the development issuer.
+	DevTokens *DevTokens
+	// Page, when set, is the shopper's web page, mounted at its Paths.
+	Page Page
+	// Stream configures GET /api/v1/orders/stream (stream.go).
+	Stream StreamOptions
+}
+
+// Page is a web page served beside the API: the handler of a fixed set of
+// paths (shop/gateway/web.Page is one). Any other path stays the API's 404.
+type Page interface {
+	http.Handler
+	// Paths are the URL paths the handler serves (GET and HEAD).
+	Paths() []string
 }
 
 // handlers serves the routes; each entity's handlers are in the file named
@@ -59,6 +81,9 @@ type handlers struct {
 	probes   []Probe
 	timeout  time.Duration
 	errs     errorResponder
+	// stream and streamSlots serve the order status stream (stream.go).
+	stream      StreamOptions
+	streamSlots *streamSlots
 }
 
 // backendContext bounds one backend call by the configured timeout.
@@ -78,6 +103,10 @@ func NewRouter(opts Options) (http.Handler, error) {
 		return nil, errors.New("httpapi: logger is required")
 	case opts.BackendTimeout < 0:
 		return nil, errors.New("httpapi: backend timeout must not be negative")
+	case opts.RateLimit.PerSecond < 0:
+		return nil, errors.New("httpapi: rate limit must not be negative")
+	case opts.DevTokens != nil && opts.DevTokens.Key == nil:
+		return nil, errors.New("httpapi: the development issuer needs a key")
 	}
 	if opts.BackendTimeout == 0 {
 		opts.BackendTimeout = DefaultBackendTimeout
@@ -102,6 +131,11 @@ func NewRouter(opts Options) (http.Handler, error) {
 		timeout:  opts.BackendTimeout,
 		errs:     errorResponder{logger: opts.Logger},
 	}
+	stream, err := opts.Stream.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	h.stream, h.streamSlots = stream, &streamSlots{max: stream.MaxPerUser, open: map[string]int{}}
 
 	r.Use(traceRequest(), requestMetrics(), requestID(), accessLog(opts.Logger), recoverPanic(opts.Logger), limitBody(MaxBodyBytes))
 	r.NoRoute(func(c *gin.Context) {
@@ -115,12 +149,28 @@ func NewRouter(opts Options) (http.Handler, error) {
 	r.GET("/readyz", h.readyz)
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
 
-	api := r.Group("/api/v1", authenticate(opts.Authenticator))
+	if opts.DevTokens != nil {
+		r.POST(DevTokenPath, opts.DevTokens.devToken)
+	}
+	if opts.Page != nil {
+		page := gin.WrapH(opts.Page)
+		for _, p := range opts.Page.Paths() {
+			r.GET(p, page)
+			r.HEAD(p, page)
+		}
+	}
+
+	apiMiddleware := []gin.HandlerFunc{authenticate(opts.Authenticator)}
+	if opts.RateLimit.PerSecond > 0 {
+		apiMiddleware = append(apiMiddleware, rateLimit(newRateLimiter(opts.RateLimit, time.Now)))
+	}
+	api := r.Group("/api/v1", apiMiddleware...)
 	api.POST("/account", h.createAccount)
 	api.GET("/account", h.getAccount)
 	api.POST("/account/top-up", h.topUp)
 	api.POST("/orders", h.createOrder)
 	api.GET("/orders", h.listOrders)
+	api.GET("/orders/stream", h.streamOrders)
 	api.GET("/orders/:id", h.getOrder)
 	return r, nil
 }

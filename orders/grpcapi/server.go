@@ -29,6 +29,10 @@ type Server struct {
 	ordersv1.UnimplementedOrderServiceServer
 	store  Store
 	logger *slog.Logger
+	// watcher and changes serve WatchOrders (watch.go), once EnableWatch
+	// has set them.
+	watcher Watcher
+	changes ChangeLog
 }
 
 var _ ordersv1.OrderServiceServer = (*Server)(nil)

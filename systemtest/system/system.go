@@ -24,6 +24,7 @@ import (
 	orders "shop/orders/app"
 	payments "shop/payments/app"
 	"shop/service"
+	"shop/service/devissuer"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )
@@ -38,6 +39,10 @@ type Options struct {
 	// SIGKILL it; otherwise payments runs in the test process like the
 	// other services.
 	PaymentsBinary string
+	// JWT runs the gateway in AUTH_MODE=jwt, verifying tokens of a
+	// development issuer of the test's own (System.Token gives one);
+	// otherwise the gateway trusts X-User-ID (AUTH_MODE=header).
+	JWT bool
 }
 
 // System is the whole backend of one test. Its fields are set by Start and
@@ -52,6 +57,9 @@ type System struct {
 	URL string
 	// PaymentsAddr is the payments service's gRPC address.
 	PaymentsAddr string
+	// OrdersAddr is the orders service's gRPC address, for a test that runs
+	// a gateway of its own.
+	OrdersAddr string
 	// Payments is the payments process; nil when payments runs in process.
 	Payments *Process
 	// OrdersGroup and PaymentsGroup are the services' Kafka consumer
@@ -59,6 +67,22 @@ type System struct {
 	OrdersGroup, PaymentsGroup string
 
 	services *services
+	// issuer signs the tokens of Token; nil in header mode.
+	issuer *devissuer.Key
+}
+
+// Token returns a bearer token for userID that the gateway of a system
+// started with Options.JWT accepts. It fails the test in header mode.
+func (s *System) Token(t *testing.T, userID string) string {
+	t.Helper()
+	if s.issuer == nil {
+		t.Fatal("system.Token: the system runs in header mode; start it with Options{JWT: true}")
+	}
+	token, err := s.issuer.Token(devissuer.Claims{Subject: userID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }
 
 // Start assembles the system for the test t and returns once the gateway
@@ -141,7 +165,18 @@ func Start(t *testing.T, opts Options) *System {
 	gcfg.HTTPAddr = "127.0.0.1:0"
 	gcfg.Admin.Addr = "127.0.0.1:0"
 	gcfg.Payments = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
-	gcfg.Orders = service.OrdersEndpoint{GRPCAddr: s.await(t, "orders", ordersAddr)}
+	s.OrdersAddr = s.await(t, "orders", ordersAddr)
+	gcfg.Orders = service.OrdersEndpoint{GRPCAddr: s.OrdersAddr}
+	gcfg.Auth.Mode = service.AuthHeader
+	if opts.JWT {
+		key, _, jwks, err := devissuer.Ensure(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.issuer = key
+		gcfg.Auth.Mode = service.AuthJWT
+		gcfg.Auth.JWKSFile, gcfg.Auth.Issuer, gcfg.Auth.Audience = jwks, devissuer.Issuer, devissuer.Audience
+	}
 	s.WaitPaymentsServing(t)
 	gatewayAddr := make(chan string, 1)
 	gcfg.Ready = func(a net.Addr) { gatewayAddr <- a.String() }

@@ -569,6 +569,114 @@ func (x *ListOrdersResponse) GetNextPageToken() string {
 	return ""
 }
 
+type WatchOrdersRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The last change number the client has; absent means "from now on". A
+	// number above the user's latest change counts as the latest.
+	After         *int64 `protobuf:"varint,2,opt,name=after,proto3,oneof" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchOrdersRequest) Reset() {
+	*x = WatchOrdersRequest{}
+	mi := &file_orders_v1_orders_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchOrdersRequest) ProtoMessage() {}
+
+func (x *WatchOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_orders_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchOrdersRequest.ProtoReflect.Descriptor instead.
+func (*WatchOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_orders_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WatchOrdersRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *WatchOrdersRequest) GetAfter() int64 {
+	if x != nil && x.After != nil {
+		return *x.After
+	}
+	return 0
+}
+
+// OrderChange is one change of one order: the order as the change left it.
+type OrderChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's change number, 1 for the user's first change.
+	Seq           int64  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Order         *Order `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderChange) Reset() {
+	*x = OrderChange{}
+	mi := &file_orders_v1_orders_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderChange) ProtoMessage() {}
+
+func (x *OrderChange) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_orders_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderChange.ProtoReflect.Descriptor instead.
+func (*OrderChange) Descriptor() ([]byte, []int) {
+	return file_orders_v1_orders_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *OrderChange) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *OrderChange) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
 // OrderCreated is published on orders.events (header eventType=OrderCreated)
 // when an order is stored. Encoded with protojson.
 type OrderCreated struct {
@@ -584,7 +692,7 @@ type OrderCreated struct {
 
 func (x *OrderCreated) Reset() {
 	*x = OrderCreated{}
-	mi := &file_orders_v1_orders_proto_msgTypes[7]
+	mi := &file_orders_v1_orders_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +704,7 @@ func (x *OrderCreated) String() string {
 func (*OrderCreated) ProtoMessage() {}
 
 func (x *OrderCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_orders_v1_orders_proto_msgTypes[7]
+	mi := &file_orders_v1_orders_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +717,7 @@ func (x *OrderCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderCreated.ProtoReflect.Descriptor instead.
 func (*OrderCreated) Descriptor() ([]byte, []int) {
-	return file_orders_v1_orders_proto_rawDescGZIP(), []int{7}
+	return file_orders_v1_orders_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OrderCreated) GetOrderId() string {
@@ -684,7 +792,14 @@ const file_orders_v1_orders_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"f\n" +
 	"\x12ListOrdersResponse\x12(\n" +
 	"\x06orders\x18\x01 \x03(\v2\x10.orders.v1.OrderR\x06orders\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb1\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"R\n" +
+	"\x12WatchOrdersRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x19\n" +
+	"\x05after\x18\x02 \x01(\x03H\x00R\x05after\x88\x01\x01B\b\n" +
+	"\x06_after\"G\n" +
+	"\vOrderChange\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12&\n" +
+	"\x05order\x18\x02 \x01(\v2\x10.orders.v1.OrderR\x05order\"\xb1\x01\n" +
 	"\fOrderCreated\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x16\n" +
@@ -700,12 +815,13 @@ const file_orders_v1_orders_proto_rawDesc = "" +
 	"\fCancelReason\x12\x1d\n" +
 	"\x19CANCEL_REASON_UNSPECIFIED\x10\x00\x12$\n" +
 	" CANCEL_REASON_INSUFFICIENT_FUNDS\x10\x01\x12#\n" +
-	"\x1fCANCEL_REASON_ACCOUNT_NOT_FOUND\x10\x022\xec\x01\n" +
+	"\x1fCANCEL_REASON_ACCOUNT_NOT_FOUND\x10\x022\xb4\x02\n" +
 	"\fOrderService\x12L\n" +
 	"\vCreateOrder\x12\x1d.orders.v1.CreateOrderRequest\x1a\x1e.orders.v1.CreateOrderResponse\x12C\n" +
 	"\bGetOrder\x12\x1a.orders.v1.GetOrderRequest\x1a\x1b.orders.v1.GetOrderResponse\x12I\n" +
 	"\n" +
-	"ListOrders\x12\x1c.orders.v1.ListOrdersRequest\x1a\x1d.orders.v1.ListOrdersResponseB\x1fZ\x1dshop/proto/orders/v1;ordersv1b\x06proto3"
+	"ListOrders\x12\x1c.orders.v1.ListOrdersRequest\x1a\x1d.orders.v1.ListOrdersResponse\x12F\n" +
+	"\vWatchOrders\x12\x1d.orders.v1.WatchOrdersRequest\x1a\x16.orders.v1.OrderChange0\x01B\x1fZ\x1dshop/proto/orders/v1;ordersv1b\x06proto3"
 
 var (
 	file_orders_v1_orders_proto_rawDescOnce sync.Once
@@ -720,7 +836,7 @@ func file_orders_v1_orders_proto_rawDescGZIP() []byte {
 }
 
 var file_orders_v1_orders_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_orders_v1_orders_proto_goTypes = []any{
 	(OrderStatus)(0),              // 0: orders.v1.OrderStatus
 	(CancelReason)(0),             // 1: orders.v1.CancelReason
@@ -731,29 +847,34 @@ var file_orders_v1_orders_proto_goTypes = []any{
 	(*GetOrderResponse)(nil),      // 6: orders.v1.GetOrderResponse
 	(*ListOrdersRequest)(nil),     // 7: orders.v1.ListOrdersRequest
 	(*ListOrdersResponse)(nil),    // 8: orders.v1.ListOrdersResponse
-	(*OrderCreated)(nil),          // 9: orders.v1.OrderCreated
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*WatchOrdersRequest)(nil),    // 9: orders.v1.WatchOrdersRequest
+	(*OrderChange)(nil),           // 10: orders.v1.OrderChange
+	(*OrderCreated)(nil),          // 11: orders.v1.OrderCreated
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_orders_v1_orders_proto_depIdxs = []int32{
 	0,  // 0: orders.v1.Order.status:type_name -> orders.v1.OrderStatus
 	1,  // 1: orders.v1.Order.cancel_reason:type_name -> orders.v1.CancelReason
-	10, // 2: orders.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	10, // 3: orders.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	12, // 2: orders.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	12, // 3: orders.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 4: orders.v1.CreateOrderResponse.order:type_name -> orders.v1.Order
 	2,  // 5: orders.v1.GetOrderResponse.order:type_name -> orders.v1.Order
 	2,  // 6: orders.v1.ListOrdersResponse.orders:type_name -> orders.v1.Order
-	10, // 7: orders.v1.OrderCreated.created_at:type_name -> google.protobuf.Timestamp
-	3,  // 8: orders.v1.OrderService.CreateOrder:input_type -> orders.v1.CreateOrderRequest
-	5,  // 9: orders.v1.OrderService.GetOrder:input_type -> orders.v1.GetOrderRequest
-	7,  // 10: orders.v1.OrderService.ListOrders:input_type -> orders.v1.ListOrdersRequest
-	4,  // 11: orders.v1.OrderService.CreateOrder:output_type -> orders.v1.CreateOrderResponse
-	6,  // 12: orders.v1.OrderService.GetOrder:output_type -> orders.v1.GetOrderResponse
-	8,  // 13: orders.v1.OrderService.ListOrders:output_type -> orders.v1.ListOrdersResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	2,  // 7: orders.v1.OrderChange.order:type_name -> orders.v1.Order
+	12, // 8: orders.v1.OrderCreated.created_at:type_name -> google.protobuf.Timestamp
+	3,  // 9: orders.v1.OrderService.CreateOrder:input_type -> orders.v1.CreateOrderRequest
+	5,  // 10: orders.v1.OrderService.GetOrder:input_type -> orders.v1.GetOrderRequest
+	7,  // 11: orders.v1.OrderService.ListOrders:input_type -> orders.v1.ListOrdersRequest
+	9,  // 12: orders.v1.OrderService.WatchOrders:input_type -> orders.v1.WatchOrdersRequest
+	4,  // 13: orders.v1.OrderService.CreateOrder:output_type -> orders.v1.CreateOrderResponse
+	6,  // 14: orders.v1.OrderService.GetOrder:output_type -> orders.v1.GetOrderResponse
+	8,  // 15: orders.v1.OrderService.ListOrders:output_type -> orders.v1.ListOrdersResponse
+	10, // 16: orders.v1.OrderService.WatchOrders:output_type -> orders.v1.OrderChange
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_orders_v1_orders_proto_init() }
@@ -761,13 +882,14 @@ func file_orders_v1_orders_proto_init() {
 	if File_orders_v1_orders_proto != nil {
 		return
 	}
+	file_orders_v1_orders_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_orders_proto_rawDesc), len(file_orders_v1_orders_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	OrderService_CreateOrder_FullMethodName = "/orders.v1.OrderService/CreateOrder"
 	OrderService_GetOrder_FullMethodName    = "/orders.v1.OrderService/GetOrder"
 	OrderService_ListOrders_FullMethodName  = "/orders.v1.OrderService/ListOrders"
+	OrderService_WatchOrders_FullMethodName = "/orders.v1.OrderService/WatchOrders"
 )
 
 // OrderServiceClient is the client API for OrderService service.
@@ -46,6 +47,15 @@ type OrderServiceClient interface {
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
 	// ListOrders returns the user's orders, newest first, one page at a time.
 	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
+	// WatchOrders streams every change of the user's orders, each with the
+	// user's change number (strictly increasing per user, without holes).
+	// With after set, every change numbered above it is sent first, then the
+	// live ones, none twice and none missed; without it, only changes made
+	// after the call. The server sends its response headers once it listens,
+	// before any change: a client waiting for them knows whether the watch
+	// started. The stream ends with Unavailable when the instance stops or
+	// loses its database; the client calls again with the last number it got.
+	WatchOrders(ctx context.Context, in *WatchOrdersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrderChange], error)
 }
 
 type orderServiceClient struct {
@@ -86,6 +96,25 @@ func (c *orderServiceClient) ListOrders(ctx context.Context, in *ListOrdersReque
 	return out, nil
 }
 
+func (c *orderServiceClient) WatchOrders(ctx context.Context, in *WatchOrdersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrderChange], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[0], OrderService_WatchOrders_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchOrdersRequest, OrderChange]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_WatchOrdersClient = grpc.ServerStreamingClient[OrderChange]
+
 // OrderServiceServer is the server API for OrderService service.
 // All implementations must embed UnimplementedOrderServiceServer
 // for forward compatibility.
@@ -106,6 +135,15 @@ type OrderServiceServer interface {
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
 	// ListOrders returns the user's orders, newest first, one page at a time.
 	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
+	// WatchOrders streams every change of the user's orders, each with the
+	// user's change number (strictly increasing per user, without holes).
+	// With after set, every change numbered above it is sent first, then the
+	// live ones, none twice and none missed; without it, only changes made
+	// after the call. The server sends its response headers once it listens,
+	// before any change: a client waiting for them knows whether the watch
+	// started. The stream ends with Unavailable when the instance stops or
+	// loses its database; the client calls again with the last number it got.
+	WatchOrders(*WatchOrdersRequest, grpc.ServerStreamingServer[OrderChange]) error
 	mustEmbedUnimplementedOrderServiceServer()
 }
 
@@ -124,6 +162,9 @@ func (UnimplementedOrderServiceServer) GetOrder(context.Context, *GetOrderReques
 }
 func (UnimplementedOrderServiceServer) ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOrders not implemented")
+}
+func (UnimplementedOrderServiceServer) WatchOrders(*WatchOrdersRequest, grpc.ServerStreamingServer[OrderChange]) error {
+	return status.Error(codes.Unimplemented, "method WatchOrders not implemented")
 }
 func (UnimplementedOrderServiceServer) mustEmbedUnimplementedOrderServiceServer() {}
 func (UnimplementedOrderServiceServer) testEmbeddedByValue()                      {}
@@ -200,6 +241,17 @@ func _OrderService_ListOrders_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrderService_WatchOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchOrdersRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(OrderServiceServer).WatchOrders(m, &grpc.GenericServerStream[WatchOrdersRequest, OrderChange]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_WatchOrdersServer = grpc.ServerStreamingServer[OrderChange]
+
 // OrderService_ServiceDesc is the grpc.ServiceDesc for OrderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -220,6 +272,12 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _OrderService_ListOrders_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchOrders",
+			Handler:       _OrderService_WatchOrders_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "orders/v1/orders.proto",
 }

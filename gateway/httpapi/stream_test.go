@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestAppendEvent(t *testing.T) {
+	tests := []struct {
+		name      string
+		id, event string
+		data      string
+		want      string
+	}{
+		{"OneLine", "7", "order", `{"id":"x"}`, "id: 7\nevent: order\ndata: {\"id\":\"x\"}\n\n"},
+		{"Empty", "1", "order", "", "id: 1\nevent: order\ndata: \n\n"},
+		{"LineFeeds", "2", "order", "a\nb\n", "id: 2\nevent: order\ndata: a\ndata: b\ndata: \n\n"},
+		{"CRLF", "3", "order", "a\r\nb", "id: 3\nevent: order\ndata: a\ndata: b\n\n"},
+		{"CR", "4", "order", "a\rb", "id: 4\nevent: order\ndata: a\ndata: b\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(appendEvent([]byte("prefix|"), tt.id, tt.event, []byte(tt.data)))
+			if want := "prefix|" + tt.want; got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestAppendControlFrames(t *testing.T) {
+	tests := []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"Comment", appendComment(nil, "keep-alive"), ": keep-alive\n\n"},
+		{"Retry", appendRetry(nil, 2500*time.Millisecond), "retry: 2500\n\n"},
+		{"ID", appendID(nil, 42), "id: 42\n\n"},
+		{"IDZero", appendID(nil, 0), "id: 0\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if string(tt.got) != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLastEventID(t *testing.T) {
+	tests := []struct {
+		name    string
+		header  string
+		query   string
+		want    int64 // -1: none
+		wantErr bool
+	}{
+		{name: "None", want: -1},
+		{name: "Header", header: "17", want: 17},
+		{name: "Zero", header: "0", want: 0},
+		{name: "Query", query: "?last_event_id=5", want: 5},
+		{name: "HeaderWinsOverQuery", header: "9", query: "?last_event_id=5", want: 9},
+		{name: "ErrEmptyQuery", query: "?last_event_id=", wantErr: true},
+		{name: "Max", header: "9007199254740991", want: 9007199254740991},
+		{name: "ErrOverMax", header: "9007199254740992", wantErr: true},
+		{name: "ErrBadQueryUnderHeader", header: "9", query: "?last_event_id=x", wantErr: true},
+		{name: "ErrNegative", header: "-1", wantErr: true},
+		{name: "ErrPlus", header: "+1", wantErr: true},
+		{name: "ErrText", header: "abc", wantErr: true},
+		{name: "ErrFraction", query: "?last_event_id=1.5", wantErr: true},
+		{name: "ErrOverflow", header: "9223372036854775808", wantErr: true},
+		{name: "ErrQueryTwice", query: "?last_event_id=1&last_event_id=2", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/api/v1/orders/stream"+tt.query, nil)
+			if tt.header != "" {
+				r.Header.Set(HeaderLastEventID, tt.header)
+			}
+			got, err := lastEventID(r)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("got %v, want an error", *got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.want < 0 && got != nil:
+				t.Errorf("got %d, want none", *got)
+			case tt.want >= 0 && (got == nil || *got != tt.want):
+				t.Errorf("got %v, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStreamSlots(t *testing.T) {
+	s := &streamSlots{max: 2, open: map[string]int{}}
+	r1, ok1 := s.acquire("alice")
+	_, ok2 := s.acquire("alice")
+	_, ok3 := s.acquire("alice")
+	_, okBob := s.acquire("bob")
+	if !ok1 || !ok2 || ok3 || !okBob {
+		t.Fatalf("acquire: got %v %v %v (bob %v), want true true false (bob true)", ok1, ok2, ok3, okBob)
+	}
+	r1()
+	r1() // a second release frees nothing more
+	if _, ok := s.acquire("alice"); !ok {
+		t.Error("no slot after a release")
+	}
+	if _, ok := s.acquire("alice"); ok {
+		t.Error("a double release freed two slots")
+	}
+}
+
+func TestStreamOptionsDefaults(t *testing.T) {
+	got, err := StreamOptions{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := StreamOptions{Heartbeat: DefaultStreamHeartbeat, Retry: DefaultStreamRetry, MaxPerUser: DefaultStreamMaxPerUser, WriteTimeout: DefaultStreamWriteTimeout}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if _, err := (StreamOptions{Heartbeat: -1}).withDefaults(); err == nil {
+		t.Error("negative heartbeat accepted")
+	}
+}
