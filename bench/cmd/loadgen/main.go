@@ -61,9 +61,13 @@ type config struct {
 	pgDuration    time.Duration
 	adminURL      string
 	ordersURL     string
-	shopPassword  string
+	shopPassword  string // the orders runtime role's
+	ownerPassword string // the orders owner role's
 	out           string
 	clientTimeout time.Duration
+	rest          time.Duration // CPU at rest is measured this long before the load
+	restOnly      bool
+	procDir       string
 }
 
 func env(name, def string) string {
@@ -98,6 +102,9 @@ func parseFlags(args []string) (config, error) {
 	pgClients := fs.String("pgbench-clients", "4,16", "pgbench client counts; the best tps is the ceiling")
 	fs.DurationVar(&c.pgDuration, "pgbench-duration", 20*time.Second, "pgbench -T per client count")
 	fs.DurationVar(&c.clientTimeout, "http-timeout", 10*time.Second, "timeout of one HTTP request")
+	fs.DurationVar(&c.rest, "rest", 30*time.Second, "measure the stack's CPU at rest this long before the load (0: not at all)")
+	fs.BoolVar(&c.restOnly, "rest-only", false, "measure the CPU at rest only (-rest long), print it and stop: no accounts, ceiling or load")
+	fs.StringVar(&c.procDir, "proc", "/proc", "where the process table is read for the CPU accounting")
 	fs.StringVar(&c.out, "out", "bench/results/latest.json", "JSON results, relative to the root (a copy named after the run id goes beside it)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -124,16 +131,19 @@ func parseFlags(args []string) (config, error) {
 	}
 	pgPort := env("POSTGRES_PORT", "5432")
 	c.adminURL = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%s/postgres?sslmode=disable", env("POSTGRES_PASSWORD", "postgres"), pgPort)
-	c.shopPassword = env("SHOP_DB_PASSWORD", "shop")
-	c.ordersURL = env("ORDERS_DATABASE_URL", fmt.Sprintf("postgres://shop:%s@127.0.0.1:%s/orders?sslmode=disable", c.shopPassword, pgPort))
+	c.shopPassword = env("ORDERS_DB_PASSWORD", "orders_app")
+	c.ownerPassword = env("ORDERS_OWNER_DB_PASSWORD", "orders_owner")
+	c.ordersURL = env("ORDERS_DATABASE_URL", fmt.Sprintf("postgres://orders_app:%s@127.0.0.1:%s/orders?sslmode=disable", c.shopPassword, pgPort))
 	if c.root == "" {
 		if c.root, err = findRoot(); err != nil {
 			return c, err
 		}
 	}
 	switch {
-	case c.duration <= 0 || c.drain < 0 || c.warmup < 0 || c.poll <= 0:
-		return c, errors.New("-duration and -poll must be positive, -drain and -warmup not negative")
+	case c.restOnly && c.rest <= 0:
+		return c, errors.New("-rest-only needs a positive -rest")
+	case c.duration <= 0 || c.drain < 0 || c.warmup < 0 || c.poll <= 0 || c.rest < 0:
+		return c, errors.New("-duration and -poll must be positive, -drain, -warmup and -rest not negative")
 	case c.accounts < 1:
 		return c, errors.New("-accounts must be at least 1")
 	case c.amount < 1:

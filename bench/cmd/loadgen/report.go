@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shop/bench/ceiling"
+	"shop/bench/cpu"
 )
 
 // report is the JSON document of a run (bench/results/latest.json).
@@ -32,8 +33,12 @@ type report struct {
 	FixedE2ERate    float64         `json:"fixed_e2e_rate"`
 	FixedCreateRate float64         `json:"fixed_create_rate"`
 	Ceiling         *ceiling.Result `json:"ceiling,omitempty"`
-	Steps           []stepReport    `json:"steps"`
-	Summary         summary         `json:"summary"`
+	// Processes are the stack's components found for the CPU accounting,
+	// by name, with their pid; Rest is their CPU at rest before the load.
+	Processes map[string]int `json:"processes,omitempty"`
+	Rest      *cpu.Usage     `json:"rest,omitempty"`
+	Steps     []stepReport   `json:"steps"`
+	Summary   summary        `json:"summary"`
 }
 
 // summary is what the RESULT line says; -1 marks a value not measured.
@@ -44,12 +49,17 @@ type summary struct {
 	CreateP99MS   float64 `json:"create_p99_ms"`
 	CeilingTPS    float64 `json:"ceiling_tps"`
 	Ratio         float64 `json:"ratio"`
+	// CPUMSPerOrder is the stack's CPU per order at the fixed create rate,
+	// loadgen excluded; IdleCPUPct the whole stack's CPU at rest, in
+	// percent of one core.
+	CPUMSPerOrder float64 `json:"cpu_ms_per_order"`
+	IdleCPUPct    float64 `json:"idle_cpu_pct"`
 }
 
 // summarize fills Summary: the highest rate sustained with every lower
 // measured rate sustained too, the fixed points, the ceiling and the ratio.
 func (r *report) summarize() {
-	s := summary{E2EP50MS: -1, E2EP99MS: -1, CreateP99MS: -1, CeilingTPS: -1, Ratio: -1}
+	s := summary{E2EP50MS: -1, E2EP99MS: -1, CreateP99MS: -1, CeilingTPS: -1, Ratio: -1, CPUMSPerOrder: -1, IdleCPUPct: -1}
 	steps := append([]stepReport(nil), r.Steps...)
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].Rate < steps[j].Rate })
 	for _, st := range steps {
@@ -65,6 +75,12 @@ func (r *report) summarize() {
 		if st.Rate == r.FixedCreateRate && st.Create.Count > 0 {
 			s.CreateP99MS = st.Create.P99
 		}
+		if st.Rate == r.FixedCreateRate && st.CPU != nil && st.Created > 0 {
+			s.CPUMSPerOrder = st.CPU.TotalMS / float64(st.Created)
+		}
+	}
+	if r.Rest != nil {
+		s.IdleCPUPct = r.Rest.TotalPct
 	}
 	if r.Ceiling != nil && r.Ceiling.TPS > 0 {
 		s.CeilingTPS = r.Ceiling.TPS
@@ -77,8 +93,9 @@ func (r *report) summarize() {
 func (r *report) resultLine() string {
 	s := r.Summary
 	round := func(v float64) int64 { return int64(math.Round(v)) }
-	return fmt.Sprintf("RESULT max_orders_per_s=%d e2e_p50_ms=%d e2e_p99_ms=%d create_p99_ms=%d ceiling_tps=%d ratio=%.2f",
-		round(s.MaxOrdersPerS), round(s.E2EP50MS), round(s.E2EP99MS), round(s.CreateP99MS), round(s.CeilingTPS), s.Ratio)
+	return fmt.Sprintf("RESULT max_orders_per_s=%d e2e_p50_ms=%d e2e_p99_ms=%d create_p99_ms=%d ceiling_tps=%d ratio=%.2f cpu_ms_per_order=%.2f idle_cpu_pct=%.1f",
+		round(s.MaxOrdersPerS), round(s.E2EP50MS), round(s.E2EP99MS), round(s.CreateP99MS), round(s.CeilingTPS), s.Ratio,
+		s.CPUMSPerOrder, s.IdleCPUPct)
 }
 
 func printTable(w io.Writer, r report) {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/bench/ceiling"
+	"shop/bench/cpu"
 	"shop/bench/load"
 )
 
@@ -32,6 +33,10 @@ type stepReport struct {
 	Backlog   int         `json:"backlog"`
 	Sustained bool        `json:"sustained"`
 	Verdict   string      `json:"verdict"`
+	// CPU is the stack's CPU over the step and its drain; CPUMSPerOrder
+	// its total per created order (-1: not measured).
+	CPU           *cpu.Usage `json:"cpu,omitempty"`
+	CPUMSPerOrder float64    `json:"cpu_ms_per_order"`
 }
 
 // serverSide: orders of the step by status after the drain, and
@@ -81,6 +86,24 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		ObserveMax: cfg.observeMax, StepDurationS: cfg.duration.Seconds(), DrainS: cfg.drain.Seconds(),
 		MaxP99MS: float64(cfg.maxP99.Milliseconds()), FixedE2ERate: cfg.fixedE2ERate, FixedCreateRate: cfg.fixedCreate,
 	}
+	meter := newCPUMeter(cfg.procDir, cfg.gatewayURL, log)
+	if meter != nil {
+		rep.Processes = map[string]int{}
+		for _, c := range meter.comps {
+			rep.Processes[c.Name] = c.PID
+		}
+	}
+	if cfg.restOnly {
+		rep.Rest = meter.rest(ctx, 0, cfg.rest)
+		rep.Finished = time.Now().UTC()
+		rep.summarize()
+		printCPUTable(os.Stdout, rep)
+		if err := writeJSON(filepath.Join(cfg.root, cfg.out), runID, rep); err != nil {
+			log.Warn("write results", "err", err)
+		}
+		fmt.Println(rep.resultLine())
+		return ctx.Err()
+	}
 	users, err := openAccounts(ctx, client, runID, cfg.accounts, log)
 	if err != nil {
 		return err
@@ -88,7 +111,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	if cfg.ceiling {
 		c, err := ceiling.Measure(ctx, ceiling.Config{
-			AdminURL: cfg.adminURL, ServicePassword: cfg.shopPassword, Database: "bench_ceiling",
+			AdminURL: cfg.adminURL, ServicePassword: cfg.shopPassword, OwnerPassword: cfg.ownerPassword, Database: "bench_ceiling",
 			Clients: cfg.pgClients, Threads: 2, Duration: cfg.pgDuration,
 		}, log)
 		if err != nil {
@@ -96,6 +119,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 		rep.Ceiling = &c
 	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// After the accounts and pgbench, a few seconds for their effects
+	// (connector batches, checkpoint) to pass.
+	rep.Rest = meter.rest(ctx, 5*time.Second, cfg.rest)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -131,8 +160,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 		s := step(rate, cfg.duration, fmt.Sprintf("rate %g", rate))
 		log.Info("step", "rate", rate, "duration", cfg.duration, "observe_fraction", fmt.Sprintf("%.3f", s.Observe))
-		r := client.RunStep(ctx, s, log)
-		sr := stepReport{Result: r}
+		var r load.Result
+		usage := meter.window(func() { r = client.RunStep(ctx, s, log) })
+		sr := stepReport{Result: r, CPU: usage, CPUMSPerOrder: msPerOrder(usage, r.Created)}
 		if db != nil {
 			if sr.Server, err = queryServerSide(ctx, db, s.Description); err != nil {
 				log.Warn("orders database query", "err", err)
@@ -142,7 +172,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		sr.Sustained, sr.Verdict = limits.Verdict(r, sr.Backlog)
 		log.Info("step done", "rate", rate, "achieved", fmt.Sprintf("%.1f", r.Achieved), "errors", r.ErrorCount,
 			"create_p99_ms", r.Create.P99, "e2e_p50_ms", r.E2E.P50, "e2e_p99_ms", r.E2E.P99,
-			"gets_per_s", fmt.Sprintf("%.0f", r.GETsPerS), "backlog", sr.Backlog, "verdict", sr.Verdict)
+			"gets_per_s", fmt.Sprintf("%.0f", r.GETsPerS), "backlog", sr.Backlog, "cpu_ms_per_order", fmt.Sprintf("%.2f", sr.CPUMSPerOrder),
+			"verdict", sr.Verdict)
 		rep.Steps = append(rep.Steps, sr)
 		return sr.Sustained
 	})
@@ -153,6 +184,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	rep.summarize()
 
 	printTable(os.Stdout, rep)
+	printCPUTable(os.Stdout, rep)
 	if err := writeJSON(filepath.Join(cfg.root, cfg.out), runID, rep); err != nil {
 		log.Warn("write results", "err", err)
 	} else {

@@ -39,6 +39,11 @@ func startStack(ctx context.Context, root, dataDir, logPath string, keep bool, c
 	cmd := exec.Command("go", "run", "./stack/cmd/stack", "run")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "STACK_DATA_DIR="+dataDir)
+	if os.Getenv("AUTH_MODE") == "" {
+		// loadgen names its users by X-User-ID; the development issuer's
+		// tokens (AUTH_MODE=jwt, the default of `stack run`) are not used.
+		cmd.Env = append(cmd.Env, "AUTH_MODE=header")
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	log.Info("no gateway answers: starting the stack", "cmd", "go run ./stack/cmd/stack run", "STACK_DATA_DIR", dataDir, "log", logPath)
