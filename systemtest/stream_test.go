@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	gateway "shop/gateway/app"
@@ -476,16 +477,28 @@ func TestStreamDropsASlowClient(t *testing.T) {
 
 	// Orders with long descriptions straight into the database, a round
 	// at a time, until the slow client's buffers are full and it is
-	// dropped. The trigger numbers and announces them as any order.
+	// dropped. The trigger numbers them as any order; the round announces
+	// its last one after the commit, as CreateOrder does, and the watcher
+	// reads the others from the log.
+	ctx := context.Background()
 	total := 0
 	for round := 0; dropped() == before; round++ {
 		if round == 40 {
 			t.Fatal("the slow client was not dropped after 40 rounds")
 		}
-		_, err := s.OrdersDB.Pool.Exec(context.Background(), `INSERT INTO orders
-			(id, user_id, amount, currency, description, status, created_at, updated_at)
-			SELECT gen_random_uuid(), 'alice', 100, 'RUB', repeat('x', 1000), 'PENDING', now(), now()
-			FROM generate_series(1, 500)`)
+		var announce string
+		err := pgx.BeginFunc(ctx, s.OrdersDB.Pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO orders
+				(id, user_id, amount, currency, description, status, created_at, updated_at)
+				SELECT gen_random_uuid(), 'alice', 100, 'RUB', repeat('x', 1000), 'PENDING', now(), now()
+				FROM generate_series(1, 500)`); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `SELECT current_setting('shop.order_change')`).Scan(&announce)
+		})
+		if err == nil {
+			_, err = s.OrdersDB.Pool.Exec(ctx, `SELECT pg_notify('order_changes', $1)`, announce)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

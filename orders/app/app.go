@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer pool.Close()
 
-	store, err := postgres.New(pool)
+	store, err := postgres.New(pool, postgres.WithLogger(logger))
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}

@@ -141,12 +141,18 @@ func (s *Server) watchOnce(ctx context.Context, req *ordersv1.WatchOrdersRequest
 			case c.Seq <= *last:
 				continue
 			case c.Seq > *last+1:
-				// A number was skipped: never expected, read from the log.
+				// A number was skipped (the watcher fills gaps, but the
+				// stream does not count on it): read the log first.
 				if err := catchUp(); err != nil {
 					return err
 				}
 				if c.Seq <= *last {
 					continue
+				}
+				if c.Seq > *last+1 {
+					// Committed yet not in the log: never expected;
+					// subscribe again rather than send a hole.
+					return nil
 				}
 			}
 			if err := send(c); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/orders"
 	"shop/service/fault"
@@ -49,7 +50,12 @@ func (s *Store) ChangesAfter(ctx context.Context, userID string, after int64, li
 	if after < 0 || limit < 1 {
 		return nil, fault.Errorf(fault.Invalid, "change number must not be negative")
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT c.seq, o.id, o.user_id, o.amount, o.currency, o.description,
+	return readChanges(ctx, s.pool, userID, after, limit)
+}
+
+// readChanges is ChangesAfter without the checks of its arguments.
+func readChanges(ctx context.Context, pool *pgxpool.Pool, userID string, after int64, limit int) ([]orders.Change, error) {
+	rows, _ := pool.Query(ctx, `SELECT c.seq, o.id, o.user_id, o.amount, o.currency, o.description,
 			c.status, c.cancel_reason, o.created_at, c.updated_at
 		FROM order_changes c JOIN orders o ON o.id = c.order_id
 		WHERE c.user_id = $1 AND c.seq > $2

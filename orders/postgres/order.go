@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,11 +78,31 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 	if err != nil {
 		return orders.CreateOrderResult{}, fmt.Errorf("create order: %w", err)
 	}
+	// The trigger leaves the announcement of a watched user's new order in
+	// the transaction (sql/orders/0006): read in the same round trip, sent
+	// once committed.
+	queued := batch.Len()
+	batch.Queue(`SELECT current_setting('shop.order_change', true)`)
+	var announce *string
+	send := func(br pgx.BatchResults) error {
+		for range queued {
+			if _, err := br.Exec(); err != nil {
+				br.Close() //nolint:errcheck // the first error is the one returned
+				return err
+			}
+		}
+		if err := br.QueryRow().Scan(&announce); err != nil {
+			br.Close() //nolint:errcheck // the first error is the one returned
+			return err
+		}
+		return br.Close()
+	}
 	res := orders.CreateOrderResult{Order: o}
 	if p.IdempotencyKey == "" {
-		if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		if err := send(s.pool.SendBatch(ctx, batch)); err != nil {
 			return orders.CreateOrderResult{}, pgfault.From("create order", fmt.Errorf("insert order %s and its event: %w", o.ID, err))
 		}
+		s.announce(ctx, o, announce)
 		return res, nil
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
@@ -90,7 +111,7 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 			res = replay
 			return err
 		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		if err := send(tx.SendBatch(ctx, batch)); err != nil {
 			return fmt.Errorf("insert order %s and its event: %w", o.ID, err)
 		}
 		return nil
@@ -98,7 +119,40 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 	if err != nil {
 		return orders.CreateOrderResult{}, pgfault.From("create order", err)
 	}
+	if !res.Replayed {
+		s.announce(ctx, o, announce)
+	}
 	return res, nil
+}
+
+// announceTimeout bounds the announcement of a new order.
+const announceTimeout = 5 * time.Second
+
+// announce sends payload, the announcement of the committed order o that
+// the trigger left (nil or empty: nobody watches its user), on the channel
+// of order changes, in a transaction of its own that writes no data: its
+// commit does not wait for a WAL flush, so it holds the notification lock
+// of the cluster only for a moment. (Postgres already commits a
+// transaction that logged nothing before its commit record without
+// waiting for the flush, whatever synchronous_commit says, measured on
+// Postgres 15; the local synchronous_commit off states it for that one
+// transaction and keeps it so.) A failure is logged, not returned: the order is committed and
+// in the change log, and a subscriber fills a missing number from the log
+// with the user's next change.
+func (s *Store) announce(ctx context.Context, o orders.Order, payload *string) {
+	if payload == nil || *payload == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	// One statement: one implicit transaction, whose commit the local
+	// setting applies to.
+	_, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+		changesChannel, *payload)
+	if err != nil {
+		s.logger.WarnContext(ctx, "order changes: announcement of a new order failed",
+			slog.String("order_id", o.ID.String()), slog.String("user_id", o.UserID), slog.Any("error", err))
+	}
 }
 
 func queueOrder(batch *pgx.Batch, o orders.Order) {

@@ -10,6 +10,7 @@ package postgres
 
 import (
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 	wait time.Duration
+	// logger reports what is not returned to a caller (a failed
+	// announcement of a new order).
+	logger *slog.Logger
 	// tokens is the page token codec, read from the database on first
 	// use (PageTokens).
 	tokens atomic.Pointer[orders.PageTokens]
@@ -36,6 +40,9 @@ type Option func(*Store)
 // times it stores are now().UTC() truncated to microseconds.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithLogger makes the store log to logger instead of slog.Default().
+func WithLogger(logger *slog.Logger) Option { return func(s *Store) { s.logger = logger } }
+
 // New returns a store over pool, whose database must be migrated with
 // schema.Orders. It returns an error when pool is nil or an option is
 // invalid.
@@ -43,12 +50,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("orders store: nil pool")
 	}
-	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait}
+	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait, logger: slog.Default()}
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil || s.wait <= 0 {
-		return nil, errors.New("orders store: nil clock or non-positive idempotency wait")
+	if s.now == nil || s.wait <= 0 || s.logger == nil {
+		return nil, errors.New("orders store: nil clock or logger, or non-positive idempotency wait")
 	}
 	return s, nil
 }

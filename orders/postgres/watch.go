@@ -35,6 +35,14 @@ const DefaultWatchBuffer = 64
 // channel closed) is resumed by reading the change log (Store.ChangesAfter)
 // after the last change its subscriber took: a subscription never loses a
 // change silently.
+//
+// Notifications are wake-ups, not the record: the creation of an order is
+// announced after its commit (sql/orders/0006), so an announcement may be
+// lost or come after the next change of its user. The watcher therefore
+// keeps, per subscribed user, the number of the last change it delivered:
+// an announcement numbered at or below it is dropped, and one numbered
+// more than one above it is preceded by the missing changes, read from
+// the change log.
 type Watcher struct {
 	pool     *pgxpool.Pool
 	config   *pgx.ConnConfig
@@ -46,7 +54,7 @@ type Watcher struct {
 	register sync.Mutex
 
 	mu        sync.Mutex
-	subs      map[string]map[chan orders.Change]struct{}
+	subs      map[string]*userSubs
 	listening bool
 	ready     chan struct{} // closed once listening; replaced when the connection is lost
 	stopped   bool
@@ -54,6 +62,22 @@ type Watcher struct {
 	// local clock; a row older than watchTTL/2 is written again.
 	registered map[string]time.Time
 }
+
+// userSubs are the subscriptions of one user.
+type userSubs struct {
+	chans map[chan orders.Change]struct{}
+	// last is the number of the last change delivered, or, before the
+	// first, the user's latest number when the first subscriber came.
+	last int64
+}
+
+// fillMax is the most changes one announcement is preceded by; with a
+// longer gap the user's subscriptions end (their subscribers resume from
+// the log).
+const fillMax = 1000
+
+// fillTimeout bounds the read of the changes an announcement skipped.
+const fillTimeout = 10 * time.Second
 
 // watchTTL is how long a row of order_watchers lives unless refreshed;
 // Run refreshes the rows of its subscribed users every watchRefresh.
@@ -75,7 +99,7 @@ func NewWatcher(pool *pgxpool.Pool, logger *slog.Logger) (*Watcher, error) {
 		logger:     logger,
 		buffer:     DefaultWatchBuffer,
 		instance:   uuid.New(),
-		subs:       map[string]map[chan orders.Change]struct{}{},
+		subs:       map[string]*userSubs{},
 		ready:      make(chan struct{}),
 		registered: map[string]time.Time{},
 	}, nil
@@ -148,20 +172,67 @@ func (w *Watcher) listen(ctx context.Context) (listened bool, err error) {
 			w.logger.ErrorContext(ctx, "order changes: undecodable notification", slog.Any("error", err))
 			continue
 		}
-		w.dispatch(c)
+		w.dispatch(ctx, c)
 	}
 }
 
-// dispatch hands c to every subscriber of its user, dropping those whose
-// buffer is full.
-func (w *Watcher) dispatch(c orders.Change) {
+// dispatch delivers c to the subscribers of its user, after the changes
+// numbered between the last one delivered and c, read from the log; it
+// drops c when a change with its number or a higher one was delivered.
+// Only the listening goroutine calls it.
+func (w *Watcher) dispatch(ctx context.Context, c orders.Change) {
+	user := c.Order.UserID
+	w.mu.Lock()
+	u := w.subs[user]
+	if u == nil || c.Seq <= u.last {
+		w.mu.Unlock()
+		return
+	}
+	if c.Seq == u.last+1 {
+		w.deliverLocked(user, u, c)
+		w.mu.Unlock()
+		return
+	}
+	from := u.last
+	w.mu.Unlock()
+
+	// An announcement was lost or is late: the changes in between are
+	// committed (a number commits after the ones below it), so in the log.
+	fctx, cancel := context.WithTimeout(ctx, fillTimeout)
+	list, err := readChanges(fctx, w.pool, user, from, int(min(c.Seq-from, fillMax)))
+	cancel()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for ch := range w.subs[c.Order.UserID] {
+	if w.subs[user] != u {
+		return // the subscriptions ended meanwhile
+	}
+	if err != nil {
+		w.logger.WarnContext(ctx, "order changes: read of skipped changes failed, ending the user's subscriptions",
+			slog.String("user_id", user), slog.Int64("after", from), slog.Any("error", err))
+	}
+	for _, l := range list {
+		if l.Seq == u.last+1 && l.Seq <= c.Seq {
+			w.deliverLocked(user, u, l)
+		}
+	}
+	if u.last < c.Seq {
+		// Not filled (an error, a gap over fillMax): the subscribers
+		// resume from the log.
+		for ch := range u.chans {
+			w.removeLocked(user, ch)
+		}
+	}
+}
+
+// deliverLocked hands c to every subscriber of u, dropping those whose
+// buffer is full, and records it as the last one delivered.
+func (w *Watcher) deliverLocked(user string, u *userSubs, c orders.Change) {
+	u.last = c.Seq
+	for ch := range u.chans {
 		select {
 		case ch <- c:
 		default:
-			w.removeLocked(c.Order.UserID, ch)
+			w.removeLocked(user, ch)
 		}
 	}
 }
@@ -175,8 +246,8 @@ func (w *Watcher) lost() {
 		w.listening = false
 		w.ready = make(chan struct{})
 	}
-	for user, set := range w.subs {
-		for ch := range set {
+	for user, u := range w.subs {
+		for ch := range u.chans {
 			w.removeLocked(user, ch)
 		}
 	}
@@ -191,24 +262,28 @@ func (w *Watcher) stop() {
 }
 
 func (w *Watcher) removeLocked(user string, ch chan orders.Change) {
-	set := w.subs[user]
-	if _, ok := set[ch]; !ok {
+	u := w.subs[user]
+	if u == nil {
 		return
 	}
-	delete(set, ch)
-	if len(set) == 0 {
+	if _, ok := u.chans[ch]; !ok {
+		return
+	}
+	delete(u.chans, ch)
+	if len(u.chans) == 0 {
 		delete(w.subs, user)
 	}
 	close(ch)
 }
 
 // Subscribe registers a subscriber of the changes of user userID and
-// returns the channel on which they arrive, in change order, and the
-// function that ends the subscription (safe to call more than once).
-// Every change committed after Subscribe returns arrives on the channel
-// until it is closed; a change committed just before may arrive too. The
-// watcher closes the channel when the subscriber falls more than the
-// buffer behind, when the connection is lost, and when Run returns.
+// returns the channel on which they arrive, in change order without a
+// hole, and the function that ends the subscription (safe to call more
+// than once). Every change committed after Subscribe returns arrives on
+// the channel until it is closed; a change committed just before may
+// arrive too. The watcher closes the channel when the subscriber falls
+// more than the buffer behind, when the connection is lost, when a
+// skipped change cannot be read from the log, and when Run returns.
 //
 // Subscribe waits for the watcher to listen, as long as ctx allows. It
 // returns a fault.Invalid error for an invalid user id, a
@@ -223,34 +298,113 @@ func (w *Watcher) Subscribe(ctx context.Context, userID string) (<-chan orders.C
 			w.mu.Unlock()
 			return nil, nil, errWatcherStopped
 		}
-		if w.listening {
-			ch := make(chan orders.Change, w.buffer)
-			set := w.subs[userID]
-			if set == nil {
-				set = map[chan orders.Change]struct{}{}
-				w.subs[userID] = set
-			}
-			set[ch] = struct{}{}
+		if !w.listening {
+			ready := w.ready
 			w.mu.Unlock()
-			cancel := func() {
-				w.mu.Lock()
-				defer w.mu.Unlock()
-				w.removeLocked(userID, ch)
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
 			}
+			continue
+		}
+		if u := w.subs[userID]; u != nil {
+			ch := w.addLocked(u)
+			w.mu.Unlock()
+			cancel := w.canceler(userID, ch)
 			if err := w.ensureRegistered(ctx, userID); err != nil {
 				cancel()
 				return nil, nil, err
 			}
 			return ch, cancel, nil
 		}
-		ready := w.ready
 		w.mu.Unlock()
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		ch, err := w.subscribeFirst(ctx, userID)
+		if errors.Is(err, errNotListening) {
+			continue
 		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return ch, w.canceler(userID, ch), nil
 	}
+}
+
+func (w *Watcher) addLocked(u *userSubs) chan orders.Change {
+	ch := make(chan orders.Change, w.buffer)
+	u.chans[ch] = struct{}{}
+	return ch
+}
+
+func (w *Watcher) canceler(userID string, ch chan orders.Change) func() {
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.removeLocked(userID, ch)
+	}
+}
+
+// errNotListening is what subscribeFirst returns when the connection was
+// lost meanwhile: Subscribe waits for the next one.
+var errNotListening = errors.New("order watcher: not listening")
+
+// subscribeFirst registers the first subscriber of userID. In a
+// transaction that locks the user's counter row (see the migration), it
+// writes the user's row of order_watchers, reads the latest number and,
+// before the commit, installs the subscription with that number as the
+// last delivered: a change committed before has a number at or below it
+// and is in the log, one committed after is announced, after the
+// subscription is in place.
+func (w *Watcher) subscribeFirst(ctx context.Context, userID string) (chan orders.Change, error) {
+	w.register.Lock()
+	defer w.register.Unlock()
+	var ch chan orders.Change
+	start := time.Now()
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		var latest int64
+		if err := tx.QueryRow(ctx, `INSERT INTO order_change_seqs AS c (user_id, seq) VALUES ($1, 0)
+			ON CONFLICT (user_id) DO UPDATE SET seq = c.seq RETURNING c.seq`, userID).Scan(&latest); err != nil {
+			return err
+		}
+		if err := w.upsertWatcher(ctx, tx, userID); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.stopped || !w.listening {
+			return errNotListening
+		}
+		u := w.subs[userID]
+		if u == nil {
+			u = &userSubs{chans: map[chan orders.Change]struct{}{}, last: latest}
+			w.subs[userID] = u
+		}
+		ch = w.addLocked(u)
+		return nil
+	})
+	if errors.Is(err, errNotListening) {
+		return nil, err
+	}
+	if err != nil {
+		if ch != nil {
+			w.canceler(userID, ch)()
+		}
+		return nil, pgfault.From(fmt.Sprintf("register watcher of %q", userID), err)
+	}
+	w.mu.Lock()
+	w.registered[userID] = start
+	w.mu.Unlock()
+	return ch, nil
+}
+
+// upsertWatcher writes the row of userID and this instance in
+// order_watchers, to expire in watchTTL.
+func (w *Watcher) upsertWatcher(ctx context.Context, tx pgx.Tx, userID string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO order_watchers (user_id, instance, expires_at)
+		VALUES ($1, $2, now() + make_interval(secs => $3))
+		ON CONFLICT (user_id, instance) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
+		userID, w.instance, watchTTL.Seconds())
+	return err
 }
 
 // ensureRegistered makes sure that the changes of userID are announced:
@@ -273,11 +427,7 @@ func (w *Watcher) ensureRegistered(ctx context.Context, userID string) error {
 			ON CONFLICT (user_id) DO UPDATE SET seq = c.seq`, userID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO order_watchers (user_id, instance, expires_at)
-			VALUES ($1, $2, now() + make_interval(secs => $3))
-			ON CONFLICT (user_id, instance) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
-			userID, w.instance, watchTTL.Seconds())
-		return err
+		return w.upsertWatcher(ctx, tx, userID)
 	})
 	if err != nil {
 		return pgfault.From(fmt.Sprintf("register watcher of %q", userID), err)
@@ -341,8 +491,10 @@ func (w *Watcher) refresh(ctx context.Context) error {
 		// Its row expired: changes may have gone unannounced. Its
 		// subscribers resume from the log and register again.
 		delete(w.registered, u)
-		for ch := range w.subs[u] {
-			w.removeLocked(u, ch)
+		if s := w.subs[u]; s != nil {
+			for ch := range s.chans {
+				w.removeLocked(u, ch)
+			}
 		}
 	}
 	w.mu.Unlock()

@@ -274,3 +274,176 @@ func TestWatcherDropsASubscriberThatFallsBehind(t *testing.T) {
 		t.Errorf("fast subscriber got %d, want %d", got, n)
 	}
 }
+
+// insertOrder inserts an order of user as a path other than CreateOrder
+// would, in a transaction of its own, and returns the announcement the
+// trigger left in the transaction (sql/orders/0006), which nobody sends.
+func insertOrder(t *testing.T, db *stacktest.Database, user string) (uuid.UUID, string) {
+	t.Helper()
+	ctx := context.Background()
+	id := uuid.New()
+	var payload *string
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO orders
+			(id, user_id, amount, currency, description, status, created_at, updated_at)
+			VALUES ($1, $2, 100, 'EUR', 'd', 'PENDING', $3, $3)`, id, user, t0); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT current_setting('shop.order_change', true)`).Scan(&payload)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload == nil || *payload == "" {
+		t.Fatalf("no announcement left for the order %s of the watched user %s", id, user)
+	}
+	return id, *payload
+}
+
+// receiveSeqs receives len(want) changes and checks their numbers.
+func receiveSeqs(t *testing.T, ch <-chan orders.Change, want ...int64) []orders.Change {
+	t.Helper()
+	var got []orders.Change
+	for _, w := range want {
+		c := receive(t, ch)
+		if c.Seq != w {
+			t.Fatalf("live change number %d, want %d", c.Seq, w)
+		}
+		got = append(got, c)
+	}
+	return got
+}
+
+// The creation of an order is announced after its commit: a lost
+// announcement is filled from the log when the user's next change
+// arrives, with neither a hole nor a duplicate, and so is one that comes
+// after the next change.
+func TestWatcherFillsLostAndLateAnnouncementsFromTheLog(t *testing.T) {
+	tests := []struct {
+		name string
+		// late sends the lost announcement after the next change.
+		late bool
+	}{
+		{"Lost", false},
+		{"Late", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, db, _ := newStore(t)
+			w := startWatcher(t, db)
+			ch := subscribe(t, w, "alice")
+			ctx := context.Background()
+
+			first := create(t, s, "alice", 100)
+			receiveSeqs(t, ch, 1)
+			lost, payload := insertOrder(t, db, "alice")
+			next := create(t, s, "alice", 300)
+			got := receiveSeqs(t, ch, 2, 3)
+			if got[0].Order.ID != lost || got[1].Order.ID != next.ID {
+				t.Errorf("changes 2 and 3 are of orders %s and %s, want %s and %s",
+					got[0].Order.ID, got[1].Order.ID, lost, next.ID)
+			}
+			if tt.late {
+				if _, err := db.Pool.Exec(ctx, `SELECT pg_notify('order_changes', $1)`, payload); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Announcements arrive in the order they were sent: the
+			// next change comes right after 3, nothing in between.
+			pay(t, s, db, first, true)
+			if c := receive(t, ch); c.Seq != 4 || c.Order.ID != first.ID || c.Order.Status != orders.StatusPaid {
+				t.Errorf("after change 3 got %+v, want change 4, the payment of %s", c, first.ID)
+			}
+		})
+	}
+}
+
+// Concurrent creations of one user may be announced in any order (each
+// after its own commit): the subscriber still gets every number once, in
+// order.
+func TestWatcherOrdersConcurrentCreationsOfOneUser(t *testing.T) {
+	s, db, _ := newStore(t)
+	w := startWatcher(t, db)
+	ch := subscribe(t, w, "alice")
+	const n = 40
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { create(t, s, "alice", 100) })
+	}
+	for want := int64(1); want <= n; want++ {
+		if got := receive(t, ch); got.Seq != want {
+			t.Fatalf("live change number %d, want %d", got.Seq, want)
+		}
+	}
+	wg.Wait()
+	select {
+	case c := <-ch:
+		t.Errorf("change %d after the last one", c.Seq)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// A subscription starts after the latest change of the user: an
+// announcement of a change committed before it (a late one) is not
+// delivered, the subscriber reads it from the log.
+func TestWatcherDropsAnnouncementsOfChangesBeforeTheSubscription(t *testing.T) {
+	s, db, _ := newStore(t)
+	w := startWatcher(t, db)
+	// A subscription that ended leaves alice watched for a while: the
+	// trigger leaves announcements.
+	_, stop, err := w.Subscribe(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	_, payload := insertOrder(t, db, "alice")
+	ch := subscribe(t, w, "alice")
+	if _, err := db.Pool.Exec(context.Background(), `SELECT pg_notify('order_changes', $1)`, payload); err != nil {
+		t.Fatal(err)
+	}
+	o := create(t, s, "alice", 100)
+	if c := receive(t, ch); c.Seq != 2 || c.Order.ID != o.ID {
+		t.Errorf("first change %+v, want change 2 of %s", c, o.ID)
+	}
+}
+
+// With an idempotency key, the creation is announced once its transaction
+// commits; its replay is not announced.
+func TestCreationWithAKeyIsAnnouncedOnceAndItsReplayNot(t *testing.T) {
+	s, db, _ := newStore(t)
+	ctx := context.Background()
+	w := startWatcher(t, db)
+	subscribe(t, w, "alice")
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN order_changes"); err != nil {
+		t.Fatal(err)
+	}
+	p := orders.CreateOrderParams{UserID: "alice", Amount: 100, Description: "d", IdempotencyKey: "k1"}
+	first, err := s.CreateOrder(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	n, err := conn.Conn().WaitForNotification(wctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("the creation was not announced: %v", err)
+	}
+	if !strings.Contains(n.Payload, first.Order.ID.String()) {
+		t.Errorf("payload %s, want the order %s", n.Payload, first.Order.ID)
+	}
+	replay, err := s.CreateOrder(ctx, p)
+	if err != nil || !replay.Replayed {
+		t.Fatalf("replay: %+v, %v; want Replayed", replay, err)
+	}
+	wctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	n, err = conn.Conn().WaitForNotification(wctx)
+	cancel()
+	if err == nil {
+		t.Errorf("the replay was announced: %s", n.Payload)
+	}
+}
