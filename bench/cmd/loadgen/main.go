@@ -4,38 +4,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"shop/bench/benchcmd"
 	"shop/service"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cfg, err := parseFlags(os.Args[1:])
-	if err == nil {
-		err = run(ctx, cfg, log)
-	}
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		log.Error(err.Error())
-		os.Exit(1)
-	}
-}
+func main() { benchcmd.Main(parseFlags, run) }
 
 // config is everything loadgen reads from its flags and the environment.
 type config struct {
@@ -70,17 +50,10 @@ type config struct {
 	procDir       string
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&c.gatewayURL, "gateway", env("GATEWAY_URL", "http://"+service.Defaults[service.GatewayEndpoint]().HTTPAddr), "gateway base URL (loopback only); env GATEWAY_URL")
+	fs.StringVar(&c.gatewayURL, "gateway", benchcmd.Env("GATEWAY_URL", "http://"+service.Defaults[service.GatewayEndpoint]().HTTPAddr), "gateway base URL (loopback only); env GATEWAY_URL")
 	fs.StringVar(&c.root, "root", "", "repository root (default: the directory holding go.work, found upwards from the working directory)")
 	fs.StringVar(&c.dataDir, "data-dir", ".data-bench", "STACK_DATA_DIR of the stack started when none answers, relative to the root")
 	fs.BoolVar(&c.keep, "keep", false, "keep the data directory of a stack loadgen started")
@@ -129,13 +102,13 @@ func parseFlags(args []string) (config, error) {
 	if c.pgClients, err = parseList(*pgClients, strconv.Atoi); err != nil {
 		return c, fmt.Errorf("-pgbench-clients: %w", err)
 	}
-	pgPort := env("POSTGRES_PORT", "5432")
-	c.adminURL = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%s/postgres?sslmode=disable", env("POSTGRES_PASSWORD", "postgres"), pgPort)
-	c.shopPassword = env("ORDERS_DB_PASSWORD", "orders_app")
-	c.ownerPassword = env("ORDERS_OWNER_DB_PASSWORD", "orders_owner")
-	c.ordersURL = env("ORDERS_DATABASE_URL", fmt.Sprintf("postgres://orders_app:%s@127.0.0.1:%s/orders?sslmode=disable", c.shopPassword, pgPort))
+	pgPort := benchcmd.Env("POSTGRES_PORT", "5432")
+	c.adminURL = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%s/postgres?sslmode=disable", benchcmd.Env("POSTGRES_PASSWORD", "postgres"), pgPort)
+	c.shopPassword = benchcmd.Env("ORDERS_DB_PASSWORD", "orders_app")
+	c.ownerPassword = benchcmd.Env("ORDERS_OWNER_DB_PASSWORD", "orders_owner")
+	c.ordersURL = benchcmd.Env("ORDERS_DATABASE_URL", fmt.Sprintf("postgres://orders_app:%s@127.0.0.1:%s/orders?sslmode=disable", c.shopPassword, pgPort))
 	if c.root == "" {
-		if c.root, err = findRoot(); err != nil {
+		if c.root, err = benchcmd.FindRoot(); err != nil {
 			return c, err
 		}
 	}
@@ -177,19 +150,3 @@ func parseList[T int | float64](s string, parse func(string) (T, error)) ([]T, e
 }
 
 func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
-
-// findRoot walks up from the working directory to the one holding go.work.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.work above %s: run from the repository or pass -root", dir)
-		}
-	}
-}

@@ -7,9 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,11 +14,8 @@ import (
 	"shop/bench/ceiling"
 	"shop/bench/cpu"
 	"shop/bench/load"
+	"shop/bench/stackproc"
 )
-
-// topUp is what every account receives: the largest top-up there is, enough
-// for 10^10 orders of 100.
-const topUp = 1_000_000_000_000
 
 // stepReport is one measured step with what the orders database says about
 // its orders.
@@ -65,12 +59,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	cancel()
 	stackMode := "running"
 	if err != nil {
-		dataDir := cfg.dataDir
-		if !filepath.IsAbs(dataDir) {
-			dataDir = filepath.Join(cfg.root, dataDir)
+		var env []string
+		if os.Getenv("AUTH_MODE") == "" {
+			// loadgen names its users by X-User-ID; the development issuer's
+			// tokens (AUTH_MODE=jwt, the default of `stack run`) are not used.
+			env = append(env, "AUTH_MODE=header")
 		}
-		logPath := filepath.Join(cfg.root, "bench", "results", "stack-"+runID+".log")
-		s, err := startStack(ctx, cfg.root, dataDir, logPath, cfg.keep, client, cfg.stackTimeout, log)
+		s, err := stackproc.Start(ctx, stackproc.Options{
+			Root: cfg.root, DataDir: cfg.dataDir, Keep: cfg.keep, Env: env,
+			LogPath: filepath.Join(cfg.root, "bench", "results", "stack-"+runID+".log"),
+			Ready:   client.Ready, Timeout: cfg.stackTimeout, Log: log,
+		})
 		if err != nil {
 			return err
 		}
@@ -104,8 +103,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		fmt.Println(rep.resultLine())
 		return ctx.Err()
 	}
-	users, err := openAccounts(ctx, client, runID, cfg.accounts, log)
-	if err != nil {
+	users := load.UserNames("bench", runID, cfg.accounts)
+	if err := client.OpenAccounts(ctx, users, log); err != nil {
 		return err
 	}
 
@@ -259,52 +258,4 @@ func queryServerSide(ctx context.Context, db *pgxpool.Pool, description string) 
 	}
 	s.P50, s.P99, s.Max = msOf(p50), msOf(p99), msOf(mx)
 	return &s, nil
-}
-
-// openAccounts creates n accounts named bench-<runID>-<i> and tops each up,
-// 16 at a time.
-func openAccounts(ctx context.Context, c *load.Client, runID string, n int, log *slog.Logger) ([]string, error) {
-	users := make([]string, n)
-	for i := range users {
-		users[i] = fmt.Sprintf("bench-%s-%d", strings.ToLower(runID), i)
-	}
-	log.Info("opening accounts", "count", n, "top_up", topUp)
-	start := time.Now()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				err := c.OpenAccount(actx, users[i], topUp)
-				cancel()
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	if firstErr != nil {
-		return nil, fmt.Errorf("open accounts: %w", firstErr)
-	}
-	log.Info("accounts ready", "count", n, "took", time.Since(start).Round(time.Millisecond))
-	return users, nil
 }

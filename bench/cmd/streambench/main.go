@@ -8,38 +8,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
+	"shop/bench/benchcmd"
 	"shop/service"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cfg, err := parseFlags(os.Args[1:])
-	if err == nil {
-		err = run(ctx, cfg, log)
-	}
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		log.Error(err.Error())
-		os.Exit(1)
-	}
-}
+func main() { benchcmd.Main(parseFlags, run) }
 
 // config is what streambench reads from its flags and the environment.
 type config struct {
@@ -72,13 +52,6 @@ type config struct {
 	out           string
 	ordersDBPass  string
 	superuserPass string
-}
-
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func parseFlags(args []string) (config, error) {
@@ -134,24 +107,25 @@ func parseFlags(args []string) (config, error) {
 	if c.ordersPort, err = portOf(shift(service.Defaults[service.OrdersEndpoint]().GRPCAddr, c.portOffset)); err != nil {
 		return c, err
 	}
-	if c.postgresPort, err = strconv.Atoi(env("POSTGRES_PORT", "5432")); err != nil {
+	if c.postgresPort, err = strconv.Atoi(benchcmd.Env("POSTGRES_PORT", "5432")); err != nil {
 		return c, fmt.Errorf("POSTGRES_PORT: %w", err)
 	}
 	c.postgresPort += c.portOffset
-	c.ordersDBPass = env("ORDERS_DB_PASSWORD", "orders_app")
-	c.superuserPass = env("POSTGRES_PASSWORD", "postgres")
+	c.ordersDBPass = benchcmd.Env("ORDERS_DB_PASSWORD", "orders_app")
+	c.superuserPass = benchcmd.Env("POSTGRES_PASSWORD", "postgres")
 	if c.root == "" {
-		if c.root, err = findRoot(); err != nil {
+		if c.root, err = benchcmd.FindRoot(); err != nil {
 			return c, err
 		}
 	}
 	return c, nil
 }
 
-// stackEnv is the environment of a stack streambench starts: the header
-// identity (X-User-ID) and every port shifted by the offset.
-func (c config) stackEnv(dataDir string) []string {
-	env := []string{"STACK_DATA_DIR=" + dataDir, "AUTH_MODE=header"}
+// stackEnv is the environment of a stack streambench starts (beside its
+// STACK_DATA_DIR): the header identity (X-User-ID) and every port shifted by
+// the offset.
+func (c config) stackEnv() []string {
+	env := []string{"AUTH_MODE=header"}
 	for _, p := range []struct {
 		name string
 		port int
@@ -203,20 +177,4 @@ func portOf(addr string) (int, error) {
 		return 0, fmt.Errorf("address %q: %w", addr, err)
 	}
 	return strconv.Atoi(port)
-}
-
-// findRoot walks up from the working directory to the one holding go.work.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.work above %s: run from the repository or pass -root", dir)
-		}
-	}
 }

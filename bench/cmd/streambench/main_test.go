@@ -3,11 +3,8 @@ package main
 import (
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,8 +273,8 @@ func TestParseFlags(t *testing.T) {
 
 func TestStackEnv(t *testing.T) {
 	c := config{portOffset: 10000}
-	got := c.stackEnv("/d")
-	for _, want := range []string{"STACK_DATA_DIR=/d", "AUTH_MODE=header", "POSTGRES_PORT=15432", "GATEWAY_HTTP_ADDR=127.0.0.1:18080",
+	got := c.stackEnv()
+	for _, want := range []string{"AUTH_MODE=header", "POSTGRES_PORT=15432", "GATEWAY_HTTP_ADDR=127.0.0.1:18080",
 		"ORDERS_GRPC_ADDR=127.0.0.1:19101", "GATEWAY_ADMIN_ADDR=127.0.0.1:19110", "CONNECT_PORT=18083"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("stackEnv lacks %s: %v", want, got)
@@ -301,30 +298,6 @@ func TestShares(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := shares(tt.counts, tt.top); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestTail(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		name, content string
-		n             int
-		want          string
-	}{
-		{"fewer lines", "a\nb\n", 5, "a\nb\n"},
-		{"last two", "a\nb\nc\nd\n", 2, "c\nd\n"},
-		{"no final newline", "a\nb\nc", 2, "b\nc"},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := filepath.Join(dir, strconv.Itoa(i))
-			if err := os.WriteFile(p, []byte(tt.content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if got := tail(p, tt.n); got != tt.want {
-				t.Errorf("tail = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -9,20 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"shop/bench/benchcmd"
 	"shop/bench/cpu"
 	"shop/bench/load"
+	"shop/bench/stackproc"
 	"shop/bench/stats"
 )
-
-// topUp is what every account receives: enough for every order of a run.
-const topUp = 1_000_000_000_000
 
 // latencyRun is one measured run of orders at a fixed rate with streams
 // open.
@@ -96,28 +93,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	err = client.Ready(rctx)
 	cancel()
 	if err != nil {
-		dataDir := cfg.dataDir
-		if !filepath.IsAbs(dataDir) {
-			dataDir = filepath.Join(cfg.root, dataDir)
-		}
-		logPath := filepath.Join(cfg.root, "bench", "results", "streambench-stack-"+runID+".log")
-		env := cfg.stackEnv(dataDir)
-		s, err := startStack(ctx, cfg.root, env, logPath, client, cfg.stackTimeout, log)
+		s, err := stackproc.Start(ctx, stackproc.Options{
+			Root: cfg.root, DataDir: cfg.dataDir, Keep: cfg.keep, Env: cfg.stackEnv(),
+			LogPath: filepath.Join(cfg.root, "bench", "results", "streambench-stack-"+runID+".log"),
+			Ready:   client.Ready, Timeout: cfg.stackTimeout, Log: log,
+		})
 		if err != nil {
 			return err
 		}
-		defer func() {
-			if s != nil {
-				s.stop()
-			}
-			if cfg.keep {
-				log.Info("stack data kept", "dir", dataDir)
-				return
-			}
-			if err := os.RemoveAll(dataDir); err != nil {
-				log.Warn("remove stack data", "dir", dataDir, "err", err)
-			}
-		}()
+		defer s.Stop()
 		rep.Stack = "started"
 		var settings []string
 		if cfg.commitTS {
@@ -132,13 +116,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 				log.Warn("Postgres settings not changed: latency is measured from updated_at", "settings", settings, "err", err)
 			} else {
 				log.Info("Postgres settings changed: restarting the stack", "settings", settings)
-				s.stop()
-				again, err := startStack(ctx, cfg.root, env, logPath, client, cfg.stackTimeout, log)
-				if err != nil {
-					s = nil // stopped; startStack stopped the second one
+				if err := s.Restart(ctx); err != nil {
 					return err
 				}
-				s = again
 			}
 		}
 	} else {
@@ -158,8 +138,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.streams > 0 {
 		nUsers = max(nUsers, (cfg.streams+cfg.perUser-1)/cfg.perUser)
 	}
-	users, err := openAccounts(ctx, client, runID, nUsers, log)
-	if err != nil {
+	users := load.UserNames("streambench", runID, nUsers)
+	if err := client.OpenAccounts(ctx, users, log); err != nil {
 		return err
 	}
 	rec := newRecorder()
@@ -328,7 +308,7 @@ func waitStreams(ctx context.Context, hc *http.Client, adminURL string, want int
 // which sees its own sessions in pg_stat_activity); nil when it cannot.
 // commitTS reports whether Postgres keeps commit times.
 func openOrdersDB(ctx context.Context, cfg config, log *slog.Logger) (db *pgxpool.Pool, commitTS bool) {
-	url := env("ORDERS_DATABASE_URL", fmt.Sprintf("postgres://orders_app:%s@127.0.0.1:%d/orders?sslmode=disable", cfg.ordersDBPass, cfg.postgresPort))
+	url := benchcmd.Env("ORDERS_DATABASE_URL", fmt.Sprintf("postgres://orders_app:%s@127.0.0.1:%d/orders?sslmode=disable", cfg.ordersDBPass, cfg.postgresPort))
 	db, err := pgxpool.New(ctx, url)
 	if err == nil {
 		err = db.Ping(ctx)
@@ -392,52 +372,4 @@ func commitTimes(ctx context.Context, db *pgxpool.Pool, users, ids []string) (ma
 		return nil
 	})
 	return out, err
-}
-
-// openAccounts creates n accounts named streambench-<runID>-<i> and tops
-// each up, 16 at a time.
-func openAccounts(ctx context.Context, c *load.Client, runID string, n int, log *slog.Logger) ([]string, error) {
-	users := make([]string, n)
-	for i := range users {
-		users[i] = fmt.Sprintf("streambench-%s-%d", strings.ToLower(runID), i)
-	}
-	log.Info("opening accounts", "count", n)
-	start := time.Now()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				err := c.OpenAccount(actx, users[i], topUp)
-				cancel()
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	if firstErr != nil {
-		return nil, fmt.Errorf("open accounts: %w", firstErr)
-	}
-	log.Info("accounts ready", "count", n, "took", time.Since(start).Round(time.Millisecond))
-	return users, nil
 }

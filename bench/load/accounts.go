@@ -1,0 +1,73 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// AccountTopUp is what OpenAccounts gives every account: the largest top-up
+// there is, enough for 10^10 orders of 100.
+const AccountTopUp = 1_000_000_000_000
+
+// accountWorkers is how many accounts OpenAccounts opens at a time.
+const accountWorkers = 16
+
+// UserNames returns n user names <prefix>-<runID in lower case>-<i>.
+func UserNames(prefix, runID string, n int) []string {
+	users := make([]string, n)
+	for i := range users {
+		users[i] = fmt.Sprintf("%s-%s-%d", prefix, strings.ToLower(runID), i)
+	}
+	return users
+}
+
+// OpenAccounts creates the account of every user and tops it up by
+// AccountTopUp, 16 at a time, each with a 30 s deadline. The first error,
+// or the end of ctx, stops it.
+func (c *Client) OpenAccounts(ctx context.Context, users []string, log *slog.Logger) error {
+	n := len(users)
+	log.Info("opening accounts", "count", n, "top_up", AccountTopUp)
+	start := time.Now()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range accountWorkers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				err := c.OpenAccount(actx, users[i], AccountTopUp)
+				cancel()
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					next.Store(int64(n))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return fmt.Errorf("open accounts: %w", firstErr)
+	}
+	log.Info("accounts ready", "count", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
