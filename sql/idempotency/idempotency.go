@@ -34,10 +34,12 @@ type Key struct {
 // the same key, for a caller whose deadline leaves more (see Claim).
 const DefaultWait = 10 * time.Second
 
-// A claim's wait leaves deadlineMargin of its caller's deadline for the
-// answer to travel back (the rollback, the gRPC reply, the gateway's
-// mapping), so that the caller gets IDEMPOTENCY_KEY_IN_USE rather than its
-// own timeout; it waits at least minWait, however close the deadline.
+// A claim's wait leaves a margin of its caller's deadline for the answer to
+// travel back (the rollback, the gRPC reply, the gateway's mapping), so that
+// the caller gets IDEMPOTENCY_KEY_IN_USE rather than its own timeout: a
+// quarter of the time left, at least deadlineMargin (250 ms was too little on
+// a loaded 2-core machine: the gateway's 3 s deadline came first, seen in CI).
+// It waits at least minWait, however close the deadline.
 const (
 	deadlineMargin = 250 * time.Millisecond
 	minWait        = 10 * time.Millisecond
@@ -128,14 +130,15 @@ func Claim[R any](ctx context.Context, tx pgx.Tx, k Key, response *R, createdAt 
 }
 
 // claimWait is how long a claim bounded by wait may wait under ctx: wait,
-// shortened to the time left before ctx's deadline less deadlineMargin, but
-// at least minWait.
+// shortened to the time left before ctx's deadline less the margin (a
+// quarter of it, at least deadlineMargin), but at least minWait.
 func claimWait(ctx context.Context, wait time.Duration) time.Duration {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return wait
 	}
-	left := max(time.Until(deadline)-deadlineMargin, minWait)
+	until := time.Until(deadline)
+	left := max(until-max(deadlineMargin, until/4), minWait)
 	if wait == 0 || left < wait {
 		return left
 	}
