@@ -247,3 +247,20 @@ func checkOrders(r *Report, debits map[uuid.UUID]debit, orders map[uuid.UUID]ord
 	})
 	r.Violations = append(r.Violations, vs...)
 }
+
+// CheckDatabases connects to the payments and orders databases at the two
+// URLs, runs Check over them and closes the connections: what both audit
+// commands (shop-audit, shopctl audit) do.
+func CheckDatabases(ctx context.Context, paymentsURL, ordersURL string) (Report, error) {
+	paymentsPool, err := pgxpool.New(ctx, paymentsURL)
+	if err != nil {
+		return Report{}, fmt.Errorf("payments database: %w", err)
+	}
+	defer paymentsPool.Close()
+	ordersPool, err := pgxpool.New(ctx, ordersURL)
+	if err != nil {
+		return Report{}, fmt.Errorf("orders database: %w", err)
+	}
+	defer ordersPool.Close()
+	return Check(ctx, paymentsPool, ordersPool)
+}

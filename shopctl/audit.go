@@ -7,8 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"shop/audit"
 )
 
@@ -28,17 +26,7 @@ func runAudit(ctx context.Context, args []string, lookup func(string) (string, b
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	paymentsPool, err := pgxpool.New(ctx, string(cfg.payments.DatabaseURL))
-	if err != nil {
-		return fmt.Errorf("payments database: %w", err)
-	}
-	defer paymentsPool.Close()
-	ordersPool, err := pgxpool.New(ctx, string(cfg.orders.DatabaseURL))
-	if err != nil {
-		return fmt.Errorf("orders database: %w", err)
-	}
-	defer ordersPool.Close()
-	r, err := audit.Check(ctx, paymentsPool, ordersPool)
+	r, err := audit.CheckDatabases(ctx, string(cfg.payments.DatabaseURL), string(cfg.orders.DatabaseURL))
 	if err != nil {
 		return err
 	}

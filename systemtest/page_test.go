@@ -28,7 +28,6 @@ import (
 	"shop/gateway/httpapi"
 	"shop/service"
 	"shop/service/devissuer"
-	"shop/stack/stacktest"
 	"shop/systemtest/system"
 )
 
@@ -218,39 +217,11 @@ func startDevIssuerGateway(t *testing.T, s *shop) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := gateway.DefaultConfig()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.Admin.Addr = "127.0.0.1:0"
-	cfg.Orders = service.OrdersEndpoint{GRPCAddr: s.OrdersAddr}
-	cfg.Payments = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
-	cfg.Auth.Mode = service.AuthJWT
-	cfg.Auth.JWKSFile, cfg.Auth.DevIssuerKey = jwksPath, keyPath
-	cfg.Auth.Issuer, cfg.Auth.Audience = devissuer.Issuer, devissuer.Audience
-	ready := make(chan net.Addr, 1)
-	cfg.Ready = func(a net.Addr) { ready <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gateway.Run(ctx, cfg, stacktest.Logger().With("service", "dev-issuer-gateway")) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("gateway not stopped 30s after cancel")
-		}
-	})
-	select {
-	case a := <-ready:
-		return "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("gateway: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("gateway not ready in a minute")
-	}
-	return ""
+	return startGatewayWith(t, s, func(cfg *gateway.Config) {
+		cfg.Auth.Mode = service.AuthJWT
+		cfg.Auth.JWKSFile, cfg.Auth.DevIssuerKey = jwksPath, keyPath
+		cfg.Auth.Issuer, cfg.Auth.Audience = devissuer.Issuer, devissuer.Audience
+	}).URL
 }
 
 // --- the browser ---

@@ -39,13 +39,24 @@ type ownGateway struct {
 // stream options of cfg; it is stopped when the test ends, if not before.
 func startGateway(t *testing.T, s *shop, stream gateway.Stream) *ownGateway {
 	t.Helper()
+	return startGatewayWith(t, s, func(cfg *gateway.Config) {
+		cfg.Auth.Mode = service.AuthHeader
+		cfg.Stream = stream
+	})
+}
+
+// startGatewayWith runs a gateway of this test's own in front of s's
+// services, in header mode unless configure says otherwise; it stops when
+// the test ends.
+func startGatewayWith(t *testing.T, s *shop, configure func(*gateway.Config)) *ownGateway {
+	t.Helper()
 	cfg := gateway.DefaultConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.Orders = service.OrdersEndpoint{GRPCAddr: s.OrdersAddr}
 	cfg.Payments = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
 	cfg.Auth.Mode = service.AuthHeader
-	cfg.Stream = stream
+	configure(&cfg)
 	ready := make(chan net.Addr, 1)
 	cfg.Ready = func(a net.Addr) { ready <- a }
 	ctx, cancel := context.WithCancel(context.Background())

@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"shop/audit"
 	"shop/service"
 )
@@ -67,18 +65,7 @@ func run(ctx context.Context, args []string, lookup service.Lookup, out io.Write
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	paymentsPool, err := pgxpool.New(ctx, *paymentsURL)
-	if err != nil {
-		return fmt.Errorf("payments database: %w", err)
-	}
-	defer paymentsPool.Close()
-	ordersPool, err := pgxpool.New(ctx, *ordersURL)
-	if err != nil {
-		return fmt.Errorf("orders database: %w", err)
-	}
-	defer ordersPool.Close()
-
-	r, err := audit.Check(ctx, paymentsPool, ordersPool)
+	r, err := audit.CheckDatabases(ctx, *paymentsURL, *ordersURL)
 	if err != nil {
 		return err
 	}
