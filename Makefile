@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 SWAG_VERSION        := v1.16.6
 PROMTOOL_VERSION    := v0.316.0
 
-.PHONY: stack run infra test test-go check-generated check-alerts lint tools proto swagger bench bench-streams clean fetch faults fuzz fuzz-tools
+.PHONY: stack run infra test test-go check-generated check-alerts lint tools proto swagger bench bench-telemetry bench-streams clean fetch faults fuzz fuzz-tools
 
 # The stack's own launcher, rebuilt every time (go's build cache makes that cheap).
 stack:
@@ -100,6 +100,10 @@ fuzz: fuzz-tools stack
 ## bench: end-to-end load test through the gateway beside pgbench's ceiling, CPU per component (see README)
 bench:
 	go run ./bench/cmd/loadgen $(BENCH_FLAGS)
+
+## bench-telemetry: make bench's 200/s and 500/s figures with telemetry on and off, alternating (bench/telemetry-ab.sh)
+bench-telemetry:
+	bash bench/telemetry-ab.sh
 
 ## bench-streams: the order status stream under load: change-to-SSE-read latency, memory per open stream (see bench/STREAMS.md)
 bench-streams:

@@ -294,6 +294,12 @@ type Process struct {
 	// ShutdownTimeout bounds the graceful stop of a server; requests still
 	// running after it are cancelled.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT, default=10s"`
+	// Telemetry false turns off what the process records for operators:
+	// request metrics, pipeline metrics and their pollers, and spans (trace
+	// context no longer propagates; /metrics keeps the Go and process
+	// collectors). It exists to measure what they cost (make
+	// bench-telemetry); production keeps the default.
+	Telemetry bool `env:"SHOP_TELEMETRY, default=true"`
 }
 
 // Validate checks that the shutdown timeout is positive.

@@ -67,6 +67,9 @@ type Spec struct {
 	AdminReady func(addr string)
 	// Logger is the service's logger.
 	Logger *slog.Logger
+	// NoTelemetry leaves out the per-call metrics and spans
+	// (service.Process.Telemetry false).
+	NoTelemetry bool
 }
 
 // Run serves s until ctx is done, then stops gracefully: health goes
@@ -94,12 +97,16 @@ func Run(ctx context.Context, s Spec) error {
 	onPanic := recovery.WithRecoveryHandlerContext(recovered(s.Logger))
 	// The metrics interceptors come first, so that a call that panics counts
 	// with the code the client sees (Internal).
-	metrics := grpcMetrics()
-	srv := grpc.NewServer(
-		tracing.GRPCServerOption(),
-		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(onPanic)),
-		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), recovery.StreamServerInterceptor(onPanic)),
-	)
+	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(onPanic)}
+	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(onPanic)}
+	var opts []grpc.ServerOption
+	if !s.NoTelemetry {
+		metrics := grpcMetrics()
+		unary = append([]grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{metrics.StreamServerInterceptor()}, stream...)
+		opts = append(opts, tracing.GRPCServerOption())
+	}
+	srv := grpc.NewServer(append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))...)
 	srv.RegisterService(s.Service, s.Impl)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)

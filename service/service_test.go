@@ -64,24 +64,16 @@ var panicker = grpc.ServiceDesc{
 	}},
 }
 
-// A handler's panic fails its call with Internal "internal error", is
-// logged once with its stack, and the server keeps serving.
-func TestRunRecoversPanics(t *testing.T) {
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
+// runPanicker runs the panicker service with spec's Logger and
+// NoTelemetry until ctx is done, and returns a client connection to it and
+// the channel of Run's result.
+func runPanicker(ctx context.Context, t *testing.T, spec service.Spec) (*grpc.ClientConn, <-chan error) {
+	t.Helper()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- service.Run(ctx, service.Spec{
-			Name:            "test",
-			Addr:            "127.0.0.1:0",
-			Service:         &panicker,
-			Impl:            struct{}{},
-			ShutdownTimeout: time.Second,
-			Ready:           func(addr string) { ready <- addr },
-			Logger:          slog.New(slog.NewJSONHandler(&logs, nil)),
-		})
-	}()
+	spec.Name, spec.Addr, spec.Service, spec.Impl = "test", "127.0.0.1:0", &panicker, struct{}{}
+	spec.ShutdownTimeout, spec.Ready = time.Second, func(addr string) { ready <- addr }
+	go func() { done <- service.Run(ctx, spec) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -94,7 +86,16 @@ func TestRunRecoversPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn, done
+}
+
+// A handler's panic fails its call with Internal "internal error", is
+// logged once with its stack, and the server keeps serving.
+func TestRunRecoversPanics(t *testing.T) {
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, done := runPanicker(ctx, t, service.Spec{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 
 	wantInternal := func(what string, err error) {
 		t.Helper()

@@ -88,6 +88,9 @@ type Config struct {
 	// BatchSize caps the messages applied in one transaction; 0 means
 	// DefaultBatchSize.
 	BatchSize int
+	// NoMetrics leaves out the lag gauges, the delivery histogram and the
+	// dead-letter counter (service.Process.Telemetry false).
+	NoMetrics bool
 }
 
 // Consumer is a Kafka consumer group member that applies events through the

@@ -64,8 +64,12 @@ type partitionLag struct {
 }
 
 // trackLag starts refreshing the lag of claim every lagInterval until
-// the returned partitionLag's close, which also removes the series.
+// the returned partitionLag's close, which also removes the series. With
+// Config.NoMetrics it returns nil, whose methods do nothing.
 func (c *Consumer) trackLag(claim sarama.ConsumerGroupClaim) *partitionLag {
+	if c.cfg.NoMetrics {
+		return nil
+	}
 	labels := []string{c.cfg.Group, claim.Topic(), strconv.Itoa(int(claim.Partition()))}
 	l := &partitionLag{claim: claim, gauge: consumerLag.WithLabelValues(labels...), stop: make(chan struct{}), done: make(chan struct{})}
 	l.next.Store(claim.InitialOffset()) // sarama.OffsetOldest/Newest (negative) when none was committed
@@ -89,6 +93,9 @@ func (c *Consumer) trackLag(claim sarama.ConsumerGroupClaim) *partitionLag {
 // seen records that the consumer received a message at offset: when the
 // next offset was unknown, it is this one.
 func (l *partitionLag) seen(offset int64) {
+	if l == nil {
+		return
+	}
 	if l.next.Load() < 0 {
 		l.next.Store(offset)
 	}
@@ -96,6 +103,9 @@ func (l *partitionLag) seen(offset int64) {
 
 // applied records that every message before next has been applied.
 func (l *partitionLag) applied(next int64) {
+	if l == nil {
+		return
+	}
 	l.next.Store(next)
 	l.update()
 }
@@ -110,6 +120,9 @@ func (l *partitionLag) update() {
 }
 
 func (l *partitionLag) close() {
+	if l == nil {
+		return
+	}
 	close(l.stop)
 	<-l.done
 }
@@ -118,6 +131,9 @@ func (l *partitionLag) close() {
 // committed: the delivery time of each event applied, and the dead letters
 // written.
 func (c *Consumer) observeCommitted(topic string, applied []time.Time, dead int) {
+	if c.cfg.NoMetrics {
+		return
+	}
 	now := time.Now()
 	h := eventDelivery.WithLabelValues(topic)
 	for _, created := range applied {

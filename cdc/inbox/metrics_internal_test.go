@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestParseCreatedAt(t *testing.T) {
@@ -31,6 +34,49 @@ func TestParseCreatedAt(t *testing.T) {
 			}
 			if !got.CreatedAt.Equal(tt.want) {
 				t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, tt.want)
+			}
+		})
+	}
+}
+
+// With NoMetrics a committed batch observes no delivery time and counts no
+// dead letter, and no lag is tracked; without it, it does.
+func TestNoMetrics(t *testing.T) {
+	const topic = "test.no-metrics"
+	for _, tt := range []struct {
+		name      string
+		noMetrics bool
+		want      uint64
+	}{
+		{name: "On", want: 2},
+		{name: "Off", noMetrics: true, want: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Consumer{cfg: Config{NoMetrics: tt.noMetrics}}
+			samples := func() (uint64, float64) {
+				var m dto.Metric
+				if err := eventDelivery.WithLabelValues(topic).(prometheus.Metric).Write(&m); err != nil {
+					t.Fatal(err)
+				}
+				return m.GetHistogram().GetSampleCount(), testutil.ToFloat64(deadLettersWritten.WithLabelValues(topic))
+			}
+			n0, d0 := samples()
+			c.observeCommitted(topic, []time.Time{time.Now().Add(-time.Millisecond), time.Now()}, 1)
+			n1, d1 := samples()
+			if n1-n0 != tt.want {
+				t.Errorf("delivery samples: +%d, want +%d", n1-n0, tt.want)
+			}
+			if d1-d0 != float64(tt.want/2) {
+				t.Errorf("dead letters counted: +%v, want +%d", d1-d0, tt.want/2)
+			}
+			if tt.noMetrics {
+				lag := c.trackLag(nil) // no claim is looked at
+				if lag != nil {
+					t.Errorf("trackLag() = %v, want nil", lag)
+				}
+				lag.seen(1)
+				lag.applied(2)
+				lag.close()
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,12 +44,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("gateway config: %w", err)
 	}
 
-	ordersConn, err := dial("orders", cfg.Orders.GRPCAddr)
+	ordersConn, err := dial("orders", cfg.Orders.GRPCAddr, cfg.Process.Telemetry)
 	if err != nil {
 		return err
 	}
 	defer ordersConn.Close()
-	paymentsConn, err := dial("payments", cfg.Payments.GRPCAddr)
+	paymentsConn, err := dial("payments", cfg.Payments.GRPCAddr, cfg.Process.Telemetry)
 	if err != nil {
 		return err
 	}
@@ -69,6 +70,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// Closed when the HTTP server shuts down: the open streams end, so
 	// that the drain does not wait for them.
 	stopStreams := make(chan struct{})
+	var streams sync.WaitGroup
 	handler, err := httpapi.NewRouter(httpapi.Options{
 		Orders:   ordersv1.NewOrderServiceClient(ordersConn),
 		Payments: paymentsv1.NewPaymentServiceClient(paymentsConn),
@@ -82,7 +84,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		RateLimit:      httpapi.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
 		DevTokens:      devTokens,
 		Page:           page,
-		Stream:         cfg.Stream.options(stopStreams),
+		Stream:         cfg.Stream.options(stopStreams, &streams),
+		NoTelemetry:    !cfg.Process.Telemetry,
 	})
 	if err != nil {
 		return err
@@ -152,6 +155,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return errors.Join(fmt.Errorf("gateway HTTP shutdown: %w", err), stopAdminServer())
 	}
+	// The streams on hijacked connections are no requests Shutdown waits
+	// for; Stop (closed by Shutdown) ends them.
+	streamsDone := make(chan struct{})
+	go func() {
+		streams.Wait()
+		close(streamsDone)
+	}()
+	select {
+	case <-streamsDone:
+	case <-shutdownCtx.Done():
+		logger.Warn("gateway: streams still open at the end of the shutdown timeout")
+	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return errors.Join(fmt.Errorf("gateway HTTP server: %w", err), stopAdminServer())
 	}
@@ -167,17 +182,20 @@ const serviceConfig = `{"loadBalancingConfig": [{"round_robin": {}}], "healthChe
 // dial returns the client connection to backend name at addr: one
 // host:port or gRPC target URI (dns:/// resolves to every instance), or a
 // comma-separated list of host:port, the instances of the backend, given
-// to the balancer by a static resolver of this connection's own.
-func dial(name, addr string) (*grpc.ClientConn, error) {
+// to the balancer by a static resolver of this connection's own. With
+// telemetry, each call has a client span.
+func dial(name, addr string, telemetry bool) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
-		tracing.GRPCDialOption(),
 		// A fixed window per call (no dynamic window, which grows to
 		// 16 MiB): an order stream whose client does not read holds at
 		// most this much in the gateway. Messages are small.
 		grpc.WithInitialWindowSize(64 << 10),
 		grpc.WithInitialConnWindowSize(4 << 20),
+	}
+	if telemetry {
+		opts = append(opts, tracing.GRPCDialOption())
 	}
 	target := addr
 	if list := strings.Split(addr, ","); len(list) > 1 {

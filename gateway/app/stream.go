@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"shop/gateway/httpapi"
@@ -41,13 +42,14 @@ func (s Stream) Validate() error {
 }
 
 // options returns the router's stream options, ending the streams when
-// stop is closed.
-func (s Stream) options(stop <-chan struct{}) httpapi.StreamOptions {
+// stop is closed and counting them in running.
+func (s Stream) options(stop <-chan struct{}, running *sync.WaitGroup) httpapi.StreamOptions {
 	return httpapi.StreamOptions{
 		Heartbeat:    s.Heartbeat,
 		Retry:        s.Retry,
 		MaxPerUser:   s.MaxPerUser,
 		WriteTimeout: s.WriteTimeout,
 		Stop:         stop,
+		Running:      running,
 	}
 }

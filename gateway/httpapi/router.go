@@ -24,6 +24,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -63,6 +64,9 @@ type Options struct {
 	Page Page
 	// Stream configures GET /api/v1/orders/stream (stream.go).
 	Stream StreamOptions
+	// NoTelemetry leaves out the request metrics and spans
+	// (service.Process.Telemetry false).
+	NoTelemetry bool
 }
 
 // Page is a web page served beside the API: the handler of a fixed set of
@@ -84,6 +88,10 @@ type handlers struct {
 	// stream and streamSlots serve the order status stream (stream.go).
 	stream      StreamOptions
 	streamSlots *streamSlots
+	// stopped is done once stream.Stop is closed; streams counts the
+	// open streams (stream.Running, or a group of its own).
+	stopped context.Context
+	streams *sync.WaitGroup
 }
 
 // backendContext bounds one backend call by the configured timeout.
@@ -136,8 +144,15 @@ func NewRouter(opts Options) (http.Handler, error) {
 		return nil, err
 	}
 	h.stream, h.streamSlots = stream, &streamSlots{max: stream.MaxPerUser, open: map[string]int{}}
+	h.stopped, h.streams = stopContext(stream.Stop), stream.Running
+	if h.streams == nil {
+		h.streams = new(sync.WaitGroup)
+	}
 
-	r.Use(traceRequest(), requestMetrics(), requestID(), accessLog(opts.Logger), recoverPanic(opts.Logger), limitBody(MaxBodyBytes))
+	if !opts.NoTelemetry {
+		r.Use(traceRequest(), requestMetrics())
+	}
+	r.Use(requestID(), accessLog(opts.Logger), recoverPanic(opts.Logger), limitBody(MaxBodyBytes))
 	r.NoRoute(func(c *gin.Context) {
 		abortWith(c, &apiError{status: http.StatusNotFound, code: CodeNotFound, message: "no route for " + c.Request.Method + " " + c.Request.URL.Path})
 	})

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,6 +50,10 @@ type StreamOptions struct {
 	// Stop, when closed, ends every stream (at the gateway's shutdown, so
 	// that the drain does not wait for them). Nil means never.
 	Stop <-chan struct{}
+	// Running, when set, counts the streams open: a stream on a hijacked
+	// connection is no request of the HTTP server, whose Shutdown does not
+	// wait for it; wait for Running after closing Stop.
+	Running *sync.WaitGroup
 }
 
 func (o StreamOptions) withDefaults() (StreamOptions, error) {
@@ -91,6 +97,21 @@ var streamMetrics = sync.OnceValue(func() *struct {
 	prometheus.MustRegister(m.open, m.dropped)
 	return m
 })
+
+// stopContext returns a context that is done once stop is closed (never
+// when stop is nil), so that each stream can end with it without a
+// goroutine of its own (context.AfterFunc).
+func stopContext(stop <-chan struct{}) context.Context {
+	if stop == nil {
+		return context.Background()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-stop
+		cancel()
+	}()
+	return ctx
+}
 
 // streamSlots counts the open streams of each identity.
 type streamSlots struct {
@@ -161,20 +182,50 @@ func (h *handlers) streamOrders(c *gin.Context) {
 			message: fmt.Sprintf("at most %d open streams per user; close one first", h.stream.MaxPerUser)})
 		return
 	}
-	defer release()
-
-	ctx, cancel := context.WithCancel(c.Request.Context())
-	defer cancel()
+	// The stream outlives this handler when it takes the connection over
+	// (hijack): its context keeps the request's values (span, logger
+	// fields) but not its cancellation, and ends with the gateway's Stop.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(c.Request.Context()))
+	unstop := context.AfterFunc(h.stopped, cancel)
 	r := &relay{orders: h.orders, user: user}
 	first, err := r.open(ctx, after, h.timeout)
 	if err != nil {
+		unstop()
+		cancel()
+		release()
 		h.errs.fail(c, fromBackend(err))
 		return
 	}
-	m := streamMetrics()
-	m.open.Inc()
-	defer m.open.Dec()
+	// Counted before the connection is hijacked, which is when the
+	// server's Shutdown stops waiting for it.
+	h.streams.Add(1)
+	st := &orderStream{h: h, relay: r, user: user, requestID: requestIDOf(c), cancel: cancel,
+		done: func() { unstop(); cancel(); release(); h.streams.Done() }}
 
+	var hello []byte
+	hello = appendRetry(hello, h.stream.Retry)
+	hello = appendID(hello, r.last)
+	hdr := c.Writer.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+
+	// HTTP/1.1: the stream takes the connection over and this handler
+	// returns, so that net/http's buffers and goroutines for the request
+	// are freed while the stream lasts; one goroutine relays, one notices
+	// the client leaving. Otherwise (HTTP/2) it is served in this handler.
+	if conn, brw, err := http.NewResponseController(c.Writer).Hijack(); err == nil {
+		st.out = newConnSink(conn, h.stream.WriteTimeout)
+		if err := st.out.(*connSink).start(hdr, hello); err != nil {
+			st.out.finish()
+			st.done() // also ends the watch
+			return
+		}
+		_ = brw // what the client sent after its request is not read
+		go st.serve(ctx, first)
+		go st.out.(*connSink).watchClient(cancel)
+		return
+	}
 	// Flushed through the server's own writer: gin's Flush drops the
 	// error of a flush that timed out.
 	var under http.ResponseWriter = c.Writer
@@ -184,60 +235,113 @@ func (h *handlers) streamOrders(c *gin.Context) {
 	out := &sseWriter{w: c.Writer, rc: http.NewResponseController(under), timeout: h.stream.WriteTimeout}
 	// The server's read deadline would end the request while it streams.
 	_ = out.rc.SetReadDeadline(time.Time{})
-	hdr := c.Writer.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	var buf []byte
-	buf = appendRetry(buf, h.stream.Retry)
-	buf = appendID(buf, r.last)
-	if err := out.send(buf); err != nil {
+	if err := out.send(hello); err != nil {
+		st.done()
 		return
 	}
+	st.out = out
+	// This request's own cancellation (the client gone) ends the stream.
+	stopOnClose := context.AfterFunc(c.Request.Context(), cancel)
+	defer stopOnClose()
+	st.serve(ctx, first)
+}
 
-	events := make(chan *ordersv1.OrderChange)
-	failed := make(chan error, 1)
-	go func() {
-		defer r.close()
-		failed <- r.run(ctx, first, events)
+// sink is where a stream's frames go: the hijacked connection (connSink)
+// or the response of an HTTP/2 request (sseWriter).
+type sink interface {
+	// send writes one or more whole frames within the write timeout; a
+	// write that times out is errSlowClient.
+	send(b []byte) error
+	// finish ends the response and frees the connection.
+	finish()
+}
+
+// orderStream is one open stream: its relay, its sink and its heartbeat.
+type orderStream struct {
+	h         *handlers
+	relay     *relay
+	out       sink
+	user      string
+	requestID string
+	cancel    context.CancelFunc
+	// done releases the stream's slot and context.
+	done func()
+
+	mu  sync.Mutex // serializes the frames of events and heartbeats
+	buf []byte
+}
+
+// serve relays the changes until the stream ends: the client gone or too
+// slow, the gateway stopping, or the watch failing for good. The
+// heartbeat is a timer, not a goroutine.
+func (st *orderStream) serve(ctx context.Context, first watchStream) {
+	m := streamMetrics()
+	m.open.Inc()
+	every := st.h.stream.Heartbeat
+	var beat *time.Timer
+	defer func() {
+		beat.Stop()
+		st.cancel() // a heartbeat waiting for mu then sends nothing
+		st.mu.Lock()
+		st.out.finish()
+		st.mu.Unlock()
+		st.relay.close()
+		st.done()
+		m.open.Dec()
 	}()
-	tick := time.NewTicker(h.stream.Heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case ch := <-events:
-			o, err := orderFromProto(ch.GetOrder())
-			if err != nil {
-				h.errs.logger.ErrorContext(ctx, "stream: bad order from the orders service", "error", err)
-				return
-			}
-			data, err := json.Marshal(o)
-			if err != nil {
-				h.errs.logger.ErrorContext(ctx, "stream: encode order", "error", err)
-				return
-			}
-			buf = appendEvent(buf[:0], strconv.FormatInt(ch.GetSeq(), 10), "order", data)
-		case <-tick.C:
-			buf = appendComment(buf[:0], "keep-alive")
-		case err := <-failed:
-			if ctx.Err() == nil {
-				h.errs.logger.WarnContext(ctx, "stream: orders service ended the watch", "user", user, "error", err)
-			}
-			return
-		case <-h.stream.Stop:
-			return
-		case <-ctx.Done():
+	st.mu.Lock() // beat is set before its function reads it
+	beat = time.AfterFunc(every, func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if ctx.Err() != nil {
 			return
 		}
-		if err := out.send(buf); err != nil {
-			if errors.Is(err, errSlowClient) {
-				m.dropped.Inc()
-				h.errs.logger.WarnContext(ctx, "stream: client too slow, dropped", "user", user,
-					"request_id", requestIDOf(c))
-			}
+		st.buf = appendComment(st.buf[:0], "keep-alive")
+		if err := st.out.send(st.buf); err != nil {
+			st.writeFailed(ctx, err)
 			return
 		}
+		beat.Reset(every)
+	})
+	st.mu.Unlock()
+
+	err := st.relay.run(ctx, first, func(ch *ordersv1.OrderChange) error {
+		o, err := orderFromProto(ch.GetOrder())
+		if err != nil {
+			st.h.errs.logger.ErrorContext(ctx, "stream: bad order from the orders service", "error", err)
+			return errStreamEnded
+		}
+		data, err := json.Marshal(o)
+		if err != nil {
+			st.h.errs.logger.ErrorContext(ctx, "stream: encode order", "error", err)
+			return errStreamEnded
+		}
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		st.buf = appendEvent(st.buf[:0], strconv.FormatInt(ch.GetSeq(), 10), "order", data)
+		if err := st.out.send(st.buf); err != nil {
+			st.writeFailed(ctx, err)
+			return errStreamEnded
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStreamEnded) && ctx.Err() == nil {
+		st.h.errs.logger.WarnContext(ctx, "stream: orders service ended the watch", "user", st.user, "error", err)
+	}
+}
+
+// errStreamEnded stops the relay after a failure already handled.
+var errStreamEnded = errors.New("stream ended")
+
+// writeFailed ends the stream after a failed write; a client too slow to
+// read is counted and logged.
+func (st *orderStream) writeFailed(ctx context.Context, err error) {
+	st.cancel()
+	if errors.Is(err, errSlowClient) {
+		streamMetrics().dropped.Inc()
+		st.h.errs.logger.WarnContext(ctx, "stream: client too slow, dropped", "user", st.user,
+			"request_id", st.requestID)
 	}
 }
 
@@ -289,12 +393,80 @@ func changeNumber(s string) (*int64, error) {
 // errSlowClient is a write that did not complete within the write timeout.
 var errSlowClient = errors.New("client did not read within the write timeout")
 
+// connSink writes a stream as an HTTP/1.1 chunked response on a hijacked
+// connection, each write within a deadline, and closes the connection at
+// the end ("Connection: close": the stream is the connection's last
+// response).
+type connSink struct {
+	conn    net.Conn
+	timeout time.Duration
+	frame   []byte
+}
+
+func newConnSink(conn net.Conn, timeout time.Duration) *connSink {
+	return &connSink{conn: conn, timeout: timeout}
+}
+
+// start writes the status line, hdr and the first frames.
+func (s *connSink) start(hdr http.Header, first []byte) error {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	h := hdr.Clone()
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h.Set("Connection", "close")
+	h.Set("Transfer-Encoding", "chunked")
+	if err := h.Write(&b); err != nil {
+		return err
+	}
+	b.WriteString("\r\n")
+	s.frame = b.Bytes()
+	return s.send(first)
+}
+
+// send writes b as one chunk.
+func (s *connSink) send(b []byte) error {
+	s.frame = strconv.AppendInt(s.frame, int64(len(b)), 16)
+	s.frame = append(s.frame, "\r\n"...)
+	s.frame = append(s.frame, b...)
+	s.frame = append(s.frame, "\r\n"...)
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+	_, err := s.conn.Write(s.frame)
+	s.frame = s.frame[:0]
+	if cap(s.frame) > 4<<10 {
+		s.frame = nil // a large event's buffer is not kept for the stream's life
+	}
+	return classifyWrite(err)
+}
+
+// finish writes the last chunk, so that the client sees the stream end
+// rather than break, and closes the connection.
+func (s *connSink) finish() {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = s.conn.Write([]byte("0\r\n\r\n"))
+	_ = s.conn.Close()
+}
+
+// watchClient reads the connection until the client closes it (or
+// finish does), then calls gone. Anything the client sends is ignored.
+func (s *connSink) watchClient(gone func()) {
+	defer gone()
+	var b [64]byte
+	for {
+		if _, err := s.conn.Read(b[:]); err != nil {
+			return
+		}
+	}
+}
+
 // sseWriter writes whole frames to the client, each within a deadline.
 type sseWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
 }
+
+// finish does nothing: the response ends when the handler returns.
+func (s *sseWriter) finish() {}
 
 // send writes and flushes b. A write that times out is errSlowClient.
 func (s *sseWriter) send(b []byte) error {
@@ -372,14 +544,15 @@ func (r *relay) close() {
 	}
 }
 
-// run relays the changes of stream to events until ctx is done (nil) or
-// the watch fails for good. A watch that ends while the orders service is
-// unavailable (an instance stopping, its database lost) is opened again
-// after r.last, after a pause of 0.25 s doubling up to 5 s.
-func (r *relay) run(ctx context.Context, stream watchStream, events chan<- *ordersv1.OrderChange) error {
+// run relays the changes of stream to deliver until ctx is done (nil),
+// deliver fails (its error) or the watch fails for good. A watch that
+// ends while the orders service is unavailable (an instance stopping, its
+// database lost) is opened again after r.last, after a pause of 0.25 s
+// doubling up to 5 s.
+func (r *relay) run(ctx context.Context, stream watchStream, deliver func(*ordersv1.OrderChange) error) error {
 	pause := 250 * time.Millisecond
 	for {
-		err := r.forward(ctx, stream, events, &pause)
+		err := r.forward(stream, deliver, &pause)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -389,10 +562,12 @@ func (r *relay) run(ctx context.Context, stream watchStream, events chan<- *orde
 			return err
 		}
 		for {
+			t := time.NewTimer(pause)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return nil
-			case <-time.After(pause):
+			case <-t.C:
 			}
 			pause = min(2*pause, 5*time.Second)
 			after := r.last
@@ -410,8 +585,8 @@ func (r *relay) run(ctx context.Context, stream watchStream, events chan<- *orde
 	}
 }
 
-// forward relays one watch until it ends.
-func (r *relay) forward(ctx context.Context, stream watchStream, events chan<- *ordersv1.OrderChange, pause *time.Duration) error {
+// forward relays one watch until it ends or deliver fails.
+func (r *relay) forward(stream watchStream, deliver func(*ordersv1.OrderChange) error, pause *time.Duration) error {
 	for {
 		ch, err := stream.Recv()
 		if err != nil {
@@ -420,13 +595,11 @@ func (r *relay) forward(ctx context.Context, stream watchStream, events chan<- *
 		if ch.GetSeq() <= r.last {
 			continue // never expected: the orders service sends each change once
 		}
-		select {
-		case events <- ch:
-			r.last = ch.GetSeq()
-			*pause = 250 * time.Millisecond
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := deliver(ch); err != nil {
+			return err
 		}
+		r.last = ch.GetSeq()
+		*pause = 250 * time.Millisecond
 	}
 }
 

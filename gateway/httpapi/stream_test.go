@@ -1,7 +1,13 @@
 package httpapi
 
 import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,4 +136,77 @@ func TestStreamOptionsDefaults(t *testing.T) {
 	if _, err := (StreamOptions{Heartbeat: -1}).withDefaults(); err == nil {
 		t.Error("negative heartbeat accepted")
 	}
+}
+
+// A hijacked stream is a well-formed HTTP/1.1 chunked response: the
+// handler's headers, each frame intact, a clean end at finish; a client
+// that closes its side is noticed.
+func TestConnSink(t *testing.T) {
+	tests := []struct {
+		name   string
+		frames []string
+	}{
+		{name: "HelloOnly"},
+		{name: "Events", frames: []string{"id: 1\nevent: order\ndata: {}\n\n", ": keep-alive\n\n"}},
+		{name: "LargeEvent", frames: []string{"data: " + strings.Repeat("x", 10_000) + "\n\n", "id: 3\n\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server, client := net.Pipe()
+			defer client.Close()
+			s := newConnSink(server, 5*time.Second)
+			hdr := http.Header{"Content-Type": {"text/event-stream"}, "X-Request-Id": {"r-1"}}
+			const hello = "retry: 2000\n\nid: 0\n\n"
+			go func() {
+				if err := s.start(hdr, []byte(hello)); err != nil {
+					t.Errorf("start: %v", err)
+				}
+				for _, f := range tt.frames {
+					if err := s.send([]byte(f)); err != nil {
+						t.Errorf("send: %v", err)
+					}
+				}
+				s.finish()
+			}()
+			resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("body: %v (want a clean end)", err)
+			}
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" ||
+				resp.Header.Get("X-Request-Id") != "r-1" || !resp.Close || resp.Header.Get("Date") == "" {
+				t.Errorf("response %d, header %v, close %v", resp.StatusCode, resp.Header, resp.Close)
+			}
+			if want := hello + strings.Join(tt.frames, ""); string(body) != want {
+				t.Errorf("body %.80q..., want %.80q...", body, want)
+			}
+		})
+	}
+	t.Run("ClientGone", func(t *testing.T) {
+		server, client := net.Pipe()
+		defer server.Close()
+		gone := make(chan struct{})
+		go newConnSink(server, time.Second).watchClient(func() { close(gone) })
+		if _, err := client.Write([]byte("ignored")); err != nil {
+			t.Fatal(err)
+		}
+		client.Close()
+		select {
+		case <-gone:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the client's close was not noticed")
+		}
+	})
+	t.Run("SlowClient", func(t *testing.T) {
+		server, client := net.Pipe() // unbuffered: nobody reads, every write blocks
+		defer client.Close()
+		defer server.Close()
+		err := newConnSink(server, 50*time.Millisecond).send([]byte("data: x\n\n"))
+		if !errors.Is(err, errSlowClient) {
+			t.Errorf("send to a client that does not read: %v, want errSlowClient", err)
+		}
+	})
 }

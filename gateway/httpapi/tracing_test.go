@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -88,6 +90,45 @@ func TestTraceRequest(t *testing.T) {
 			}
 			if line["trace_id"] != sp.SpanContext.TraceID().String() || line["span_id"] != sp.SpanContext.SpanID().String() {
 				t.Errorf("access log trace_id %v span_id %v, want %s %s", line["trace_id"], line["span_id"], sp.SpanContext.TraceID(), sp.SpanContext.SpanID())
+			}
+		})
+	}
+}
+
+// TestNoTelemetry: with Options.NoTelemetry (SHOP_TELEMETRY=false) a
+// request records no span and does not count in http_requests_total;
+// without it, it does both. Not parallel: it swaps the global tracer
+// provider and reads the process-wide counter.
+func TestNoTelemetry(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)))
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	counted := func() float64 {
+		return testutil.ToFloat64(httpMetrics().requests.WithLabelValues(http.MethodGet, "/healthz", "200"))
+	}
+	for _, tt := range []struct {
+		name        string
+		noTelemetry bool
+		want        int
+	}{
+		{name: "On", want: 1},
+		{name: "Off", noTelemetry: true, want: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, time.Second, func(o *Options) { o.NoTelemetry = tt.noTelemetry })
+			exp.Reset()
+			before := counted()
+			rec := httptest.NewRecorder()
+			env.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("GET /healthz = %d", rec.Code)
+			}
+			if got := len(exp.GetSpans()); got != tt.want {
+				t.Errorf("spans recorded: %d, want %d", got, tt.want)
+			}
+			if got := counted() - before; got != float64(tt.want) {
+				t.Errorf("http_requests_total grew by %v, want %d", got, tt.want)
 			}
 		})
 	}

@@ -77,15 +77,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Pool:    pool,
 		Apply:   applier.Handlers().Apply,
 		Logger:  logger,
+		// Without telemetry, no lag gauges or delivery histogram.
+		NoMetrics: !cfg.Process.Telemetry,
 	})
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
-	gauges, err := pipelinemetrics.ServiceJobs(prometheus.DefaultRegisterer, pool, cfg.Slot.Name, cfg.Connect.URL, cfg.Connector.Name, logger)
-	if err != nil {
-		return fmt.Errorf("run orders: %w", err)
+	// The pipeline's gauges (slot, connector, dead letters) are polled
+	// only with telemetry on.
+	var gauges []service.Job
+	if cfg.Process.Telemetry {
+		if gauges, err = pipelinemetrics.ServiceJobs(prometheus.DefaultRegisterer, pool, cfg.Slot.Name, cfg.Connect.URL, cfg.Connector.Name, logger); err != nil {
+			return fmt.Errorf("run orders: %w", err)
+		}
+		gauges = append(gauges, pipelinemetrics.OrdersPendingJob(pool, 0, logger))
 	}
-	gauges = append(gauges, pipelinemetrics.OrdersPendingJob(pool, 0, logger))
 
 	return service.Run(ctx, service.Spec{
 		Name:    "orders",
@@ -102,5 +108,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		AdminEnv:        "ORDERS_ADMIN_ADDR",
 		AdminReady:      cfg.AdminReady,
 		Logger:          logger,
+		NoTelemetry:     !cfg.Process.Telemetry,
 	})
 }

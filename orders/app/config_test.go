@@ -33,7 +33,7 @@ func TestDefaultConfig(t *testing.T) {
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
 			Topics:    service.Topics{Orders: "orders.events", Payments: "payments.events"},
 			Retention: service.Retention{Outbox: time.Hour, IdempotencyKeys: 24 * time.Hour, PurgeInterval: 5 * time.Minute},
-			Process:   service.Process{LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second},
+			Process:   service.Process{LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second, Telemetry: true},
 		},
 	}
 	got := DefaultConfig()
@@ -67,6 +67,7 @@ func TestLoadConfig(t *testing.T) {
 				"ORDERS_CONSUMER_GROUP": "g",
 				"ORDERS_SLOT":           "orders_2",
 				"LOG_LEVEL":             "DEBUG",
+				"SHOP_TELEMETRY":        "false",
 			},
 			modify: func(c *Config) {
 				c.Endpoint.GRPCAddr = "0.0.0.0:7000"
@@ -76,8 +77,10 @@ func TestLoadConfig(t *testing.T) {
 				c.ConsumerGroup = "g"
 				c.Slot.Name = "orders_2"
 				c.Process.LogLevel = slog.LevelDebug
+				c.Process.Telemetry = false
 			},
 		},
+		{name: "ErrTelemetry", env: map[string]string{"SHOP_TELEMETRY": "sometimes"}, wantErr: "SHOP_TELEMETRY"},
 		{name: "ErrLogLevel", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
 		{name: "ErrGRPCAddr", env: map[string]string{"ORDERS_GRPC_ADDR": "nohostport"}, wantErr: "ORDERS_GRPC_ADDR"},
 		{name: "ErrGRPCAddrList", env: map[string]string{"ORDERS_GRPC_ADDR": "127.0.0.1:1,127.0.0.1:2"}, wantErr: "listens on one host:port"},

@@ -63,13 +63,19 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Pool:    pool,
 		Apply:   applier.Handlers().Apply,
 		Logger:  logger,
+		// Without telemetry, no lag gauges or delivery histogram.
+		NoMetrics: !cfg.Process.Telemetry,
 	})
 	if err != nil {
 		return fmt.Errorf("run payments: %w", err)
 	}
-	gauges, err := pipelinemetrics.ServiceJobs(prometheus.DefaultRegisterer, pool, cfg.Slot.Name, cfg.Connect.URL, cfg.Connector.Name, logger)
-	if err != nil {
-		return fmt.Errorf("run payments: %w", err)
+	// The pipeline's gauges (slot, connector, dead letters) are polled
+	// only with telemetry on.
+	var gauges []service.Job
+	if cfg.Process.Telemetry {
+		if gauges, err = pipelinemetrics.ServiceJobs(prometheus.DefaultRegisterer, pool, cfg.Slot.Name, cfg.Connect.URL, cfg.Connector.Name, logger); err != nil {
+			return fmt.Errorf("run payments: %w", err)
+		}
 	}
 
 	return service.Run(ctx, service.Spec{
@@ -85,5 +91,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		AdminEnv:        "PAYMENTS_ADMIN_ADDR",
 		AdminReady:      cfg.AdminReady,
 		Logger:          logger,
+		NoTelemetry:     !cfg.Process.Telemetry,
 	})
 }

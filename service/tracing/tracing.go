@@ -26,6 +26,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // The standard OpenTelemetry variables that Setup reads. The OTLP exporter
@@ -93,6 +94,26 @@ func Setup(ctx context.Context, service string, lookup func(string) (string, boo
 	return p, nil
 }
 
+// Off installs a tracer provider that records nothing and gives new spans
+// no ids, and the W3C propagator, as the global ones: a process with its
+// telemetry off (service.Process.Telemetry) starts no trace; a trace
+// context it receives passes through unchanged. Close and Shutdown do
+// nothing.
+func Off() *Provider {
+	otel.SetTracerProvider(noop.NewTracerProvider())
+	otel.SetTextMapPropagator(Propagator)
+	return &Provider{}
+}
+
+// ForProcess is Setup when telemetry is on (service.Process.Telemetry),
+// Off otherwise: what each process's main calls.
+func ForProcess(ctx context.Context, service string, telemetry bool, lookup func(string) (string, bool)) (*Provider, error) {
+	if !telemetry {
+		return Off(), nil
+	}
+	return Setup(ctx, service, lookup)
+}
+
 // endpoint returns the OTLP traces endpoint that the environment sets, or
 // "" when it sets none.
 func endpoint(lookup func(string) (string, bool)) string {
@@ -133,6 +154,9 @@ func (p *Provider) Exporting() bool { return p.exporter != nil }
 // Shutdown flushes the spans still buffered to the exporter, within ctx,
 // and stops the provider. It is safe to call once.
 func (p *Provider) Shutdown(ctx context.Context) error {
+	if p.tp == nil {
+		return nil
+	}
 	if err := p.tp.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("tracing shutdown: %w", err)
 	}

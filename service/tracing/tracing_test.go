@@ -224,3 +224,28 @@ func TestSetupExportsOTLP(t *testing.T) {
 		t.Fatal("no OTLP export request received")
 	}
 }
+
+// Off installs a provider that records nothing: no trace starts, and a
+// caller's trace context passes through unchanged (no span of its own).
+func TestOff(t *testing.T) {
+	prev := otel.GetTracerProvider()
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	p := tracing.Off()
+	if p.Exporting() {
+		t.Error("Off().Exporting() = true")
+	}
+	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, parent := range []string{"", caller} {
+		ctx, span := tracing.StartConsumer(context.Background(), parent, "process")
+		if got := tracing.Traceparent(ctx); got != parent {
+			t.Errorf("under %q: Traceparent = %q, want the caller's", parent, got)
+		}
+		if span.IsRecording() {
+			t.Errorf("under %q: the span records", parent)
+		}
+		span.End()
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown() = %v", err)
+	}
+}

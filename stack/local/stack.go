@@ -32,6 +32,9 @@ type Config struct {
 	// 127.0.0.1; 0 runs no agent (Start) or picks a free port
 	// (StartSystem).
 	KafkaMetricsPort, ConnectMetricsPort int
+	// NoMetricsAgents starts Kafka and Connect without their JMX exporter
+	// agents (SHOP_TELEMETRY=false, to measure what telemetry costs).
+	NoMetricsAgents bool
 	// Durable keeps fsync on (make run); tests turn it off.
 	Durable bool
 	// Passwords of the Postgres superuser and the replication role.
@@ -40,6 +43,15 @@ type Config struct {
 	// (ServiceRoles); a role without one has its own name as its password,
 	// the development default.
 	RolePasswords map[string]string
+}
+
+// agentPort is the port of a JMX exporter agent: port, or 0 (no agent)
+// with NoMetricsAgents.
+func (cfg Config) agentPort(port int) int {
+	if cfg.NoMetricsAgents {
+		return 0
+	}
+	return port
 }
 
 // Password is the password of the services' role named role.
@@ -121,13 +133,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	}
 	s.Kafka, err = StartKafka(ctx, KafkaConfig{
 		Dir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, ControllerPort: cfg.ControllerPort,
-		MetricsPort: cfg.KafkaMetricsPort, Jars: s.Jars,
+		MetricsPort: cfg.agentPort(cfg.KafkaMetricsPort), Jars: s.Jars,
 	}, log)
 	if err != nil {
 		return nil, err
 	}
 	s.Connect, err = StartConnect(ctx, ConnectConfig{
-		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.ConnectMetricsPort,
+		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.agentPort(cfg.ConnectMetricsPort),
 		Brokers: s.Kafka.Brokers(), Jars: s.Jars,
 	}, log)
 	if err != nil {

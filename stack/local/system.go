@@ -371,12 +371,12 @@ func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 	}
 	if err := s.Start(ctx, KafkaComponent(KafkaConfig{
 		Dir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, ControllerPort: cfg.ControllerPort,
-		MetricsPort: cfg.KafkaMetricsPort, Jars: s.Jars,
+		MetricsPort: cfg.agentPort(cfg.KafkaMetricsPort), Jars: s.Jars,
 	}, log)); err != nil {
 		return err
 	}
 	cc, err := ConnectComponent(ConnectConfig{
-		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.ConnectMetricsPort,
+		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.agentPort(cfg.ConnectMetricsPort),
 		Brokers: s.Brokers(), Jars: s.Jars,
 	})
 	if err != nil {
@@ -558,13 +558,20 @@ func (s *System) Brokers() []string { return []string{fmt.Sprintf("127.0.0.1:%d"
 // ConnectURL is Kafka Connect's REST address.
 func (s *System) ConnectURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.cfg.ConnectPort) }
 
-// ConnectMetricsURL and KafkaMetricsURL are the JMX exporters' /metrics.
+// ConnectMetricsURL and KafkaMetricsURL are the JMX exporters' /metrics,
+// "" when the agents are off.
 func (s *System) ConnectMetricsURL() string {
+	if s.cfg.NoMetricsAgents {
+		return ""
+	}
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", s.cfg.ConnectMetricsPort)
 }
 
 // KafkaMetricsURL: see ConnectMetricsURL.
 func (s *System) KafkaMetricsURL() string {
+	if s.cfg.NoMetricsAgents {
+		return ""
+	}
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", s.cfg.KafkaMetricsPort)
 }
 

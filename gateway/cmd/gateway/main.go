@@ -32,11 +32,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	logger := slog.New(tracing.LogHandler(cfg.Process.NewLogger().Handler()))
-	tp, err := tracing.Setup(ctx, "gateway", os.LookupEnv)
+	tp, err := tracing.ForProcess(ctx, "gateway", cfg.Process.Telemetry, os.LookupEnv)
 	if err != nil {
 		return err
 	}
 	defer tp.Close(logger)
-	logger.Info("tracing", slog.Bool("exporting", tp.Exporting()))
+	logger.Info("tracing", slog.Bool("telemetry", cfg.Process.Telemetry), slog.Bool("exporting", tp.Exporting()))
 	return app.Run(ctx, cfg, logger)
 }

@@ -33,11 +33,11 @@ func run(ctx context.Context) error {
 	}
 	logger := slog.New(tracing.LogHandler(cfg.Process.NewLogger().Handler()))
 	logger.Info("configuration", slog.Any("config", cfg))
-	tp, err := tracing.Setup(ctx, "payments", os.LookupEnv)
+	tp, err := tracing.ForProcess(ctx, "payments", cfg.Process.Telemetry, os.LookupEnv)
 	if err != nil {
 		return err
 	}
 	defer tp.Close(logger)
-	logger.Info("tracing", slog.Bool("exporting", tp.Exporting()))
+	logger.Info("tracing", slog.Bool("telemetry", cfg.Process.Telemetry), slog.Bool("exporting", tp.Exporting()))
 	return app.Run(ctx, cfg, logger)
 }

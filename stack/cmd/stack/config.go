@@ -41,6 +41,10 @@ type config struct {
 	// on 127.0.0.1.
 	KafkaMetricsPort   int `env:"KAFKA_METRICS_PORT, default=9114"`
 	ConnectMetricsPort int `env:"CONNECT_METRICS_PORT, default=9113"`
+	// Telemetry false starts Kafka and Connect without the JMX exporter
+	// agents; the services read the same variable (service.Process) and
+	// record no metrics or spans. Only to measure what telemetry costs.
+	Telemetry bool `env:"SHOP_TELEMETRY, default=true"`
 
 	// Passwords of the Postgres superuser, the replication role and the
 	// services' roles: each database's owner (migrations) and runtime role
@@ -159,6 +163,7 @@ func (c config) infra() local.Config {
 		ConnectPort:        c.ConnectPort,
 		KafkaMetricsPort:   c.KafkaMetricsPort,
 		ConnectMetricsPort: c.ConnectMetricsPort,
+		NoMetricsAgents:    !c.Telemetry,
 		Durable:            true,
 		SuperuserPassword:  c.SuperuserPassword,
 		RolePasswords: map[string]string{

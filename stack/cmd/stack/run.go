@@ -45,7 +45,11 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 			fmt.Fprintf(&b, "  identity:    AUTH_MODE=%s: the gateway trusts the X-User-ID header\n", cfg.Auth.Mode)
 		}
 	}
-	fmt.Fprintf(&b, "  metrics:     connect %s  kafka %s\n", s.ConnectMetricsURL(), s.KafkaMetricsURL())
+	if s.ConnectMetricsURL() != "" {
+		fmt.Fprintf(&b, "  metrics:     connect %s  kafka %s\n", s.ConnectMetricsURL(), s.KafkaMetricsURL())
+	} else {
+		fmt.Fprintf(&b, "  metrics:     off (SHOP_TELEMETRY=false)\n")
+	}
 	fmt.Fprintf(&b, "  connect:     %s\n  kafka:       %s\n  postgres:    %s\n  logs:        %s\nA process that exits is restarted. Press Ctrl-C to stop.\n\n",
 		s.ConnectURL(), strings.Join(s.Brokers(), ","), redact(s.ServiceURL("orders")), cfg.DataDir)
 	fmt.Fprint(os.Stderr, b.String())
