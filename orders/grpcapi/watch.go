@@ -19,7 +19,7 @@ import (
 // (postgres.Watcher): every change committed after Subscribe returns
 // arrives on the channel, in change order, until the channel is closed.
 type Watcher interface {
-	Subscribe(ctx context.Context, userID string) (<-chan orders.Change, func(), error)
+	Subscribe(ctx context.Context, userID string) (<-chan *orders.Change, func(), error)
 }
 
 // ChangeLog reads the change log of a user's orders (postgres.Store).
@@ -86,7 +86,7 @@ func (s *Server) WatchOrders(req *ordersv1.WatchOrdersRequest, stream ordersv1.O
 // sends the live changes, until changes is closed (nil error: subscribe
 // again) or the stream fails.
 func (s *Server) watchOnce(ctx context.Context, req *ordersv1.WatchOrdersRequest, stream ordersv1.OrderService_WatchOrdersServer,
-	changes <-chan orders.Change, last *int64) error {
+	changes <-chan *orders.Change, last *int64) error {
 	fail := func(err error) error { return fault.StatusError(ctx, s.logger, "WatchOrders", err) }
 	user := req.GetUserId()
 	if *last < 0 {
@@ -155,7 +155,7 @@ func (s *Server) watchOnce(ctx context.Context, req *ordersv1.WatchOrdersRequest
 					return nil
 				}
 			}
-			if err := send(c); err != nil {
+			if err := send(*c); err != nil {
 				return err
 			}
 		}

@@ -31,12 +31,12 @@ type scriptWatcher struct {
 	calls     int
 }
 
-func (w *scriptWatcher) Subscribe(ctx context.Context, _ string) (<-chan orders.Change, func(), error) {
+func (w *scriptWatcher) Subscribe(ctx context.Context, _ string) (<-chan *orders.Change, func(), error) {
 	w.calls++
 	if w.calls > 1 {
 		return nil, nil, fault.Errorf(fault.Unavailable, "script over")
 	}
-	ch := make(chan orders.Change) // unbuffered: one announcement at a time
+	ch := make(chan *orders.Change) // unbuffered: one announcement at a time
 	go func() {
 		defer close(ch)
 		select {
@@ -49,7 +49,7 @@ func (w *scriptWatcher) Subscribe(ctx context.Context, _ string) (<-chan orders.
 				w.committed.Store(seq)
 			}
 			select {
-			case ch <- change(seq):
+			case ch <- new(change(seq)):
 			case <-ctx.Done():
 				return
 			}

@@ -36,7 +36,7 @@ func startWatcher(t *testing.T, db *stacktest.Database) *postgres.Watcher {
 	return w
 }
 
-func subscribe(t *testing.T, w *postgres.Watcher, user string) <-chan orders.Change {
+func subscribe(t *testing.T, w *postgres.Watcher, user string) <-chan *orders.Change {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -72,14 +72,14 @@ func create(t *testing.T, s *postgres.Store, user string, amount int64) orders.O
 	return res.Order
 }
 
-func receive(t *testing.T, ch <-chan orders.Change) orders.Change {
+func receive(t *testing.T, ch <-chan *orders.Change) orders.Change {
 	t.Helper()
 	select {
 	case c, ok := <-ch:
 		if !ok {
 			t.Fatal("subscription closed")
 		}
-		return c
+		return *c
 	case <-time.After(30 * time.Second):
 		t.Fatal("no change within 30s")
 	}
@@ -301,7 +301,7 @@ func insertOrder(t *testing.T, db *stacktest.Database, user string) (uuid.UUID, 
 }
 
 // receiveSeqs receives len(want) changes and checks their numbers.
-func receiveSeqs(t *testing.T, ch <-chan orders.Change, want ...int64) []orders.Change {
+func receiveSeqs(t *testing.T, ch <-chan *orders.Change, want ...int64) []orders.Change {
 	t.Helper()
 	var got []orders.Change
 	for _, w := range want {

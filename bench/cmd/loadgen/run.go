@@ -121,12 +121,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// After the accounts and pgbench, a few seconds for their effects
-	// (connector batches, checkpoint) to pass.
-	rep.Rest = meter.rest(ctx, 5*time.Second, cfg.rest)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
 
 	db, err := pgxpool.New(ctx, cfg.ordersURL)
 	if err == nil {
@@ -151,6 +145,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.warmup > 0 {
 		log.Info("warm-up (not measured)", "rate", cfg.rates[0], "duration", cfg.warmup)
 		client.RunStep(ctx, step(cfg.rates[0], cfg.warmup, "warmup"), log)
+	}
+	// The rest is measured after the warm-up, so that it is the warm
+	// stack's (a JVM just started still compiles its idle loops), and a few
+	// seconds after it, for its effects (connector batches, offset
+	// flushes, a checkpoint) to pass.
+	rep.Rest = meter.rest(ctx, 5*time.Second, cfg.rest)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 
 	plan(cfg.rates, cfg.fixedE2ERate, cfg.fixedCreate, func(rate float64) bool {
