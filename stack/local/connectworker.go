@@ -47,6 +47,12 @@ func (c *ConnectWorker) MetricsURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", c.cfg.MetricsPort)
 }
 
+// connectTimerSlack is the timer slack of the Kafka Connect worker
+// (startWithTimerSlack): an idle connector's poll then sleeps through the
+// end of its interval instead of spinning the last fraction of a
+// millisecond. Its timed waits may end up to this much late.
+const connectTimerSlack = time.Millisecond
+
 // StartConnect starts one distributed-mode worker (internal topics with
 // replication factor 1) with the Debezium plugin on plugin.path. It returns
 // when the REST API lists the Debezium PostgreSQL connector.
@@ -151,7 +157,7 @@ producer.linger.ms=1
 	}
 	argv := append(append(append([]string{java}, agent...), jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)...),
 		"org.apache.kafka.connect.cli.ConnectDistributed", propsPath)
-	return startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), nil, nil, cfg.Dir, argv...)
+	return startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), procOptions{dir: cfg.Dir, timerSlack: connectTimerSlack}, argv...)
 }
 
 // Restart starts the worker again with the same configuration, for example

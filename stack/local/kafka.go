@@ -192,7 +192,7 @@ log.retention.hours=168
 		return nil, err
 	}
 	argv := append(append(append([]string{java}, agent...), base...), "kafka.Kafka", propsPath)
-	return startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), nil, nil, cfg.Dir, argv...)
+	return startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), procOptions{dir: cfg.Dir}, argv...)
 }
 
 // Stop shuts the node down cleanly.

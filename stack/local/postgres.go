@@ -191,7 +191,7 @@ func startPostgres(ctx context.Context, cfg PostgresConfig, log *slog.Logger) (*
 		// add up to wal_writer_delay to every event's latency.
 		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
 	}
-	return startProcess("postgres", filepath.Join(cfg.Dir, "postgres.log"), cred, nil, "/", args...)
+	return startProcess("postgres", filepath.Join(cfg.Dir, "postgres.log"), procOptions{cred: cred, dir: "/"}, args...)
 }
 
 // Stop shuts Postgres down (fast mode: roll back sessions, checkpoint).

@@ -22,7 +22,7 @@ func ServiceComponent(name, binary, logDir string, env []string, ready func(cont
 			if err := os.MkdirAll(logDir, 0o755); err != nil {
 				return nil, err
 			}
-			return startProcess(name, filepath.Join(logDir, name+".log"), nil, env, "/", binary)
+			return startProcess(name, filepath.Join(logDir, name+".log"), procOptions{env: env, dir: "/"}, binary)
 		},
 		Ready:        ready,
 		ReadyTimeout: time.Minute,
