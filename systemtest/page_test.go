@@ -404,14 +404,20 @@ func (b *browser) placeOrder(t *testing.T, description, rubles string, n int) st
 		chromedp.SendKeys(chromedp.CSS(`#order-amount`), rubles+"\r"),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#orders tr:nth-child(%d)`, n))),
 	)
-	if got := b.text(t, `#orders tr:first-child .description`); got != description {
-		t.Fatalf("newest order row is %q, want %q", got, description)
+	// Read in one evaluation: the stream may fill the row again (its
+	// status) at any moment, which replaces its cells, so a cell found by
+	// one query may be gone when the next reads it.
+	row := evaluate[struct{ Description, ID string }](t, b, "newest order row", `(() => {
+		const row = document.querySelector("#orders tr:first-child");
+		return { description: row?.querySelector(".description")?.textContent.trim() ?? "", id: row?.dataset.orderId ?? "" };
+	})()`)
+	if row.Description != description {
+		t.Fatalf("newest order row is %q, want %q", row.Description, description)
 	}
-	id := value(t, b, "id of the new order", chromedp.AttributeValue(chromedp.CSS(`#orders tr:first-child`), "data-order-id"))
-	if !id.Exists || id.Value == "" {
+	if row.ID == "" {
 		t.Fatal("the newest order row has no data-order-id")
 	}
-	return id.Value
+	return row.ID
 }
 
 // waitStatus waits until the page shows the order with status.
