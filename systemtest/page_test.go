@@ -381,10 +381,15 @@ func evaluate[T any](t *testing.T, b *browser, what, expression string) T {
 	return value(t, b, what, chromedp.Evaluate[T](expression))
 }
 
-// text returns the text of the element that the CSS selector sel selects.
+// text returns the text of the element that the CSS selector sel selects,
+// once it is visible. The text is read by a query of its own, in one
+// evaluation: the page may replace the element meanwhile (a row filled
+// again by the stream), and a node found earlier would then be detached.
 func (b *browser) text(t *testing.T, sel string) string {
 	t.Helper()
-	return strings.TrimSpace(value(t, b, "text of "+sel, chromedp.Text(chromedp.CSS(sel))))
+	b.do(t, pageStepTimeout, "wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	return strings.TrimSpace(evaluate[string](t, b, "text of "+sel,
+		fmt.Sprintf(`document.querySelector(%q)?.innerText ?? ""`, sel)))
 }
 
 // clear empties the input that the CSS selector sel selects, as a shopper
