@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,6 +283,12 @@ func (st *orderStream) serve(ctx context.Context, first watchStream) {
 	every := st.h.stream.Heartbeat
 	var beat *time.Timer
 	defer func() {
+		// On a hijacked connection this runs outside the request and its
+		// panic recovery: a bug ends this stream, not the gateway.
+		if v := recover(); v != nil {
+			st.h.errs.logger.ErrorContext(ctx, "panic serving an order stream", slog.Any("panic", v),
+				slog.String("stack", string(debug.Stack())), slog.String("request_id", st.requestID))
+		}
 		beat.Stop()
 		st.cancel() // a heartbeat waiting for mu then sends nothing
 		st.mu.Lock()
