@@ -216,16 +216,18 @@ func (h *handlers) streamOrders(c *gin.Context) {
 	// returns, so that net/http's buffers and goroutines for the request
 	// are freed while the stream lasts; one goroutine relays, one notices
 	// the client leaving. Otherwise (HTTP/2) it is served in this handler.
-	if conn, brw, err := http.NewResponseController(c.Writer).Hijack(); err == nil {
-		st.out = newConnSink(conn, h.stream.WriteTimeout)
-		if err := st.out.(*connSink).start(hdr, hello); err != nil {
-			st.out.finish()
+	// What the client sent after its request (the hijack's buffered
+	// reader) is not read.
+	if conn, _, err := http.NewResponseController(c.Writer).Hijack(); err == nil {
+		out := newConnSink(conn, h.stream.WriteTimeout)
+		st.out = out
+		if err := out.start(hdr, hello); err != nil {
+			out.finish()
 			st.done() // also ends the watch
 			return
 		}
-		_ = brw // what the client sent after its request is not read
 		go st.serve(ctx, first)
-		go st.out.(*connSink).watchClient(cancel)
+		go out.watchClient(cancel)
 		return
 	}
 	// Flushed through the server's own writer: gin's Flush drops the
