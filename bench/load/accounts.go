@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // AccountTopUp is what OpenAccounts gives every account: the largest top-up
@@ -33,35 +33,16 @@ func (c *Client) OpenAccounts(ctx context.Context, users []string, log *slog.Log
 	n := len(users)
 	log.Info("opening accounts", "count", n, "top_up", AccountTopUp)
 	start := time.Now()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for range accountWorkers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				err := c.OpenAccount(actx, users[i], AccountTopUp)
-				cancel()
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-			}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(accountWorkers)
+	for i := 0; i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error {
+			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			return c.OpenAccount(actx, users[i], AccountTopUp)
 		})
 	}
-	wg.Wait()
+	firstErr := g.Wait()
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"shop/bench/load"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // streamPool holds open order streams (GET /api/v1/orders/stream), each on
@@ -47,36 +49,18 @@ func (p *streamPool) open(ctx context.Context, users []string, n, perUser, conc 
 	if len(users)*perUser < n {
 		return fmt.Errorf("%d streams need %d users at %d per user, have %d", n, (n+perUser-1)/perUser, perUser, len(users))
 	}
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		firstErr error
-		errMu    sync.Mutex
-	)
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := p.openOne(ctx, users[i/perUser]); err != nil {
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
+	// The streams outlive open: each job gets ctx, not the group's
+	// context, which ends when open returns.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for i := 0; i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error { return p.openOne(ctx, users[i/perUser]) })
 	}
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
 	}
-	return firstErr
+	return err
 }
 
 // openOne opens one stream of user and waits for its opening frame.
