@@ -26,7 +26,6 @@ require (
 	github.com/go-viper/mapstructure/v2 v2.5.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.1 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
@@ -88,7 +87,10 @@ require shop/service v0.0.0
 
 replace shop/service => ../service
 
-require shop/stack v0.0.0
+require (
+	github.com/google/uuid v1.6.0
+	shop/stack v0.0.0
+)
 
 replace shop/stack => ../stack
 

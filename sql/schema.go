@@ -290,7 +290,8 @@ var sessionDefaults = map[string]time.Duration{
 // Open connects a pool to db's database at url, the runtime role's
 // (statements prepared and cached per connection, DefaultMaxConns
 // connections and the session timeouts StatementTimeout and
-// IdleInTransactionTimeout unless the URL says otherwise), and checks that
+// IdleInTransactionTimeout unless the URL says otherwise, uuid.UUID encoded
+// directly: RegisterUUID), and checks that
 // the schema is up to date (Check). It never migrates: Migrate does, as the
 // owner. The caller closes the pool.
 func Open(ctx context.Context, url string, db Database) (*pgxpool.Pool, error) {
@@ -299,6 +300,10 @@ func Open(ctx context.Context, url string, db Database) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("%s database url: %w", db, err)
 	}
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		RegisterUUID(conn.TypeMap())
+		return nil
+	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
 	}
