@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -36,7 +36,8 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	if err := order.Validate(); err != nil {
 		return payments.Outcome{}, err
 	}
-	prev, found, err := recordedOutcome(ctx, tx, order.OrderID)
+	now := s.clock()
+	prev, found, debited, err := decide(ctx, tx, order, now)
 	if err != nil {
 		return payments.Outcome{}, err
 	}
@@ -56,16 +57,10 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 		return prev, nil
 	}
 
-	now := s.clock()
 	out := payments.Outcome{OrderID: order.OrderID, UserID: order.UserID, Amount: order.Amount, Status: payments.PaymentSucceeded}
-	tag, err := tx.Exec(ctx, `UPDATE accounts SET balance = balance - $2, updated_at = $3
-		WHERE user_id = $1 AND balance >= $2`, order.UserID, order.Amount, now)
-	if err != nil {
-		return payments.Outcome{}, fmt.Errorf("debit account %s: %w", order.UserID, err)
-	}
 	// The writes that follow the decision go in one round trip.
 	batch := &pgx.Batch{}
-	if tag.RowsAffected() == 1 {
+	if debited {
 		batch.Queue(`INSERT INTO ledger (user_id, kind, amount, order_id, created_at)
 			VALUES ($1, 'DEBIT', $2, $3, $4)`, order.UserID, order.Amount, order.OrderID, now)
 	} else {
@@ -98,26 +93,38 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	return out, nil
 }
 
-// recordedOutcome returns the decision recorded for orderID within tx;
-// found is false when the order was never decided.
-func recordedOutcome(ctx context.Context, tx pgx.Tx, orderID uuid.UUID) (payments.Outcome, bool, error) {
+// decide reads the decision recorded for order within tx and, when there
+// is none, debits the order's amount from its user's account if the balance
+// covers it, in one statement (one round trip): found reports a recorded
+// decision (prev), debited a debit made now. Neither means no account or
+// too little money.
+func decide(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, now time.Time) (prev payments.Outcome, found, debited bool, err error) {
 	var (
-		o              = payments.Outcome{OrderID: orderID}
+		userID         *string
+		amount         *int64
 		status, reason *string
 	)
-	err := tx.QueryRow(ctx, `SELECT user_id, amount, status, reason FROM payment_outcomes WHERE order_id = $1`,
-		orderID).Scan(&o.UserID, &o.Amount, &status, &reason)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return payments.Outcome{}, false, nil
-	}
+	err = tx.QueryRow(ctx, `WITH prev AS (
+			SELECT user_id, amount, status, reason FROM payment_outcomes WHERE order_id = $3
+		), debit AS (
+			UPDATE accounts SET balance = balance - $2, updated_at = $4
+			WHERE user_id = $1 AND balance >= $2 AND NOT EXISTS (SELECT 1 FROM prev)
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM debit), prev.user_id, prev.amount, prev.status, prev.reason
+		FROM (VALUES (1)) AS one LEFT JOIN prev ON true`,
+		order.UserID, order.Amount, order.OrderID, now).Scan(&debited, &userID, &amount, &status, &reason)
 	if err != nil {
-		return payments.Outcome{}, false, fmt.Errorf("read outcome of order %s: %w", orderID, err)
+		return payments.Outcome{}, false, false, fmt.Errorf("decide order %s (recorded outcome, debit of %s): %w", order.OrderID, order.UserID, err)
 	}
-	o.Status = payments.PaymentStatus(*status)
+	if status == nil {
+		return payments.Outcome{}, false, debited, nil
+	}
+	prev = payments.Outcome{OrderID: order.OrderID, UserID: *userID, Amount: *amount, Status: payments.PaymentStatus(*status)}
 	if reason != nil {
-		o.Reason = payments.FailureReason(*reason)
+		prev.Reason = payments.FailureReason(*reason)
 	}
-	return o, true, nil
+	return prev, true, false, nil
 }
 
 // queueOutcomeEvent adds the outbox insert of the outcome's event
