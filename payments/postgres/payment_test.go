@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -124,4 +125,74 @@ func TestPayOrder(t *testing.T) {
 		t.Errorf("payment outcomes = %d, want 3", got)
 	}
 	assertConsistent(t, pool)
+}
+
+// The same order decided by concurrent transactions (its OrderCreated
+// re-sent and consumed on two partitions at once) is decided once: one
+// transaction decides, every other fails on the recorded outcome's unique
+// key and, retried as the consumer retries, replays that decision. Nothing
+// is debited twice.
+func TestPayOrderConcurrentSameOrderDecidesOnce(t *testing.T) {
+	tests := []struct {
+		name        string
+		topUp       int64
+		wantStatus  payments.PaymentStatus
+		wantBalance int64
+		wantDebits  int
+	}{
+		{name: "Covered", topUp: 1000, wantStatus: payments.PaymentSucceeded, wantBalance: 600, wantDebits: 1},
+		{name: "NotCovered", topUp: 100, wantStatus: payments.PaymentFailed, wantBalance: 100, wantDebits: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, pool := newStore(t)
+			ctx := context.Background()
+			if _, err := s.CreateAccount(ctx, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.TopUp(ctx, "alice", tt.topUp, ""); err != nil {
+				t.Fatal(err)
+			}
+			order := payments.OrderCreated{OrderID: uuid.New(), UserID: "alice", Amount: 400, Currency: "RUB"}
+			const n = 8
+			outs := make([]payments.Outcome, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					for range 20 { // the consumer retries a failed transaction
+						if outs[i], errs[i] = payOrder(t, s, pool, order); errs[i] == nil {
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			decided := 0
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("PayOrder %d still failing after retries: %v", i, errs[i])
+				}
+				if outs[i].Status != tt.wantStatus {
+					t.Errorf("PayOrder %d: status %s, want %s", i, outs[i].Status, tt.wantStatus)
+				}
+				if !outs[i].Replayed {
+					decided++
+				}
+			}
+			if decided != 1 {
+				t.Errorf("decisions not replayed = %d, want 1", decided)
+			}
+			if b := balance(t, pool, "alice"); b != tt.wantBalance {
+				t.Errorf("balance = %d, want %d", b, tt.wantBalance)
+			}
+			if got := stacktest.Count(t, pool, `SELECT count(*) FROM ledger WHERE kind = 'DEBIT'`); got != tt.wantDebits {
+				t.Errorf("debits = %d, want %d", got, tt.wantDebits)
+			}
+			if got := stacktest.Count(t, pool, `SELECT count(*) FROM payment_outcomes`); got != 1 {
+				t.Errorf("payment outcomes = %d, want 1", got)
+			}
+			assertConsistent(t, pool)
+		})
+	}
 }
