@@ -35,16 +35,11 @@ def snapshot():
 
 
 def kind(title):
+    # The first two words name the kind: "orders_app orders" (role and
+    # database of a backend), "walsender debezium", "background writer",
+    # "autovacuum launcher"; one-word titles ("walwriter") stay one word.
     words = title.split()[1:]
-    if not words:
-        return title
-    if words[0] == "walsender" or (len(words) > 1 and words[0].endswith("_app")):
-        return " ".join(words[:2])
-    if len(words) > 1 and words[1] in ("writer", "launcher", "replication"):
-        return " ".join(words[:2])
-    if len(words) > 1 and not words[0].endswith("er"):
-        return " ".join(words[:2])  # other client backends: role database
-    return words[0]
+    return " ".join(words[:2]) if words else title
 
 
 def main():
