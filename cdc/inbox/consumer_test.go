@@ -276,19 +276,26 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 // their keys.
 func sendTo(t *testing.T, brokers []string, msgs []*sarama.ProducerMessage) {
 	t.Helper()
+	sendToPartition(t, brokers, 0, msgs)
+}
+
+// sendToPartition produces msgs to partition p of their topic, in order,
+// whatever their keys.
+func sendToPartition(t *testing.T, brokers []string, p int32, msgs []*sarama.ProducerMessage) {
+	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V4_0_0_0
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer(brokers, cfg)
+	prod, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer prod.Close()
 	for _, m := range msgs {
-		m.Partition = 0
+		m.Partition = p
 	}
-	if err := p.SendMessages(msgs); err != nil {
+	if err := prod.SendMessages(msgs); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -42,7 +42,10 @@ func IsUndecodable(err error) bool {
 }
 
 // handler implements sarama.ConsumerGroupHandler.
-type handler struct{ c *Consumer }
+type handler struct {
+	c       *Consumer
+	commits *committer
+}
 
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
 	h.c.log.Info("partitions assigned", slog.Any("claims", s.Claims()), slog.Int("generation", int(s.GenerationID())))
@@ -55,8 +58,9 @@ func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// ConsumeClaim applies the partition's messages in batches until the claim
-// ends or the session is cancelled.
+// ConsumeClaim applies the partition's messages in batches, through the
+// consumer's committer (commit.go), until the claim ends or the session is
+// cancelled.
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := s.Context()
 	msgs := claim.Messages()
@@ -101,19 +105,13 @@ func drain(ch <-chan *sarama.ConsumerMessage, batch []*sarama.ConsumerMessage, m
 	return batch, true
 }
 
-// applyWithRetry applies batch in one transaction, retrying transient
-// failures with backoff until it commits (nil) or ctx is cancelled (ctx's
-// error).
+// applyWithRetry applies batch through the committer, retrying transient
+// failures with backoff, each retry in a transaction of its own, until it
+// commits (nil) or ctx is cancelled (ctx's error).
 func (h *handler) applyWithRetry(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	for attempt := 0; ; attempt++ {
-		start := time.Now()
-		dead, delivered, err := h.applyBatch(ctx, batch)
+		err := h.commits.submit(ctx, batch, attempt > 0)
 		if err == nil {
-			h.c.observeCommitted(batch[0].Topic, delivered, dead)
-			last := batch[len(batch)-1]
-			h.c.log.Debug("batch committed",
-				slog.Int("partition", int(last.Partition)), slog.Int64("last_offset", last.Offset),
-				slog.Int("messages", len(batch)), slog.Int("dead_letters", dead), slog.Duration("took", time.Since(start)))
 			return nil
 		}
 		if ctx.Err() != nil {

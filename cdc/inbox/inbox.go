@@ -6,8 +6,10 @@
 // skipped. The Kafka offset is marked only after that transaction commits.
 //
 // Messages are applied in batches: what is already buffered for a partition
-// (up to Config.BatchSize) is applied in one transaction, first without
-// savepoints (fewer round trips). Errors are classified once (permanent, in
+// (up to Config.BatchSize) is one batch, and the batches that the consumer's
+// partitions have waiting when a transaction ends are applied together in
+// the next one (group commit, commit.go), first without savepoints (fewer
+// round trips). Errors are classified once (permanent, in
 // classify.go): a message that can never be applied (an invalid "id" or
 // "eventType" header or key, an Undecodable error from Apply, a Postgres
 // data exception or check violation raised while applying it) sends the
@@ -85,8 +87,9 @@ type Config struct {
 	Apply ApplyFunc
 	// Logger receives structured logs; required.
 	Logger *slog.Logger
-	// BatchSize caps the messages applied in one transaction; 0 means
-	// DefaultBatchSize.
+	// BatchSize caps the messages of one partition's batch and of a
+	// transaction that merges several partitions' batches (a single batch
+	// may reach it alone); 0 means DefaultBatchSize.
 	BatchSize int
 	// NoMetrics leaves out the lag gauges, the delivery histogram and the
 	// dead-letter counter (service.Process.Telemetry false).
@@ -184,6 +187,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	h := &handler{c: c}
+	h.commits = newCommitter(h.apply, c.cfg.BatchSize)
+	cctx, stopCommits := context.WithCancel(ctx)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		h.commits.run(cctx)
+	}()
+	defer func() {
+		// Consume has returned: no partition waits for the committer.
+		stopCommits()
+		<-committed
+	}()
 	for attempt := 0; ; {
 		// Consume returns at every rebalance; loop to rejoin.
 		err := group.Consume(ctx, []string{c.cfg.Topic}, h)

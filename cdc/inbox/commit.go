@@ -1,0 +1,152 @@
+package inbox
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Group commit. Every partition a consumer owns reads its own messages, but
+// all of them apply their batches through one committer: the batches that
+// are waiting when a transaction ends go into the next transaction
+// together. Under load that turns many small transactions (at 500 events a
+// second over six partitions, mostly one message each) into a few larger
+// ones: one BEGIN, one COMMIT and one WAL flush for several partitions'
+// messages. At rest nothing waits: a lone batch starts its transaction at
+// once, as before.
+//
+// Order and isolation stay as they were. A partition has at most one batch
+// at the committer and marks its offsets only after that batch committed,
+// so its messages are applied in order. A batch that failed is retried in a
+// transaction of its own: one partition's transient failure (a message
+// that keeps failing, a lock it keeps losing) holds back only that
+// partition. A merged transaction that fails is tried again at once batch
+// by batch, so that the other partitions' batches do not wait for a
+// backoff they did not cause.
+
+// commitRequest is one partition's batch at the committer.
+type commitRequest struct {
+	msgs []*sarama.ConsumerMessage
+	// alone asks for a transaction of its own (a retry).
+	alone bool
+	// done receives the outcome: nil once the batch committed.
+	done chan error
+}
+
+// committer applies batches for all the partitions of one consumer.
+type committer struct {
+	// apply runs one transaction over msgs (handler.apply).
+	apply func(ctx context.Context, msgs []*sarama.ConsumerMessage) error
+	// max caps the messages of a merged transaction.
+	max  int
+	reqs chan *commitRequest
+}
+
+func newCommitter(apply func(context.Context, []*sarama.ConsumerMessage) error, max int) *committer {
+	return &committer{apply: apply, max: max, reqs: make(chan *commitRequest)}
+}
+
+// submit hands batch to the committer and waits for its transaction. When
+// ctx is done before the committer takes the batch, submit returns ctx's
+// error and nothing was applied. Once taken, the batch's transaction may
+// outlive ctx by up to shutdownGrace, and submit returns its outcome.
+func (c *committer) submit(ctx context.Context, batch []*sarama.ConsumerMessage, alone bool) error {
+	r := &commitRequest{msgs: batch, alone: alone, done: make(chan error, 1)}
+	select {
+	case c.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-r.done
+}
+
+// run applies the batches submitted until ctx is done. Every batch it takes
+// gets an answer: the batches of a shutdown finish within shutdownGrace.
+func (c *committer) run(ctx context.Context) {
+	for {
+		var first *commitRequest
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-c.reqs:
+		}
+		c.serve(ctx, first)
+	}
+}
+
+// serve applies first and the batches waiting with it, and answers each.
+func (c *committer) serve(ctx context.Context, first *commitRequest) {
+	merged, alone := c.gather(first)
+	c.commitMerged(ctx, merged)
+	for _, r := range alone {
+		r.done <- c.apply(ctx, r.msgs)
+	}
+}
+
+// gather returns first and every batch already waiting, split into those
+// that may share a transaction (up to max messages) and those that ask for
+// one of their own.
+func (c *committer) gather(first *commitRequest) (merged, alone []*commitRequest) {
+	n := 0
+	add := func(r *commitRequest) {
+		if r.alone {
+			alone = append(alone, r)
+			return
+		}
+		merged = append(merged, r)
+		n += len(r.msgs)
+	}
+	add(first)
+	for n < c.max {
+		select {
+		case r := <-c.reqs:
+			add(r)
+		default:
+			return merged, alone
+		}
+	}
+	return merged, alone
+}
+
+// commitMerged applies the batches of group in one transaction and answers
+// each. When that transaction fails, each batch is applied again alone, at
+// once, unless ctx is done (a shutdown: every batch gets the failure).
+func (c *committer) commitMerged(ctx context.Context, group []*commitRequest) {
+	switch len(group) {
+	case 0:
+		return
+	case 1:
+		group[0].done <- c.apply(ctx, group[0].msgs)
+		return
+	}
+	var msgs []*sarama.ConsumerMessage
+	for _, r := range group {
+		msgs = append(msgs, r.msgs...)
+	}
+	err := c.apply(ctx, msgs)
+	for _, r := range group {
+		if err != nil && ctx.Err() == nil {
+			r.done <- c.apply(ctx, r.msgs)
+			continue
+		}
+		r.done <- err
+	}
+}
+
+// apply runs one transaction over msgs (applyBatch) and, once it committed,
+// records its metrics.
+func (h *handler) apply(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
+	start := time.Now()
+	dead, delivered, err := h.applyBatch(ctx, msgs)
+	if err != nil {
+		return err
+	}
+	h.c.observeCommitted(msgs[0].Topic, delivered, dead)
+	last := msgs[len(msgs)-1]
+	h.c.log.Debug("batch committed",
+		slog.Int("partition", int(last.Partition)), slog.Int64("last_offset", last.Offset),
+		slog.Int("messages", len(msgs)), slog.Int("dead_letters", dead), slog.Duration("took", time.Since(start)))
+	return nil
+}

@@ -1,0 +1,140 @@
+package inbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"shop/cdc/inbox"
+	schema "shop/sql"
+	"shop/stack/stacktest"
+)
+
+// TestGroupCommitAcrossPartitions holds the consumer's first transaction
+// open while messages arrive on the other partitions: once it commits, the
+// batches that waited meanwhile are applied together, in one transaction
+// spanning partitions, each message once and every partition in order.
+func TestGroupCommitAcrossPartitions(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Payments)
+	createApplied(t, db.Owner)
+	if _, err := db.Owner.Exec(context.Background(), `CREATE TABLE applied_tx (partition int, "offset" bigint, txid bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	topic := env.NewTopic(t, "events")
+
+	held := make(chan struct{})
+	release := make(chan struct{})
+	var holds atomic.Int32
+	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+		if string(m.Value) == "hold" && holds.Add(1) == 1 {
+			close(held)
+			<-release
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO applied_tx VALUES ($1, $2, txid_current())`, m.Partition, m.Offset); err != nil {
+			return err
+		}
+		return record(ctx, tx, m)
+	}
+	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply})
+
+	sendToPartition(t, env.Brokers, 0, []*sarama.ProducerMessage{msg(topic, "k", "hold", "id", uuid.NewString(), "eventType", "T")})
+	select {
+	case <-held:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the first message was not applied")
+	}
+	const perPartition = 20
+	for p := range int32(3) {
+		var ms []*sarama.ProducerMessage
+		for range perPartition {
+			ms = append(ms, msg(topic, "k", "v", "id", uuid.NewString(), "eventType", "T"))
+		}
+		sendToPartition(t, env.Brokers, p, ms)
+	}
+	// Let partitions 1 and 2 fetch their messages and wait at the committer.
+	time.Sleep(3 * time.Second)
+	close(release)
+
+	want := 1 + 3*perPartition
+	waitCount(t, db.Pool, want, `SELECT count(*) FROM applied`)
+	if got := stacktest.Count(t, db.Pool, `SELECT count(DISTINCT event_id) FROM applied`); got != want {
+		t.Errorf("distinct events applied = %d, want %d", got, want)
+	}
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM (SELECT txid FROM applied_tx
+		GROUP BY txid HAVING count(DISTINCT partition) > 1) AS merged`); got == 0 {
+		t.Error("no transaction applied messages of more than one partition, want the waiting batches merged")
+	}
+	// Within a partition, later offsets never commit in an earlier
+	// transaction (txids of one database grow with their start; each
+	// partition's next batch starts after its previous one committed).
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied_tx a JOIN applied_tx b
+		ON a.partition = b.partition AND a."offset" < b."offset" AND a.txid > b.txid`); got != 0 {
+		t.Errorf("%d pairs of messages applied out of order within a partition", got)
+	}
+}
+
+// TestFailingPartitionDoesNotHoldOthers makes one message fail with a
+// transient error until the test lets it pass: the other partitions' messages
+// are applied meanwhile, though they would share transactions with it, and
+// its own partition waits behind it, in order.
+func TestFailingPartitionDoesNotHoldOthers(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Payments)
+	createApplied(t, db.Owner)
+	topic := env.NewTopic(t, "events")
+
+	var failing atomic.Bool
+	failing.Store(true)
+	var failures atomic.Int32
+	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+		if err := record(ctx, tx, m); err != nil {
+			return err
+		}
+		if string(m.Value) == "stuck" && failing.Load() {
+			failures.Add(1)
+			return errors.New("transient: the stuck message")
+		}
+		return nil
+	}
+	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply})
+
+	const perPartition = 30
+	for round := range 3 {
+		for p := range int32(3) {
+			var ms []*sarama.ProducerMessage
+			for i := range perPartition / 3 {
+				value := "v"
+				if p == 0 && round == 0 && i == 0 {
+					value = "stuck"
+				}
+				ms = append(ms, msg(topic, "k", value, "id", uuid.NewString(), "eventType", fmt.Sprint("T", round)))
+			}
+			sendToPartition(t, env.Brokers, p, ms)
+		}
+	}
+	// Partitions 1 and 2 are applied in full; partition 0 holds at its
+	// first message.
+	waitCount(t, db.Pool, 2*perPartition, `SELECT count(*) FROM applied WHERE partition <> 0`)
+	stacktest.WaitForNil(t, 30*time.Second, "the stuck message retried", func() error {
+		if got := failures.Load(); got < 3 {
+			return fmt.Errorf("%d failures so far", got)
+		}
+		return nil
+	})
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied WHERE partition = 0`); got != 0 {
+		t.Errorf("partition 0 applied %d messages past its failing first one, want 0", got)
+	}
+	failing.Store(false)
+	waitCount(t, db.Pool, 3*perPartition, `SELECT count(*) FROM applied`)
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM inbox`); got != 3*perPartition {
+		t.Errorf("inbox rows = %d, want %d", got, 3*perPartition)
+	}
+}
