@@ -55,11 +55,12 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 		UpdatedAt:   now,
 	}
 	// The order and its event go in one round trip: without an idempotency
-	// key as one implicit transaction (a pipeline with one Sync), with a key
-	// inside the transaction that claims it.
-	batch := &pgx.Batch{}
-	queueOrder(batch, o)
-	err = outbox.Queue(batch, outbox.Event{
+	// key as one implicit transaction (a pipeline with one Sync), merged
+	// with other creations under load (create.go); with a key inside the
+	// transaction that claims it.
+	c := &creation{order: o, stmts: &pgx.Batch{}}
+	queueOrder(c.stmts, o)
+	err = outbox.Queue(c.stmts, outbox.Event{
 		ID:            eventID,
 		AggregateType: ordersv1.AggregateType,
 		AggregateID:   o.UserID,
@@ -81,28 +82,12 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 	// The trigger leaves the announcement of a watched user's new order in
 	// the transaction (sql/orders/0006): read in the same round trip, sent
 	// once committed.
-	queued := batch.Len()
-	batch.Queue(`SELECT current_setting('shop.order_change', true)`)
-	var announce *string
-	send := func(br pgx.BatchResults) error {
-		for range queued {
-			if _, err := br.Exec(); err != nil {
-				br.Close() //nolint:errcheck // the first error is the one returned
-				return err
-			}
-		}
-		if err := br.QueryRow().Scan(&announce); err != nil {
-			br.Close() //nolint:errcheck // the first error is the one returned
-			return err
-		}
-		return br.Close()
-	}
 	res := orders.CreateOrderResult{Order: o}
 	if p.IdempotencyKey == "" {
-		if err := send(s.pool.SendBatch(ctx, batch)); err != nil {
+		if err := s.create(ctx, c); err != nil {
 			return orders.CreateOrderResult{}, pgfault.From("create order", fmt.Errorf("insert order %s and its event: %w", o.ID, err))
 		}
-		s.announce(ctx, o, announce)
+		s.announce(ctx, o, c.announce)
 		return res, nil
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
@@ -111,7 +96,7 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 			res = replay
 			return err
 		}
-		if err := send(tx.SendBatch(ctx, batch)); err != nil {
+		if err := sendCreations(ctx, tx, []*creation{c}); err != nil {
 			return fmt.Errorf("insert order %s and its event: %w", o.ID, err)
 		}
 		return nil
@@ -120,7 +105,7 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 		return orders.CreateOrderResult{}, pgfault.From("create order", err)
 	}
 	if !res.Replayed {
-		s.announce(ctx, o, announce)
+		s.announce(ctx, o, c.announce)
 	}
 	return res, nil
 }

@@ -31,6 +31,8 @@ type Store struct {
 	// tokens is the page token codec, read from the database on first
 	// use (PageTokens).
 	tokens atomic.Pointer[orders.PageTokens]
+	// creates is the group commit of creations (create.go).
+	creates createGroups
 }
 
 // Option configures a Store.
@@ -51,11 +53,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 		return nil, errors.New("orders store: nil pool")
 	}
 	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait, logger: slog.Default()}
+	s.creates.max = defaultCreatePipelines
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil || s.wait <= 0 || s.logger == nil {
-		return nil, errors.New("orders store: nil clock or logger, or non-positive idempotency wait")
+	if s.now == nil || s.wait <= 0 || s.logger == nil || s.creates.max < 1 {
+		return nil, errors.New("orders store: nil clock or logger, non-positive idempotency wait or creation pipelines")
 	}
 	return s, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/orders"
 	"shop/orders/postgres"
@@ -34,6 +35,21 @@ func startWatcher(t *testing.T, db *stacktest.Database) *postgres.Watcher {
 		}
 	})
 	return w
+}
+
+// listen returns a connection of db's pool that listens on the channel of
+// order changes, released when the test ends.
+func listen(t *testing.T, db *stacktest.Database) *pgxpool.Conn {
+	t.Helper()
+	conn, err := db.Pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	if _, err := conn.Exec(context.Background(), "LISTEN order_changes"); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 func subscribe(t *testing.T, w *postgres.Watcher, user string) <-chan *orders.Change {
@@ -165,14 +181,7 @@ func TestWatcherDeliversTheUsersChangesOnly(t *testing.T) {
 func TestOnlyWatchedUsersAreAnnounced(t *testing.T) {
 	s, db, _ := newStore(t)
 	ctx := context.Background()
-	conn, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN order_changes"); err != nil {
-		t.Fatal(err)
-	}
+	conn := listen(t, db)
 	create(t, s, "nobody", 100)
 	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	n, err := conn.Conn().WaitForNotification(wctx)
@@ -414,14 +423,7 @@ func TestCreationWithAKeyIsAnnouncedOnceAndItsReplayNot(t *testing.T) {
 	ctx := context.Background()
 	w := startWatcher(t, db)
 	subscribe(t, w, "alice")
-	conn, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN order_changes"); err != nil {
-		t.Fatal(err)
-	}
+	conn := listen(t, db)
 	p := orders.CreateOrderParams{UserID: "alice", Amount: 100, Description: "d", IdempotencyKey: "k1"}
 	first, err := s.CreateOrder(ctx, p)
 	if err != nil {
