@@ -11,8 +11,9 @@ import (
 )
 
 // Group commit. Every partition a consumer owns reads its own messages, but
-// all of them apply their batches through one committer: the batches that
-// are waiting when a transaction ends go into the next transaction
+// all of them apply their batches through the consumer's committers (two
+// goroutines that take batches from one queue): the batches that are
+// waiting when a committer's transaction ends go into its next transaction
 // together. Under load that turns many small transactions (at 500 events a
 // second over six partitions, mostly one message each) into a few larger
 // ones: one BEGIN, one COMMIT and one WAL flush for several partitions'
@@ -29,6 +30,13 @@ import (
 // by batch, so that the other partitions' batches do not wait for a
 // backoff they did not cause.
 
+// committerCount is the number of transactions a consumer runs at once.
+// Two, so that a transaction that waits (a row lock held elsewhere, a slow
+// flush) holds back only the partitions in it: the other committer serves
+// the rest. Each partition has at most one batch at a committer, and two
+// committers' transactions hold different partitions, hence different keys.
+const committerCount = 2
+
 // commitRequest is one partition's batch at the committer.
 type commitRequest struct {
 	msgs []*sarama.ConsumerMessage
@@ -38,7 +46,8 @@ type commitRequest struct {
 	done chan error
 }
 
-// committer applies batches for all the partitions of one consumer.
+// committer applies batches for all the partitions of one consumer; run
+// may be called by several goroutines.
 type committer struct {
 	// apply runs one transaction over msgs (handler.apply).
 	apply func(ctx context.Context, msgs []*sarama.ConsumerMessage) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,10 +18,12 @@ import (
 	"shop/stack/stacktest"
 )
 
-// TestGroupCommitAcrossPartitions holds the consumer's first transaction
-// open while messages arrive on the other partitions: once it commits, the
-// batches that waited meanwhile are applied together, in one transaction
-// spanning partitions, each message once and every partition in order.
+// TestGroupCommitAcrossPartitions holds both committers of a consumer in
+// open transactions (a message on partition 0, then one on partition 1)
+// while messages arrive on partitions 2 and 3, then lets the first go: its
+// next transaction takes the batches that waited meanwhile together, one
+// transaction spanning partitions; each message is applied once and every
+// partition in order.
 func TestGroupCommitAcrossPartitions(t *testing.T) {
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Payments)
@@ -28,15 +31,20 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 	if _, err := db.Owner.Exec(context.Background(), `CREATE TABLE applied_tx (partition int, "offset" bigint, txid bigint)`); err != nil {
 		t.Fatal(err)
 	}
-	topic := env.NewTopic(t, "events")
+	topic := env.NewTopicWithPartitions(t, "events", 4)
 
-	held := make(chan struct{})
-	release := make(chan struct{})
-	var holds atomic.Int32
+	type hold struct{ held, release chan struct{} }
+	holds := map[string]hold{}
+	for _, v := range []string{"hold0", "hold1"} {
+		holds[v] = hold{held: make(chan struct{}), release: make(chan struct{})}
+	}
+	var once sync.Map
 	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
-		if string(m.Value) == "hold" && holds.Add(1) == 1 {
-			close(held)
-			<-release
+		if h, ok := holds[string(m.Value)]; ok {
+			if _, again := once.LoadOrStore(string(m.Value), true); !again {
+				close(h.held)
+				<-h.release
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO applied_tx VALUES ($1, $2, txid_current())`, m.Partition, m.Offset); err != nil {
 			return err
@@ -45,25 +53,29 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 	}
 	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply})
 
-	sendToPartition(t, env.Brokers, 0, []*sarama.ProducerMessage{msg(topic, "k", "hold", "id", uuid.NewString(), "eventType", "T")})
-	select {
-	case <-held:
-	case <-time.After(90 * time.Second):
-		t.Fatal("the first message was not applied")
+	for p, v := range []string{"hold0", "hold1"} {
+		sendToPartition(t, env.Brokers, int32(p), []*sarama.ProducerMessage{msg(topic, "k", v, "id", uuid.NewString(), "eventType", "T")})
+		select {
+		case <-holds[v].held:
+		case <-time.After(90 * time.Second):
+			t.Fatalf("%s was not applied", v)
+		}
 	}
 	const perPartition = 20
-	for p := range int32(3) {
+	for p := range int32(4) {
 		var ms []*sarama.ProducerMessage
 		for range perPartition {
 			ms = append(ms, msg(topic, "k", "v", "id", uuid.NewString(), "eventType", "T"))
 		}
 		sendToPartition(t, env.Brokers, p, ms)
 	}
-	// Let partitions 1 and 2 fetch their messages and wait at the committer.
+	// Let partitions 2 and 3 fetch their messages and wait for a committer.
 	time.Sleep(3 * time.Second)
-	close(release)
+	close(holds["hold0"].release)
+	waitCount(t, db.Pool, 1+3*perPartition, `SELECT count(*) FROM applied WHERE partition IN (0, 2, 3)`)
+	close(holds["hold1"].release)
 
-	want := 1 + 3*perPartition
+	want := 2 + 4*perPartition
 	waitCount(t, db.Pool, want, `SELECT count(*) FROM applied`)
 	if got := stacktest.Count(t, db.Pool, `SELECT count(DISTINCT event_id) FROM applied`); got != want {
 		t.Errorf("distinct events applied = %d, want %d", got, want)

@@ -7,8 +7,9 @@
 //
 // Messages are applied in batches: what is already buffered for a partition
 // (up to Config.BatchSize) is one batch, and the batches that the consumer's
-// partitions have waiting when a transaction ends are applied together in
-// the next one (group commit, commit.go), first without savepoints (fewer
+// partitions have waiting when one of its two committers ends a
+// transaction are applied together in its next one (group commit,
+// commit.go), first without savepoints (fewer
 // round trips). Errors are classified once (permanent, in
 // classify.go): a message that can never be applied (an invalid "id" or
 // "eventType" header or key, an Undecodable error from Apply, a Postgres
@@ -33,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -189,15 +191,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	h := &handler{c: c}
 	h.commits = newCommitter(h.apply, c.cfg.BatchSize)
 	cctx, stopCommits := context.WithCancel(ctx)
-	committed := make(chan struct{})
-	go func() {
-		defer close(committed)
-		h.commits.run(cctx)
-	}()
+	var committers sync.WaitGroup
+	for range committerCount {
+		committers.Go(func() { h.commits.run(cctx) })
+	}
 	defer func() {
-		// Consume has returned: no partition waits for the committer.
+		// Consume has returned: no partition waits for a committer.
 		stopCommits()
-		<-committed
+		committers.Wait()
 	}()
 	for attempt := 0; ; {
 		// Consume returns at every rebalance; loop to rejoin.

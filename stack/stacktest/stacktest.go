@@ -351,8 +351,15 @@ func (e *Env) dropDatabase(ctx context.Context, name string) error {
 // NewTopic creates a topic named base plus a random suffix, with 3 partitions.
 func (e *Env) NewTopic(t testing.TB, base string) string {
 	t.Helper()
+	return e.NewTopicWithPartitions(t, base, 3)
+}
+
+// NewTopicWithPartitions creates a topic named base plus a random suffix,
+// with the given number of partitions.
+func (e *Env) NewTopicWithPartitions(t testing.TB, base string, partitions int32) string {
+	t.Helper()
 	name := Unique(base + ".")
-	if err := local.CreateTopics(e.Brokers, 3, name); err != nil {
+	if err := local.CreateTopics(e.Brokers, partitions, name); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
 	return name
