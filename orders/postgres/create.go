@@ -123,22 +123,32 @@ func (g *createGroups) withdraw(c *creation) bool {
 
 // lead runs group's transaction (group[0] is the caller), hands the
 // creations waiting by then to the first of them, and answers the rest of
-// group.
+// group. The hand-off and the answers are deferred, so that even a panic
+// leaves no creation waiting for ever: the others then retry alone.
 func (s *Store) lead(ctx context.Context, group []*creation) {
+	defer s.handOff(group)
 	if len(group) == 1 {
 		group[0].err = sendCreations(ctx, s.pool, group)
-	} else {
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mergedCreateTimeout)
-		sorted := slices.Clone(group)
-		slices.SortStableFunc(sorted, func(a, b *creation) int { return strings.Compare(a.order.UserID, b.order.UserID) })
-		err := sendCreations(mctx, s.pool, sorted)
-		cancel()
+		return
+	}
+	for _, c := range group {
+		c.err = errRetryAlone
+	}
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mergedCreateTimeout)
+	defer cancel()
+	sorted := slices.Clone(group)
+	slices.SortStableFunc(sorted, func(a, b *creation) int { return strings.Compare(a.order.UserID, b.order.UserID) })
+	if err := sendCreations(mctx, s.pool, sorted); err == nil {
 		for _, c := range group {
-			if err != nil {
-				c.err, c.announce = errRetryAlone, nil
-			}
+			c.err = nil
 		}
 	}
+}
+
+// handOff passes the creations waiting now, if any, to the first of them
+// as its group to lead (else frees the pipeline), and answers group's
+// followers.
+func (s *Store) handOff(group []*creation) {
 	g := &s.creates
 	g.mu.Lock()
 	next := g.waiting
