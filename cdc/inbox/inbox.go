@@ -7,10 +7,9 @@
 //
 // Messages are applied in batches: what is already buffered for a partition
 // (up to Config.BatchSize) is one batch, and the batches that the consumer's
-// partitions have waiting when one of its two committers ends a
-// transaction are applied together in its next one (group commit,
-// commit.go), first without savepoints (fewer
-// round trips). Errors are classified once (permanent, in
+// partitions have waiting when one of its two committers ends a transaction
+// are applied together in its next one (group commit, commit.go), first
+// without savepoints (fewer round trips). Errors are classified once (permanent, in
 // classify.go): a message that can never be applied (an invalid "id" or
 // "eventType" header or key, an Undecodable error from Apply, a Postgres
 // data exception or check violation raised while applying it) sends the
