@@ -26,8 +26,7 @@ import (
 // partition in order.
 func TestGroupCommitAcrossPartitions(t *testing.T) {
 	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Owner)
+	db := appliedDatabase(t, env, schema.Payments)
 	if _, err := db.Owner.Exec(context.Background(), `CREATE TABLE applied_tx (partition int, "offset" bigint, txid bigint)`); err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +98,7 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 // its own partition waits behind it, in order.
 func TestFailingPartitionDoesNotHoldOthers(t *testing.T) {
 	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Owner)
+	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
 
 	var failing atomic.Bool

@@ -25,13 +25,16 @@ import (
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-// applied is a table of the consumer's effects, created per test.
-func createApplied(t *testing.T, pool *pgxpool.Pool) {
+// appliedDatabase returns a new database of kind on env with a table of the
+// consumer's effects, applied.
+func appliedDatabase(t *testing.T, env *stacktest.Env, kind schema.Database) *stacktest.Database {
 	t.Helper()
-	if _, err := pool.Exec(context.Background(), `CREATE TABLE applied (
+	db := env.NewDatabase(t, kind)
+	if _, err := db.Owner.Exec(context.Background(), `CREATE TABLE applied (
 		event_id uuid, type text, key text, value text, traceparent text, partition int, "offset" bigint)`); err != nil {
 		t.Fatal(err)
 	}
+	return db
 }
 
 func record(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
@@ -104,8 +107,7 @@ func msg(topic, key, value string, headers ...string) *sarama.ProducerMessage {
 func TestOutboxThroughDebezium(t *testing.T) {
 	env := stacktest.Get(t)
 	src := env.NewDatabase(t, schema.Orders)
-	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Owner)
+	dst := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
 
 	ctx := context.Background()
@@ -160,8 +162,7 @@ func TestOutboxThroughDebezium(t *testing.T) {
 // skipped, transient failures are retried without skipping anything.
 func TestBatchSavepoints(t *testing.T) {
 	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Owner)
+	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
 	p := producer(t, env.Brokers)
 
@@ -222,8 +223,7 @@ func TestBatchSavepoints(t *testing.T) {
 // the same group: nothing is applied twice or skipped.
 func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Owner)
+	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
 	p := producer(t, env.Brokers)
 	group := stacktest.Unique("g-")
@@ -307,8 +307,7 @@ func sendToPartition(t *testing.T, brokers []string, p int32, msgs []*sarama.Pro
 // bytes of a header reach a text column, and the partition moves on.
 func TestBadHeaders(t *testing.T) {
 	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Owner)
+	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
 	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	type sent struct {
@@ -383,8 +382,7 @@ func TestBadHeaders(t *testing.T) {
 // and the partition moves on.
 func TestPermanentDatabaseErrors(t *testing.T) {
 	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Payments)
-	createApplied(t, db.Owner)
+	db := appliedDatabase(t, env, schema.Payments)
 	if _, err := db.Owner.Exec(context.Background(), `CREATE TABLE positive (n int CHECK (n > 0))`); err != nil {
 		t.Fatal(err)
 	}

@@ -101,8 +101,7 @@ func TestDeliveryHistogram(t *testing.T) {
 	env := stacktest.Get(t)
 	reg := registry(t)
 	src := env.NewDatabase(t, schema.Orders)
-	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Owner)
+	dst := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
 	env.StartConnector(t, src, topic)
 
@@ -144,8 +143,7 @@ func TestDeliveryHistogram(t *testing.T) {
 func TestConsumerLag(t *testing.T) {
 	env := stacktest.Get(t)
 	reg := registry(t)
-	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Owner)
+	dst := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
 	group := stacktest.Unique("g-")
 	const backlog = 5
@@ -194,8 +192,7 @@ func TestConsumerLag(t *testing.T) {
 func TestDeadLettersTotal(t *testing.T) {
 	env := stacktest.Get(t)
 	reg := registry(t)
-	dst := env.NewDatabase(t, schema.Payments)
-	createApplied(t, dst.Owner)
+	dst := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
 	sendTo(t, env.Brokers, []*sarama.ProducerMessage{
 		msg(topic, "alice", `{}`, "eventType", "OrderCreated"), // no id

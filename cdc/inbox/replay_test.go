@@ -77,9 +77,8 @@ func deadLetterID(t *testing.T, pool *pgxpool.Pool, key string) int64 {
 func TestReplay(t *testing.T) {
 	t.Parallel()
 	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Orders)
+	db := appliedDatabase(t, env, schema.Orders)
 	ctx := context.Background()
-	createApplied(t, db.Owner)
 	if _, err := db.Owner.Exec(ctx, `CREATE TABLE allowed (key text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
@@ -169,9 +168,8 @@ func TestReplay(t *testing.T) {
 // the error is returned.
 func TestReplayAppliedEventOrTransientError(t *testing.T) {
 	t.Parallel()
-	db := stacktest.Get(t).NewDatabase(t, schema.Orders)
+	db := appliedDatabase(t, stacktest.Get(t), schema.Orders)
 	ctx := context.Background()
-	createApplied(t, db.Owner)
 	insert := func(key string, eventID uuid.UUID, offset int) int64 {
 		var id int64
 		err := db.Pool.QueryRow(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)
