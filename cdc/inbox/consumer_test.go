@@ -219,6 +219,84 @@ func TestBatchSavepoints(t *testing.T) {
 	}
 }
 
+// TestDuplicatesInOneInboxStatement sends batches without failures (so the
+// whole batch's event ids go into the inbox in one statement) holding ids
+// twice within the batch and ids applied in an earlier transaction: each
+// event is applied once, and every other message is skipped. A slow first
+// message holds the partition while the others arrive, so that they are
+// applied in batches of 64.
+func TestDuplicatesInOneInboxStatement(t *testing.T) {
+	env := stacktest.Get(t)
+	db := appliedDatabase(t, env, schema.Payments)
+	topic := env.NewTopic(t, "events")
+	p := producer(t, env.Brokers)
+
+	var earlier []string
+	var first []*sarama.ProducerMessage
+	for range 40 {
+		id := uuid.NewString()
+		earlier = append(earlier, id)
+		first = append(first, msg(topic, "k", "v", "id", id, "eventType", "T"))
+	}
+	if err := p.SendMessages(first); err != nil {
+		t.Fatal(err)
+	}
+	var applies atomic.Int32
+	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+		applies.Add(1)
+		if string(m.Value) == "gate" {
+			// Hold the partition while the messages after the gate
+			// arrive, so that they form full batches.
+			time.Sleep(time.Second)
+		}
+		return record(ctx, tx, m)
+	}
+	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
+	waitCount(t, db.Pool, len(earlier), `SELECT count(*) FROM applied`)
+
+	// Then a gate and 120 more: every tenth repeats the id of the message
+	// before it, every tenth (another) the id of an earlier message.
+	var ids []string
+	second := []*sarama.ProducerMessage{msg(topic, "k", "gate", "id", uuid.NewString(), "eventType", "T")}
+	fresh := 1
+	for i := range 120 {
+		var id string
+		switch i % 10 {
+		case 3:
+			id = ids[i-1]
+		case 6:
+			id = earlier[i/10]
+		default:
+			id = uuid.NewString()
+			fresh++
+		}
+		ids = append(ids, id)
+		second = append(second, msg(topic, "k", "v", "id", id, "eventType", "T"))
+	}
+	if err := p.SendMessages(second); err != nil {
+		t.Fatal(err)
+	}
+	// One key, one partition. The last message has a new id: once it is
+	// applied, every message before it has been handled.
+	waitCount(t, db.Pool, 1, `SELECT count(*) FROM applied WHERE event_id = $1`, ids[len(ids)-1])
+	want := len(earlier) + fresh
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM applied`); got != want {
+		t.Errorf("applied rows = %d, want %d", got, want)
+	}
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM (SELECT event_id FROM applied GROUP BY event_id HAVING count(*) > 1) d`); got != 0 {
+		t.Errorf("%d events applied more than once", got)
+	}
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM inbox`); got != want {
+		t.Errorf("inbox rows = %d, want %d", got, want)
+	}
+	if got := int(applies.Load()); got != want {
+		t.Errorf("Apply called %d times, want %d (no transaction rolled back, no duplicate applied)", got, want)
+	}
+	if got := stacktest.Count(t, db.Pool, `SELECT count(*) FROM dead_letters`); got != 0 {
+		t.Errorf("dead letters = %d, want 0", got)
+	}
+}
+
 // TestCommittedOffsetsSurviveRestart stops a consumer and starts another in
 // the same group: nothing is applied twice or skipped.
 func TestCommittedOffsetsSurviveRestart(t *testing.T) {

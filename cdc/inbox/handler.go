@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -139,16 +140,22 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	})
 	defer stop()
 
-	// Optimistically without savepoints (two round trips fewer per
-	// message); a message that turns out permanently failing sends the
-	// whole batch round again with a savepoint per message, so that only
-	// its own writes are undone.
+	// Optimistically without savepoints, the batch's event ids inserted
+	// into the inbox in one statement (applyAll); a message that turns out
+	// permanently failing sends the whole batch round again message by
+	// message with a savepoint each, so that only its own writes are
+	// undone.
 	for _, isolate := range []bool{false, true} {
 		spans := make(messageSpans, 0, len(batch))
 		err = pgx.BeginFunc(tctx, h.c.cfg.Pool, func(tx pgx.Tx) error {
 			dead, delivered = 0, delivered[:0]
+			if !isolate {
+				var err error
+				dead, delivered, err = h.applyAll(tctx, tx, batch, &spans, delivered)
+				return err
+			}
 			for _, m := range batch {
-				r, err := h.applyOne(tctx, tx, m, isolate, &spans)
+				r, err := h.applyIsolated(tctx, tx, m, &spans)
 				if err != nil {
 					return fmt.Errorf("message %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
 				}
@@ -169,11 +176,91 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	return dead, delivered, err
 }
 
+// applyAll applies batch within tx without savepoints: the messages that
+// cannot be parsed are dead-lettered, the event ids of the others are
+// inserted into the inbox in one statement, and each message whose id was
+// new is applied, in batch order (a second message with the same id in the
+// batch is a duplicate, as one already in the inbox). It appends the
+// created_at of each applied event to delivered. A message that fails
+// permanently returns errIsolate.
+func (h *handler) applyAll(ctx context.Context, tx pgx.Tx, batch []*sarama.ConsumerMessage, spans *messageSpans, delivered []time.Time) (dead int, _ []time.Time, err error) {
+	msgs := make([]Message, 0, len(batch))
+	for _, m := range batch {
+		msg, perr := parseMessage(m)
+		if perr == nil {
+			msgs = append(msgs, msg)
+			continue
+		}
+		inserted, err := h.deadLetter(ctx, tx, m, perr)
+		if err != nil {
+			return 0, delivered, fmt.Errorf("message %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
+		}
+		if inserted {
+			dead++
+		}
+	}
+	fresh, err := insertInbox(ctx, tx, msgs)
+	if err != nil {
+		if permanent(err) {
+			return 0, delivered, errIsolate
+		}
+		return 0, delivered, err
+	}
+	for _, msg := range msgs {
+		mctx := spans.start(ctx, h.c.cfg.Group, msg)
+		if !fresh[msg.EventID] {
+			h.c.log.DebugContext(mctx, "duplicate event skipped", slog.String("event_id", msg.EventID.String()),
+				slog.Int("partition", int(msg.Partition)), slog.Int64("offset", msg.Offset))
+			continue
+		}
+		delete(fresh, msg.EventID)
+		if err := h.c.cfg.Apply(mctx, tx, msg); err != nil {
+			if permanent(err) {
+				return 0, delivered, errIsolate
+			}
+			return 0, delivered, fmt.Errorf("message %s/%d@%d: apply event %s: %w", msg.Topic, msg.Partition, msg.Offset, msg.EventID, err)
+		}
+		delivered = append(delivered, msg.CreatedAt)
+	}
+	return dead, delivered, nil
+}
+
+// insertInbox inserts the event ids of msgs into the inbox within tx, in one
+// statement, and returns the ids that were not there yet.
+func insertInbox(ctx context.Context, tx pgx.Tx, msgs []Message) (map[uuid.UUID]bool, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	ids := make([][16]byte, len(msgs))
+	topics := make([]string, len(msgs))
+	partitions := make([]int32, len(msgs))
+	offsets := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i], topics[i], partitions[i], offsets[i] = m.EventID, m.Topic, m.Partition, m.Offset
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset")
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::bigint[])
+		ON CONFLICT DO NOTHING RETURNING event_id`, ids, topics, partitions, offsets)
+	if err != nil {
+		return nil, fmt.Errorf("insert inbox: %w", err)
+	}
+	fresh := make(map[uuid.UUID]bool, len(msgs))
+	var id [16]byte
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		fresh[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert inbox: %w", err)
+	}
+	return fresh, nil
+}
+
 // errIsolate says that a batch applied without savepoints met a message
 // that can never be applied and must be applied again with them.
 var errIsolate = errors.New("permanent failure in a batch without savepoints")
 
-// oneResult is what applyOne did with a message.
+// oneResult is what applyIsolated did with a message.
 type oneResult struct {
 	// deadLettered: the message was recorded in dead_letters now (false
 	// for one recorded before, redelivered).
@@ -184,39 +271,31 @@ type oneResult struct {
 	createdAt time.Time
 }
 
-// applyOne applies m within tx, under a savepoint when isolate is set. It
-// reports whether m was dead-lettered: a message whose headers or key are
-// invalid (parseMessage), or whose application failed permanently (see
-// permanent), once its writes are undone. Any other error is transient and
-// aborts the batch (errIsolate: retry the batch isolated). m is applied
-// under its own consumer span, added to spans.
-func (h *handler) applyOne(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, isolate bool, spans *messageSpans) (res oneResult, err error) {
+// applyIsolated applies m within tx under a savepoint. It reports whether m
+// was dead-lettered: a message whose headers or key are invalid
+// (parseMessage), or whose application failed permanently (see permanent),
+// once its writes are undone. Any other error is transient and aborts the
+// batch. m is applied under its own consumer span, added to spans.
+func (h *handler) applyIsolated(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, spans *messageSpans) (res oneResult, err error) {
 	msg, perr := parseMessage(m)
 	if perr != nil {
 		res.deadLettered, err = h.deadLetter(ctx, tx, m, perr)
 		return res, err
 	}
 	ctx = spans.start(ctx, h.c.cfg.Group, msg)
-	q := tx
-	if isolate {
-		if q, err = tx.Begin(ctx); err != nil { // SAVEPOINT
-			return res, fmt.Errorf("savepoint: %w", err)
-		}
+	q, err := tx.Begin(ctx) // SAVEPOINT
+	if err != nil {
+		return res, fmt.Errorf("savepoint: %w", err)
 	}
 	applied, err := h.record(ctx, q, msg)
 	if err == nil {
-		if isolate {
-			if err := q.Commit(ctx); err != nil { // RELEASE SAVEPOINT
-				return res, fmt.Errorf("release savepoint: %w", err)
-			}
+		if err := q.Commit(ctx); err != nil { // RELEASE SAVEPOINT
+			return res, fmt.Errorf("release savepoint: %w", err)
 		}
 		return oneResult{applied: applied, createdAt: msg.CreatedAt}, nil
 	}
 	if !permanent(err) {
 		return res, err
-	}
-	if !isolate {
-		return res, errIsolate
 	}
 	if rerr := q.Rollback(ctx); rerr != nil { // ROLLBACK TO SAVEPOINT
 		return res, fmt.Errorf("rollback to savepoint: %w", rerr)
