@@ -209,8 +209,7 @@ func (h *handler) applyAll(ctx context.Context, tx pgx.Tx, batch []*sarama.Consu
 	for _, msg := range msgs {
 		mctx := spans.start(ctx, h.c.cfg.Group, msg)
 		if !fresh[msg.EventID] {
-			h.c.log.DebugContext(mctx, "duplicate event skipped", slog.String("event_id", msg.EventID.String()),
-				slog.Int("partition", int(msg.Partition)), slog.Int64("offset", msg.Offset))
+			h.skipped(mctx, msg)
 			continue
 		}
 		delete(fresh, msg.EventID)
@@ -223,6 +222,12 @@ func (h *handler) applyAll(ctx context.Context, tx pgx.Tx, batch []*sarama.Consu
 		delivered = append(delivered, msg.CreatedAt)
 	}
 	return dead, delivered, nil
+}
+
+// skipped logs that msg was a duplicate and was not applied.
+func (h *handler) skipped(ctx context.Context, msg Message) {
+	h.c.log.DebugContext(ctx, "duplicate event skipped", slog.String("event_id", msg.EventID.String()),
+		slog.Int("partition", int(msg.Partition)), slog.Int64("offset", msg.Offset))
 }
 
 // insertInbox inserts the event ids of msgs into the inbox within tx, in one
@@ -309,14 +314,12 @@ func (h *handler) applyIsolated(ctx context.Context, tx pgx.Tx, m *sarama.Consum
 // (a duplicate, skipped), applies msg, within q. It reports whether it
 // applied msg.
 func (h *handler) record(ctx context.Context, q pgx.Tx, msg Message) (applied bool, err error) {
-	tag, err := q.Exec(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset")
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, msg.EventID, msg.Topic, msg.Partition, msg.Offset)
+	fresh, err := insertInbox(ctx, q, []Message{msg})
 	if err != nil {
-		return false, fmt.Errorf("insert inbox: %w", err)
+		return false, err
 	}
-	if tag.RowsAffected() == 0 {
-		h.c.log.DebugContext(ctx, "duplicate event skipped", slog.String("event_id", msg.EventID.String()),
-			slog.Int("partition", int(msg.Partition)), slog.Int64("offset", msg.Offset))
+	if !fresh[msg.EventID] {
+		h.skipped(ctx, msg)
 		return false, nil
 	}
 	if err := h.c.cfg.Apply(ctx, q, msg); err != nil {

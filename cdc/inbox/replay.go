@@ -103,14 +103,13 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, id int64, apply ApplyFunc, 
 		if err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		tag, err := sp.Exec(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset")
-			VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, msg.EventID, msg.Topic, msg.Partition, msg.Offset)
+		fresh, err := insertInbox(ctx, sp, []Message{msg})
 		if err != nil {
-			return fmt.Errorf("insert inbox: %w", err)
+			return err
 		}
 		action := "replayed"
 		res.Outcome = Replayed
-		if tag.RowsAffected() == 0 {
+		if !fresh[msg.EventID] {
 			action, res.Outcome = "replay_duplicate", AlreadyApplied
 		} else if err := apply(ctx, sp, msg); err != nil {
 			if !permanent(err) {
