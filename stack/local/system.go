@@ -470,6 +470,26 @@ func (s *System) applyConnectors(ctx context.Context, log *slog.Logger) error {
 // connectors and restarts a failed one (see connect.Watch).
 const ConnectorWatchInterval = 10 * time.Second
 
+// serviceGOMAXPROCS is the GOMAXPROCS of every service process unless the
+// environment sets one. The services share two cores with Postgres, Kafka
+// and Kafka Connect, and each of them needs a fraction of one: with one P
+// the Go scheduler has no idle P to wake and spin for each goroutine that
+// becomes runnable (a socket read, a channel send), which cost the
+// services 5 to 15 % of their CPU per order (bench/README.md, "One P per
+// service"). A service that needs more than a core gets more instances
+// (OrdersInstances, PaymentsInstances) or a GOMAXPROCS of its own.
+const serviceGOMAXPROCS = "1"
+
+// serviceRuntimeEnv is the Go runtime's settings for a service process:
+// GOMAXPROCS=serviceGOMAXPROCS unless lookup (the environment the service
+// inherits) has GOMAXPROCS, which then stands.
+func serviceRuntimeEnv(lookup func(string) (string, bool)) []string {
+	if _, ok := lookup("GOMAXPROCS"); ok {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + serviceGOMAXPROCS}
+}
+
 // startServices starts the instances of orders and payments, then the
 // gateway, and waits until the gateway is ready.
 func (s *System) startServices(ctx context.Context, binaries map[string]string) error {
@@ -485,7 +505,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 		{Payments, "PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", s.PaymentsAddrs, s.PaymentsAdminAddrs},
 	} {
 		for i, addr := range svc.addrs {
-			env := append(append(append([]string{}, s.cfg.Env...), common...),
+			env := append(append(append(serviceRuntimeEnv(os.LookupEnv), s.cfg.Env...), common...),
 				svc.addrVar+"="+addr, svc.adminVar+"="+svc.adminAddrs[i], svc.dbVar+"="+s.ServiceURL(svc.name))
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
 			if err := s.Start(ctx, freeFirst(c, addr, svc.addrVar)); err != nil {
@@ -497,7 +517,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	if err != nil {
 		return err
 	}
-	env := append(append(append([]string{}, s.cfg.Env...), authEnv...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
+	env := append(append(append(serviceRuntimeEnv(os.LookupEnv), s.cfg.Env...), authEnv...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
 		"ORDERS_GRPC_ADDR="+strings.Join(s.OrdersAddrs, ","), "PAYMENTS_GRPC_ADDR="+strings.Join(s.PaymentsAddrs, ","))
 	// Alive is enough to count as started: /readyz depends on the backends,
 	// and a gateway restarted while one is down must not count as failed.

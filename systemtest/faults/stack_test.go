@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +97,7 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 	t.Cleanup(sys.Stop)
 	log.Info("shop running", "took", time.Since(start).Round(time.Millisecond), "gateway", sys.GatewayURL(), "dir", dir)
 
+	checkGOMAXPROCS(t, sys)
 	sh := &shop{sys: sys, client: newClient(sys.GatewayURL()), reported: map[string]bool{}}
 	for _, db := range []struct {
 		name string
@@ -108,6 +111,39 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 		*db.to = pool
 	}
 	return sh
+}
+
+// checkGOMAXPROCS fails t unless every service process runs with the
+// GOMAXPROCS the stack gives it: 1, or this process's GOMAXPROCS when set
+// (stack/local serviceRuntimeEnv). Each reports it on its admin listener's
+// /metrics as go_sched_gomaxprocs_threads.
+func checkGOMAXPROCS(t *testing.T, sys *local.System) {
+	t.Helper()
+	want := "1"
+	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		want = v
+	}
+	admins := append(append([]string{sys.GatewayAdminAddr}, sys.OrdersAdminAddrs...), sys.PaymentsAdminAddrs...)
+	for _, addr := range admins {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "none"
+		for line := range strings.Lines(string(body)) {
+			if v, ok := strings.CutPrefix(line, "go_sched_gomaxprocs_threads "); ok {
+				got = strings.TrimSpace(v)
+			}
+		}
+		if got != want {
+			t.Errorf("the service on %s runs with GOMAXPROCS %s, want %s", addr, got, want)
+		}
+	}
 }
 
 // kill sends SIGKILL to the process of component name alone, as `kill -9
