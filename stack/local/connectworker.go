@@ -157,7 +157,7 @@ producer.linger.ms=1
 	}
 	argv := append(append(append([]string{java}, agent...), jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)...),
 		"org.apache.kafka.connect.cli.ConnectDistributed", propsPath)
-	return startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), procOptions{dir: cfg.Dir, timerSlack: connectTimerSlack}, argv...)
+	return startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), procOptions{dir: cfg.Dir, timerSlack: connectTimerSlack, nice: pipelineNice}, argv...)
 }
 
 // Restart starts the worker again with the same configuration, for example

@@ -192,8 +192,17 @@ log.retention.hours=168
 		return nil, err
 	}
 	argv := append(append(append([]string{java}, agent...), base...), "kafka.Kafka", propsPath)
-	return startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), procOptions{dir: cfg.Dir}, argv...)
+	return startProcess("kafka", filepath.Join(cfg.Dir, "kafka.log"), procOptions{dir: cfg.Dir, nice: pipelineNice}, argv...)
 }
+
+// pipelineNice is the nice value of Kafka and Kafka Connect (startNiced).
+// They carry only the asynchronous part of an order (its events), while
+// the gateway, the services and Postgres answer the shopper who waits for
+// POST /api/v1/orders: when the cores are short, the scheduler serves the
+// waiting request first and the events a moment later, instead of both
+// alike. At 5 the JVMs weigh about a third of a default process
+// (bench/README.md, "The event pipeline at nice 5").
+const pipelineNice = 5
 
 // Stop shuts the node down cleanly.
 func (k *Kafka) Stop() { k.Process.Stop(syscall.SIGTERM, 30*time.Second) }

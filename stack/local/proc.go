@@ -50,6 +50,8 @@ type procOptions struct {
 	// timerSlack, when positive, is the child's timer slack (see
 	// startWithTimerSlack).
 	timerSlack time.Duration
+	// nice, when positive, is the child's nice value (see startNiced).
+	nice int
 }
 
 // startProcess starts name with its output appended to logPath. The child
@@ -65,7 +67,13 @@ func startProcess(name, logPath string, o procOptions, argv ...string) (*Process
 	cmd.Dir = o.dir
 	cmd.Env = append(os.Environ(), o.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: o.cred}
-	if err := startWithTimerSlack(cmd, o.timerSlack); err != nil {
+	start := func() error { return startWithTimerSlack(cmd, o.timerSlack) }
+	if o.nice > 0 {
+		err = startNiced(o.nice, start)
+	} else {
+		err = start()
+	}
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -379,4 +387,46 @@ func startWithTimerSlack(cmd *exec.Cmd, slack time.Duration) error {
 	}
 	defer func() { _ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0) }()
 	return cmd.Start()
+}
+
+// launchers are the goroutines that start children at a nice value, one
+// per value (startNiced).
+var launchers = struct {
+	mu     sync.Mutex
+	byNice map[int]chan func()
+}{byNice: map[int]chan func(){}}
+
+// startNiced runs start, which forks a child, on an OS thread whose nice
+// value is nice: the child, and every thread it creates, inherits it.
+// Where the nice value cannot be set, the child gets this process's.
+//
+// Linux keeps the nice value per thread, and only a privileged process
+// may lower it again, so the thread is not given back to the Go runtime:
+// one goroutine per nice value keeps its thread locked for the life of
+// this process and starts every child of that value. The thread must not
+// end either: a child started with Pdeathsig gets its signal when the
+// thread that forked it exits. (Threads the runtime creates while a
+// goroutine is locked are cloned from its template thread, not from the
+// locked one, so no other thread of this process inherits the value.)
+func startNiced(nice int, start func() error) error {
+	launchers.mu.Lock()
+	jobs, ok := launchers.byNice[nice]
+	if !ok {
+		jobs = make(chan func())
+		launchers.byNice[nice] = jobs
+		go launch(nice, jobs)
+	}
+	launchers.mu.Unlock()
+	done := make(chan error, 1)
+	jobs <- func() { done <- start() }
+	return <-done
+}
+
+// launch runs jobs on a thread of its own at nice value nice, for good.
+func launch(nice int, jobs <-chan func()) {
+	runtime.LockOSThread() // never unlocked: see startNiced
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), nice)
+	for job := range jobs {
+		job()
+	}
 }

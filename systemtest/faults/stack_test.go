@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,6 +99,7 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 	log.Info("shop running", "took", time.Since(start).Round(time.Millisecond), "gateway", sys.GatewayURL(), "dir", dir)
 
 	checkGOMAXPROCS(t, sys)
+	checkNice(t, sys)
 	sh := &shop{sys: sys, client: newClient(sys.GatewayURL()), reported: map[string]bool{}}
 	for _, db := range []struct {
 		name string
@@ -144,6 +146,37 @@ func checkGOMAXPROCS(t *testing.T, sys *local.System) {
 			t.Errorf("the service on %s runs with GOMAXPROCS %s, want %s", addr, got, want)
 		}
 	}
+}
+
+// checkNice fails t unless Kafka and Kafka Connect run at nice 5 and
+// Postgres at this process's nice value (stack/local pipelineNice). It
+// checks nothing when this process runs niced itself.
+func checkNice(t *testing.T, sys *local.System) {
+	t.Helper()
+	self := niceOf(t, os.Getpid())
+	if self != "0" {
+		return
+	}
+	for name, want := range map[string]string{local.NameKafka: "5", local.NameConnect: "5", local.NamePostgres: "0"} {
+		p := sys.Process(name)
+		if p == nil {
+			t.Fatalf("no component %q (have %v)", name, sys.Names())
+		}
+		if got := niceOf(t, p.Pid()); got != want {
+			t.Errorf("%s runs at nice %s, want %s", name, got, want)
+		}
+	}
+}
+
+// niceOf returns the nice value of process pid (field 19 of its stat).
+func niceOf(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))[16]
 }
 
 // kill sends SIGKILL to the process of component name alone, as `kill -9
