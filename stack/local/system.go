@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -495,6 +496,7 @@ func serviceRuntimeEnv(lookup func(string) (string, bool)) []string {
 func (s *System) startServices(ctx context.Context, binaries map[string]string) error {
 	logs := filepath.Join(s.cfg.DataDir, "logs")
 	brokers := strings.Join(s.Brokers(), ",")
+	runtimeEnv := serviceRuntimeEnv(os.LookupEnv)
 	common := []string{"KAFKA_BROKERS=" + brokers, "ORDERS_TOPIC=" + s.cfg.Topics.Orders, "PAYMENTS_TOPIC=" + s.cfg.Topics.Payments,
 		"CONNECT_URL=" + s.ConnectURL()}
 	for _, svc := range []struct {
@@ -505,7 +507,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 		{Payments, "PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", s.PaymentsAddrs, s.PaymentsAdminAddrs},
 	} {
 		for i, addr := range svc.addrs {
-			env := append(append(append(serviceRuntimeEnv(os.LookupEnv), s.cfg.Env...), common...),
+			env := append(append(append(slices.Clone(runtimeEnv), s.cfg.Env...), common...),
 				svc.addrVar+"="+addr, svc.adminVar+"="+svc.adminAddrs[i], svc.dbVar+"="+s.ServiceURL(svc.name))
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
 			if err := s.Start(ctx, freeFirst(c, addr, svc.addrVar)); err != nil {
@@ -517,7 +519,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	if err != nil {
 		return err
 	}
-	env := append(append(append(serviceRuntimeEnv(os.LookupEnv), s.cfg.Env...), authEnv...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
+	env := append(append(append(slices.Clone(runtimeEnv), s.cfg.Env...), authEnv...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
 		"ORDERS_GRPC_ADDR="+strings.Join(s.OrdersAddrs, ","), "PAYMENTS_GRPC_ADDR="+strings.Join(s.PaymentsAddrs, ","))
 	// Alive is enough to count as started: /readyz depends on the backends,
 	// and a gateway restarted while one is down must not count as failed.
