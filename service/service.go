@@ -72,6 +72,15 @@ type Spec struct {
 	NoTelemetry bool
 }
 
+// streamWorkers is how many goroutines of a gRPC server take its calls in
+// turn. Without them grpc-go starts a goroutine per call, whose stack
+// starts small and is grown and copied on every call that goes deep (the
+// interceptors, protojson's timestamps): 6 % of the orders service's CPU
+// at 500 orders/s. A worker keeps its grown stack. When all are busy (a
+// burst, or long streams holding them), a call gets its own goroutine as
+// before; an idle worker costs only its stack.
+const streamWorkers = 32
+
 // Run serves s until ctx is done, then stops gracefully: health goes
 // NOT_SERVING, the server drains (GracefulStop, bounded by
 // s.ShutdownTimeout), the jobs return, and Run returns nil. It returns an
@@ -106,6 +115,7 @@ func Run(ctx context.Context, s Spec) error {
 		stream = append([]grpc.StreamServerInterceptor{metrics.StreamServerInterceptor()}, stream...)
 		opts = append(opts, tracing.GRPCServerOption())
 	}
+	opts = append(opts, grpc.NumStreamWorkers(streamWorkers))
 	srv := grpc.NewServer(append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))...)
 	srv.RegisterService(s.Service, s.Impl)
 	healthSrv := health.NewServer()

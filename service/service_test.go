@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"shop/service"
 )
@@ -149,5 +151,77 @@ func TestRunRecoversPanics(t *testing.T) {
 		if got[m] != n {
 			t.Errorf("log records of panics in %s: got %d, want %d (all: %v)", m, got[m], n, got)
 		}
+	}
+}
+
+// goroutineService's unary method GoroutineID answers with the id of the
+// goroutine that ran its handler.
+var goroutineService = grpc.ServiceDesc{
+	ServiceName: "test.Goroutines",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "GoroutineID",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := new(emptypb.Empty)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			h := func(context.Context, any) (any, error) {
+				buf := make([]byte, 64)
+				buf = buf[:runtime.Stack(buf, false)] // "goroutine 123 [running]:..."
+				id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+				return wrapperspb.String(id), nil
+			}
+			if interceptor == nil {
+				return h(ctx, in)
+			}
+			return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/test.Goroutines/GoroutineID"}, h)
+		},
+	}},
+}
+
+// Calls run on a pool of worker goroutines, which keep their grown stacks,
+// not on a new goroutine each (grpc-go's default without stream workers).
+func TestRunReusesHandlerGoroutines(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	spec := service.Spec{
+		Name: "test", Addr: "127.0.0.1:0", Service: &goroutineService, Impl: struct{}{},
+		ShutdownTimeout: time.Second, Ready: func(addr string) { ready <- addr },
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	go func() { done <- service.Run(ctx, spec) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run() = %v before serving", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run() not serving after 30s")
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	const calls = 200
+	ids := map[string]bool{}
+	for range calls {
+		var id wrapperspb.StringValue
+		if err := conn.Invoke(ctx, "/test.Goroutines/GoroutineID", &emptypb.Empty{}, &id); err != nil {
+			t.Fatal(err)
+		}
+		ids[id.GetValue()] = true
+	}
+	// One after another, every call finds a worker waiting; a goroutine per
+	// call would give 200 ids.
+	if len(ids) > calls/4 {
+		t.Errorf("%d sequential calls ran on %d goroutines, want a few workers reused", calls, len(ids))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v, want nil after a stop asked for", err)
 	}
 }
