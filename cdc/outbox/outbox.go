@@ -76,20 +76,43 @@ func Insert(ctx context.Context, tx pgx.Tx, events ...Event) error {
 // together with its own statements in one round trip (in its transaction).
 func Queue(batch *pgx.Batch, events ...Event) error {
 	for _, e := range events {
-		if err := e.validate(); err != nil {
-			return fmt.Errorf("outbox event %s: %w", e.ID, err)
-		}
-		payload, err := protojson.Marshal(e.Payload)
+		r, err := e.Row()
 		if err != nil {
-			return fmt.Errorf("outbox event %s: marshal payload: %w", e.ID, err)
-		}
-		var traceparent *string
-		if e.Traceparent != "" {
-			traceparent = &e.Traceparent
+			return err
 		}
 		batch.Queue(`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent)
 			VALUES ($1, $2, $3, $4, $5, $6)`,
-			e.ID, e.AggregateType, e.AggregateID, e.Type, string(payload), traceparent)
+			r.ID, r.AggregateType, r.AggregateID, r.Type, r.Payload, r.Traceparent)
 	}
 	return nil
+}
+
+// Row is an event's outbox row as Queue inserts it (id, aggregatetype,
+// aggregateid, type, payload, traceparent), for a caller whose insert is
+// part of a statement of its own.
+type Row struct {
+	ID            uuid.UUID
+	AggregateType string
+	AggregateID   string
+	Type          string
+	// Payload is the protojson encoding of the event's payload.
+	Payload string
+	// Traceparent is nil when the event has none.
+	Traceparent *string
+}
+
+// Row validates e and returns its outbox row.
+func (e Event) Row() (Row, error) {
+	if err := e.validate(); err != nil {
+		return Row{}, fmt.Errorf("outbox event %s: %w", e.ID, err)
+	}
+	payload, err := protojson.Marshal(e.Payload)
+	if err != nil {
+		return Row{}, fmt.Errorf("outbox event %s: marshal payload: %w", e.ID, err)
+	}
+	r := Row{ID: e.ID, AggregateType: e.AggregateType, AggregateID: e.AggregateID, Type: e.Type, Payload: string(payload)}
+	if e.Traceparent != "" {
+		r.Traceparent = &e.Traceparent
+	}
+	return r, nil
 }

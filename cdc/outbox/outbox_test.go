@@ -32,3 +32,44 @@ func TestEventValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestEventRow(t *testing.T) {
+	id := uuid.New()
+	trace := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	tests := []struct {
+		name    string
+		event   Event
+		want    Row
+		wantErr bool
+	}{
+		{
+			name:  "WithTraceparent",
+			event: Event{ID: id, AggregateType: "payment", AggregateID: "alice", Type: "PaymentSucceeded", Payload: wrapperspb.Int64(42), Traceparent: trace},
+			want:  Row{ID: id, AggregateType: "payment", AggregateID: "alice", Type: "PaymentSucceeded", Payload: `"42"`, Traceparent: &trace},
+		},
+		{
+			name:  "NoTraceparent",
+			event: Event{ID: id, AggregateType: "order", AggregateID: "bob", Type: "OrderCreated", Payload: wrapperspb.String("x")},
+			want:  Row{ID: id, AggregateType: "order", AggregateID: "bob", Type: "OrderCreated", Payload: `"x"`},
+		},
+		{name: "ErrInvalid", event: Event{ID: id, AggregateType: "order", AggregateID: "bob", Payload: wrapperspb.String("x")}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.event.Row()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Row() error = %v, want error %t", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if got.ID != tt.want.ID || got.AggregateType != tt.want.AggregateType || got.AggregateID != tt.want.AggregateID ||
+				got.Type != tt.want.Type || got.Payload != tt.want.Payload {
+				t.Errorf("Row() = %+v, want %+v", got, tt.want)
+			}
+			if (got.Traceparent == nil) != (tt.want.Traceparent == nil) || (got.Traceparent != nil && *got.Traceparent != *tt.want.Traceparent) {
+				t.Errorf("Row().Traceparent = %v, want %v", got.Traceparent, tt.want.Traceparent)
+			}
+		})
+	}
+}

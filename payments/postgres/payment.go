@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -32,108 +31,108 @@ import (
 // event. An invalid order, or one that contradicts the recorded decision
 // (other user or amount), is a fault.Invalid error: it can never be applied.
 // Any other error is transient and tx must be rolled back.
+//
+// All of it is one statement, one round trip (payOrderSQL): the event of
+// each possible decision is encoded beforehand, and the statement inserts
+// the one it took.
 func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, traceparent string) (payments.Outcome, error) {
 	if err := order.Validate(); err != nil {
 		return payments.Outcome{}, err
 	}
 	now := s.clock()
-	prev, found, debited, err := decide(ctx, tx, order, now)
-	if err != nil {
-		return payments.Outcome{}, err
-	}
-	if found {
-		if prev.UserID != order.UserID || prev.Amount != order.Amount {
-			return payments.Outcome{}, fault.Errorf(fault.Invalid, "order %s was decided for user %q amount %d, event says user %q amount %d",
-				order.OrderID, prev.UserID, prev.Amount, order.UserID, order.Amount)
-		}
-		prev.Replayed = true
-		batch := &pgx.Batch{}
-		if err := queueOutcomeEvent(batch, prev, traceparent); err != nil {
-			return payments.Outcome{}, err
-		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return payments.Outcome{}, fmt.Errorf("publish outcome of order %s again: %w", order.OrderID, err)
-		}
-		return prev, nil
-	}
-
-	out := payments.Outcome{OrderID: order.OrderID, UserID: order.UserID, Amount: order.Amount, Status: payments.PaymentSucceeded}
-	// The writes that follow the decision go in one round trip.
-	batch := &pgx.Batch{}
-	if debited {
-		batch.Queue(`INSERT INTO ledger (user_id, kind, amount, order_id, created_at)
-			VALUES ($1, 'DEBIT', $2, $3, $4)`, order.UserID, order.Amount, order.OrderID, now)
-	} else {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)`, order.UserID).Scan(&exists); err != nil {
-			return payments.Outcome{}, fmt.Errorf("check account %s: %w", order.UserID, err)
-		}
-		out.Status, out.Reason = payments.PaymentFailed, payments.FailureInsufficientFunds
-		if !exists {
-			out.Reason = payments.FailureAccountNotFound
-		}
-	}
-	var reason *string
-	if out.Reason != "" {
-		r := string(out.Reason)
-		reason = &r
-	}
-	// A concurrent decision on the same order (its event on another
-	// partition) makes this insert fail with a unique violation: the whole
-	// transaction, debit included, rolls back and the retry finds the
-	// recorded decision.
-	batch.Queue(`INSERT INTO payment_outcomes (order_id, user_id, amount, status, reason, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, out.OrderID, out.UserID, out.Amount, string(out.Status), reason, now)
-	if err := queueOutcomeEvent(batch, out, traceparent); err != nil {
-		return payments.Outcome{}, err
-	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return payments.Outcome{}, fmt.Errorf("record outcome of order %s (debit, outcome, event): %w", order.OrderID, err)
-	}
-	return out, nil
-}
-
-// decide reads the decision recorded for order within tx and, when there
-// is none, debits the order's amount from its user's account if the balance
-// covers it, in one statement (one round trip): found reports a recorded
-// decision (prev), debited a debit made now. Neither means no account or
-// too little money.
-func decide(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, now time.Time) (prev payments.Outcome, found, debited bool, err error) {
-	var (
-		userID         *string
-		amount         *int64
-		status, reason *string
-	)
-	err = tx.QueryRow(ctx, `WITH prev AS (
-			SELECT user_id, amount, status, reason FROM payment_outcomes WHERE order_id = $3
-		), debit AS (
-			UPDATE accounts SET balance = balance - $2, updated_at = $4
-			WHERE user_id = $1 AND balance >= $2 AND NOT EXISTS (SELECT 1 FROM prev)
-			RETURNING 1
-		)
-		SELECT EXISTS (SELECT 1 FROM debit), prev.user_id, prev.amount, prev.status, prev.reason
-		FROM (VALUES (1)) AS one LEFT JOIN prev ON true`,
-		order.UserID, order.Amount, order.OrderID, now).Scan(&debited, &userID, &amount, &status, &reason)
-	if err != nil {
-		return payments.Outcome{}, false, false, fmt.Errorf("decide order %s (recorded outcome, debit of %s): %w", order.OrderID, order.UserID, err)
-	}
-	if status == nil {
-		return payments.Outcome{}, false, debited, nil
-	}
-	prev = payments.Outcome{OrderID: order.OrderID, UserID: *userID, Amount: *amount, Status: payments.PaymentStatus(*status)}
-	if reason != nil {
-		prev.Reason = payments.FailureReason(*reason)
-	}
-	return prev, true, false, nil
-}
-
-// queueOutcomeEvent adds the outbox insert of the outcome's event
-// (PaymentSucceeded or PaymentFailed, aggregateid = user id) to batch.
-func queueOutcomeEvent(batch *pgx.Batch, o payments.Outcome, traceparent string) error {
 	id, err := uuid.NewV7()
 	if err != nil {
-		return fmt.Errorf("new event id: %w", err)
+		return payments.Outcome{}, fmt.Errorf("new event id: %w", err)
 	}
+	decided := payments.Outcome{OrderID: order.OrderID, UserID: order.UserID, Amount: order.Amount}
+	var events [3]outbox.Row // succeeded, insufficient funds, no account
+	for i, o := range []payments.Outcome{
+		{Status: payments.PaymentSucceeded},
+		{Status: payments.PaymentFailed, Reason: payments.FailureInsufficientFunds},
+		{Status: payments.PaymentFailed, Reason: payments.FailureAccountNotFound},
+	} {
+		o.OrderID, o.UserID, o.Amount = decided.OrderID, decided.UserID, decided.Amount
+		if events[i], err = outcomeEvent(id, o, traceparent).Row(); err != nil {
+			return payments.Outcome{}, fmt.Errorf("publish outcome of order %s: %w", order.OrderID, err)
+		}
+	}
+	var (
+		status, prevUser string
+		reason           *string
+		replayed         bool
+		prevAmount       int64
+	)
+	// A concurrent decision on the same order (its event on another
+	// partition) makes the outcome's insert fail with a unique violation:
+	// the whole transaction, debit included, rolls back and the retry finds
+	// the recorded decision.
+	err = tx.QueryRow(ctx, payOrderSQL, order.UserID, order.Amount, order.OrderID, now,
+		id, paymentsv1.AggregateType, events[0].Traceparent, events[0].Type, events[1].Type,
+		events[0].Payload, events[1].Payload, events[2].Payload,
+	).Scan(&status, &reason, &replayed, &prevUser, &prevAmount)
+	if err != nil {
+		return payments.Outcome{}, fmt.Errorf("pay order %s (decision, debit, outcome, event): %w", order.OrderID, err)
+	}
+	if replayed && (prevUser != order.UserID || prevAmount != order.Amount) {
+		return payments.Outcome{}, fault.Errorf(fault.Invalid, "order %s was decided for user %q amount %d, event says user %q amount %d",
+			order.OrderID, prevUser, prevAmount, order.UserID, order.Amount)
+	}
+	decided.Status, decided.Replayed = payments.PaymentStatus(status), replayed
+	if reason != nil {
+		decided.Reason = payments.FailureReason(*reason)
+	}
+	return decided, nil
+}
+
+// payOrderSQL is PayOrder's statement. $1 user, $2 amount, $3 order, $4 now;
+// the event: $5 id, $6 aggregate type, $7 traceparent, $8 and $9 the types
+// of success and failure, $10 to $12 the payloads of success, insufficient
+// funds and no account.
+//
+// prev is the recorded decision, if any. Without one, debit takes the amount
+// when the balance covers it, and the decision follows (no account is told
+// from too little money by the account's row in the statement's snapshot).
+// The ledger row, the recorded outcome and the event are inserted as
+// decided; a replay inserts only the event, and only when the order agrees
+// with the recorded decision (PayOrder fails the other case). Postgres runs
+// every data-modifying part exactly once, in one snapshot.
+const payOrderSQL = `WITH prev AS (
+		SELECT user_id, amount, status, reason FROM payment_outcomes WHERE order_id = $3
+	), debit AS (
+		UPDATE accounts SET balance = balance - $2, updated_at = $4
+		WHERE user_id = $1 AND balance >= $2 AND NOT EXISTS (SELECT 1 FROM prev)
+		RETURNING 1
+	), decision AS (
+		SELECT prev.status IS NOT NULL AS replayed, prev.user_id AS prev_user, prev.amount AS prev_amount,
+			CASE WHEN prev.status IS NOT NULL THEN prev.status
+				WHEN EXISTS (SELECT 1 FROM debit) THEN 'SUCCEEDED'
+				ELSE 'FAILED' END AS status,
+			CASE WHEN prev.status IS NOT NULL THEN prev.reason
+				WHEN EXISTS (SELECT 1 FROM debit) THEN NULL
+				WHEN EXISTS (SELECT 1 FROM accounts WHERE user_id = $1) THEN 'INSUFFICIENT_FUNDS'
+				ELSE 'ACCOUNT_NOT_FOUND' END AS reason
+		FROM (VALUES (1)) AS one LEFT JOIN prev ON true
+	), ledger AS (
+		INSERT INTO ledger (user_id, kind, amount, order_id, created_at)
+		SELECT $1, 'DEBIT', $2, $3, $4 FROM debit
+	), outcome AS (
+		INSERT INTO payment_outcomes (order_id, user_id, amount, status, reason, created_at)
+		SELECT $3, $1, $2, status, reason, $4 FROM decision WHERE NOT replayed
+	), event AS (
+		INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent)
+		SELECT $5, $6::text, $1,
+			CASE WHEN status = 'SUCCEEDED' THEN $8::text ELSE $9::text END,
+			CASE WHEN status = 'SUCCEEDED' THEN $10::jsonb
+				WHEN reason = 'INSUFFICIENT_FUNDS' THEN $11::jsonb
+				WHEN reason = 'ACCOUNT_NOT_FOUND' THEN $12::jsonb END,
+			$7::text
+		FROM decision WHERE NOT replayed OR (prev_user = $1 AND prev_amount = $2)
+	)
+	SELECT status, reason, replayed, coalesce(prev_user, ''), coalesce(prev_amount, 0) FROM decision`
+
+// outcomeEvent is the outbox event of outcome o (PaymentSucceeded or
+// PaymentFailed, aggregateid = user id), with event id id.
+func outcomeEvent(id uuid.UUID, o payments.Outcome, traceparent string) outbox.Event {
 	ev := outbox.Event{ID: id, AggregateType: paymentsv1.AggregateType, AggregateID: o.UserID, Traceparent: traceparent}
 	switch o.Status {
 	case payments.PaymentSucceeded:
@@ -143,13 +142,8 @@ func queueOutcomeEvent(batch *pgx.Batch, o payments.Outcome, traceparent string)
 		ev.Type = paymentsv1.EventPaymentFailed
 		ev.Payload = &paymentsv1.PaymentFailed{OrderId: o.OrderID.String(), UserId: o.UserID, Amount: o.Amount,
 			Currency: limits.Currency, Reason: failureReasonToProto(o.Reason)}
-	default:
-		return fmt.Errorf("outcome of order %s: unknown status %q", o.OrderID, o.Status)
 	}
-	if err := outbox.Queue(batch, ev); err != nil {
-		return fmt.Errorf("publish outcome of order %s: %w", o.OrderID, err)
-	}
-	return nil
+	return ev
 }
 
 // failureReasonToProto converts a failure reason to its proto enum.
