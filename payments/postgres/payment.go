@@ -45,11 +45,15 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 		return payments.Outcome{}, fmt.Errorf("new event id: %w", err)
 	}
 	decided := payments.Outcome{OrderID: order.OrderID, UserID: order.UserID, Amount: order.Amount}
-	var events [3]outbox.Row // succeeded, insufficient funds, no account
+	// Succeeded, insufficient funds, no account, and a recorded failure
+	// without a reason (not written by this code; published as before, with
+	// the reason unspecified).
+	var events [4]outbox.Row
 	for i, o := range []payments.Outcome{
 		{Status: payments.PaymentSucceeded},
 		{Status: payments.PaymentFailed, Reason: payments.FailureInsufficientFunds},
 		{Status: payments.PaymentFailed, Reason: payments.FailureAccountNotFound},
+		{Status: payments.PaymentFailed},
 	} {
 		o.OrderID, o.UserID, o.Amount = decided.OrderID, decided.UserID, decided.Amount
 		if events[i], err = outcomeEvent(id, o, traceparent).Row(); err != nil {
@@ -68,7 +72,7 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	// the recorded decision.
 	err = tx.QueryRow(ctx, payOrderSQL, order.UserID, order.Amount, order.OrderID, now,
 		id, paymentsv1.AggregateType, events[0].Traceparent, events[0].Type, events[1].Type,
-		events[0].Payload, events[1].Payload, events[2].Payload,
+		events[0].Payload, events[1].Payload, events[2].Payload, events[3].Payload,
 	).Scan(&status, &reason, &replayed, &prevUser, &prevAmount)
 	if err != nil {
 		return payments.Outcome{}, fmt.Errorf("pay order %s (decision, debit, outcome, event): %w", order.OrderID, err)
@@ -86,8 +90,8 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 
 // payOrderSQL is PayOrder's statement. $1 user, $2 amount, $3 order, $4 now;
 // the event: $5 id, $6 aggregate type, $7 traceparent, $8 and $9 the types
-// of success and failure, $10 to $12 the payloads of success, insufficient
-// funds and no account.
+// of success and failure, $10 to $13 the payloads of success, insufficient
+// funds, no account and a failure without a reason.
 //
 // prev is the recorded decision, if any. Without one, debit takes the amount
 // when the balance covers it, and the decision follows (no account is told
@@ -124,7 +128,8 @@ const payOrderSQL = `WITH prev AS (
 			CASE WHEN status = 'SUCCEEDED' THEN $8::text ELSE $9::text END,
 			CASE WHEN status = 'SUCCEEDED' THEN $10::jsonb
 				WHEN reason = 'INSUFFICIENT_FUNDS' THEN $11::jsonb
-				WHEN reason = 'ACCOUNT_NOT_FOUND' THEN $12::jsonb END,
+				WHEN reason = 'ACCOUNT_NOT_FOUND' THEN $12::jsonb
+				ELSE $13::jsonb END,
 			$7::text
 		FROM decision WHERE NOT replayed OR (prev_user = $1 AND prev_amount = $2)
 	)

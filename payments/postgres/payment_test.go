@@ -196,3 +196,43 @@ func TestPayOrderConcurrentSameOrderDecidesOnce(t *testing.T) {
 		})
 	}
 }
+
+// A recorded failure without a reason (never written by PayOrder; the
+// schema allows it) is replayed like any other decision: nothing debited,
+// its event published again with the reason left unspecified.
+func TestPayOrderReplaysFailureWithoutReason(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	if _, err := s.CreateAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TopUp(ctx, "alice", 1000, ""); err != nil {
+		t.Fatal(err)
+	}
+	order := payments.OrderCreated{OrderID: uuid.New(), UserID: "alice", Amount: 400, Currency: "RUB"}
+	if _, err := pool.Exec(ctx, `INSERT INTO payment_outcomes (order_id, user_id, amount, status, reason, created_at)
+		VALUES ($1, 'alice', 400, 'FAILED', NULL, now())`, order.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := payOrder(t, s, pool, order)
+	if err != nil {
+		t.Fatalf("PayOrder() error = %v", err)
+	}
+	want := payments.Outcome{OrderID: order.OrderID, UserID: "alice", Amount: 400, Status: payments.PaymentFailed, Replayed: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("PayOrder() (-want +got):\n%s", diff)
+	}
+	if b := balance(t, pool, "alice"); b != 1000 {
+		t.Errorf("balance = %d, want 1000", b)
+	}
+	var typ string
+	var reason *string
+	if err := pool.QueryRow(ctx, `SELECT type, payload->>'reason' FROM outbox WHERE payload->>'orderId' = $1`,
+		order.OrderID.String()).Scan(&typ, &reason); err != nil {
+		t.Fatalf("the replayed event: %v", err)
+	}
+	if typ != "PaymentFailed" || reason != nil {
+		t.Errorf("replayed event: type %q, reason %v; want PaymentFailed without a reason", typ, reason)
+	}
+	assertConsistent(t, pool)
+}
