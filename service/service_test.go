@@ -71,9 +71,16 @@ var panicker = grpc.ServiceDesc{
 // the channel of Run's result.
 func runPanicker(ctx context.Context, t *testing.T, spec service.Spec) (*grpc.ClientConn, <-chan error) {
 	t.Helper()
+	return runService(ctx, t, &panicker, spec)
+}
+
+// runService runs desc (with no implementation behind it: its handlers
+// stand alone) as runPanicker runs the panicker.
+func runService(ctx context.Context, t *testing.T, desc *grpc.ServiceDesc, spec service.Spec) (*grpc.ClientConn, <-chan error) {
+	t.Helper()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	spec.Name, spec.Addr, spec.Service, spec.Impl = "test", "127.0.0.1:0", &panicker, struct{}{}
+	spec.Name, spec.Addr, spec.Service, spec.Impl = "test", "127.0.0.1:0", desc, struct{}{}
 	spec.ShutdownTimeout, spec.Ready = time.Second, func(addr string) { ready <- addr }
 	go func() { done <- service.Run(ctx, spec) }()
 	var addr string
@@ -184,27 +191,7 @@ var goroutineService = grpc.ServiceDesc{
 // not on a new goroutine each (grpc-go's default without stream workers).
 func TestRunReusesHandlerGoroutines(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	spec := service.Spec{
-		Name: "test", Addr: "127.0.0.1:0", Service: &goroutineService, Impl: struct{}{},
-		ShutdownTimeout: time.Second, Ready: func(addr string) { ready <- addr },
-		Logger: slog.New(slog.DiscardHandler),
-	}
-	go func() { done <- service.Run(ctx, spec) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("Run() = %v before serving", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run() not serving after 30s")
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, done := runService(ctx, t, &goroutineService, service.Spec{Logger: slog.New(slog.DiscardHandler)})
 
 	const calls = 200
 	ids := map[string]bool{}
