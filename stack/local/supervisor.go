@@ -359,9 +359,11 @@ func (s *Supervisor) restart(sc *supervised) bool {
 			s.mu.Lock()
 			sc.proc, sc.ready = p, true
 			sc.restarts++
+			// Logged before the waiters wake, so that whoever sees the
+			// restart (Restarted) finds it in the log too.
+			s.log.Info(c.Name+" restarted", "component", c.Name, "pid", p.Pid(), "restarts", sc.restarts)
 			s.notifyLocked()
 			s.mu.Unlock()
-			s.log.Info(c.Name+" restarted", "component", c.Name, "pid", p.Pid(), "restarts", sc.restarts)
 			return true
 		}
 		s.log.Warn(c.Name+" restart failed", "component", c.Name, "err", err.Error())
