@@ -93,6 +93,22 @@ func producer(t *testing.T, brokers []string) sarama.SyncProducer {
 	return p
 }
 
+// sendNew sends n messages with new ids, key "k" and value "v" to topic, and
+// returns their ids.
+func sendNew(t *testing.T, p sarama.SyncProducer, topic string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	msgs := make([]*sarama.ProducerMessage, n)
+	for i := range n {
+		ids[i] = uuid.NewString()
+		msgs[i] = msg(topic, "k", "v", "id", ids[i], "eventType", "T")
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 func msg(topic, key, value string, headers ...string) *sarama.ProducerMessage {
 	m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.StringEncoder(value)}
 	for i := 0; i+1 < len(headers); i += 2 {
@@ -231,16 +247,7 @@ func TestDuplicatesInOneInboxStatement(t *testing.T) {
 	topic := env.NewTopic(t, "events")
 	p := producer(t, env.Brokers)
 
-	var earlier []string
-	var first []*sarama.ProducerMessage
-	for range 40 {
-		id := uuid.NewString()
-		earlier = append(earlier, id)
-		first = append(first, msg(topic, "k", "v", "id", id, "eventType", "T"))
-	}
-	if err := p.SendMessages(first); err != nil {
-		t.Fatal(err)
-	}
+	earlier := sendNew(t, p, topic, 40)
 	var applies atomic.Int32
 	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
 		applies.Add(1)

@@ -140,6 +140,17 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	})
 	defer stop()
 
+	// First in one pipeline, when the consumer has one (pipeline.go).
+	if h.c.cfg.Pipeline != nil {
+		delivered, err := h.applyPipelined(tctx, batch)
+		if err == nil {
+			return 0, delivered, nil
+		}
+		if tctx.Err() != nil {
+			return 0, nil, err
+		}
+		h.c.log.Debug("batch applied message by message", slog.Int("messages", len(batch)), slog.Any("reason", err))
+	}
 	// Optimistically without savepoints, the batch's event ids inserted
 	// into the inbox in one statement (applyAll); a message that turns out
 	// permanently failing sends the whole batch round again message by
@@ -236,16 +247,7 @@ func insertInbox(ctx context.Context, tx pgx.Tx, msgs []Message) (map[uuid.UUID]
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	ids := make([][16]byte, len(msgs))
-	topics := make([]string, len(msgs))
-	partitions := make([]int32, len(msgs))
-	offsets := make([]int64, len(msgs))
-	for i, m := range msgs {
-		ids[i], topics[i], partitions[i], offsets[i] = m.EventID, m.Topic, m.Partition, m.Offset
-	}
-	rows, err := tx.Query(ctx, `INSERT INTO inbox (event_id, topic, partition, "offset")
-		SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::bigint[])
-		ON CONFLICT DO NOTHING RETURNING event_id`, ids, topics, partitions, offsets)
+	rows, err := tx.Query(ctx, insertInboxSQL, inboxArgs(msgs)...)
 	if err != nil {
 		return nil, fmt.Errorf("insert inbox: %w", err)
 	}

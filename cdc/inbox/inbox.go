@@ -8,8 +8,10 @@
 // Messages are applied in batches: what is already buffered for a partition
 // (up to Config.BatchSize) is one batch, and the batches that the consumer's
 // partitions have waiting when one of its two committers ends a transaction
-// are applied together in its next one (group commit, commit.go), first
-// without savepoints (fewer round trips). Errors are classified once (permanent, in
+// are applied together in its next one (group commit, commit.go): first in
+// one pipeline when the consumer has a PipelineFunc (two round trips,
+// pipeline.go), else, or when that does not fit the batch, message by
+// message without savepoints (fewer round trips). Errors are classified once (permanent, in
 // classify.go): a message that can never be applied (an invalid "id" or
 // "eventType" header or key, an Undecodable error from Apply, a Postgres
 // data exception or check violation raised while applying it) sends the
@@ -86,6 +88,10 @@ type Config struct {
 	// Pool is the service's database, holding the inbox and dead_letters tables.
 	Pool  *pgxpool.Pool
 	Apply ApplyFunc
+	// Pipeline, optional, applies messages on the pipelined path
+	// (pipeline.go): with it a batch usually costs two round trips to
+	// Postgres instead of three plus one per message.
+	Pipeline PipelineFunc
 	// Logger receives structured logs; required.
 	Logger *slog.Logger
 	// BatchSize caps the messages of one partition's batch and of a

@@ -27,6 +27,9 @@ type Store interface {
 	// ApplyPayment moves the order of r out of PENDING within tx and says
 	// what it did; an invalid r is a fault.Invalid error.
 	ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error)
+	// QueueApplyPayment queues ApplyPayment's update of a PENDING order on
+	// b and returns the function that reads whether it applied r.
+	QueueApplyPayment(b *pgx.Batch, r orders.PaymentResult) (func(pgx.BatchResults) (applied bool, err error), error)
 	// ParkPayment keeps r, whose order is not visible, with its message m
 	// within tx, for ApplyParkedPayments.
 	ParkPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult, m inbox.Message) error
@@ -57,6 +60,44 @@ func (a *Applier) Handlers() inbox.Handlers {
 	return inbox.Handlers{
 		paymentsv1.EventPaymentSucceeded: a.handle(decodeSucceeded),
 		paymentsv1.EventPaymentFailed:    a.handle(decodeFailed),
+	}
+}
+
+// Pipelines is the consumer's table of pipelined effects
+// (inbox.PipelineFunc): a result whose order is PENDING, visible and
+// matches it is applied with one statement queued with the rest of its
+// transaction. Every other case (a terminal order, an order not visible
+// yet, a mismatch, a message that does not decode) is left to Handlers
+// (inbox.ErrNotPipelined).
+func (a *Applier) Pipelines() inbox.Pipelines {
+	return inbox.Pipelines{
+		paymentsv1.EventPaymentSucceeded: a.queue(decodeSucceeded),
+		paymentsv1.EventPaymentFailed:    a.queue(decodeFailed),
+	}
+}
+
+// queue returns the inbox.PipelineFunc of one event type.
+func (a *Applier) queue(decode func(inbox.Message) (orders.PaymentResult, error)) inbox.PipelineFunc {
+	return func(ctx context.Context, m inbox.Message, b *pgx.Batch) (inbox.ReadFunc, error) {
+		r, err := decode(m)
+		if err != nil {
+			return nil, inbox.ErrNotPipelined
+		}
+		read, err := a.store.QueueApplyPayment(b, r)
+		if err != nil {
+			return nil, inbox.ErrNotPipelined
+		}
+		return func(br pgx.BatchResults) error {
+			applied, err := read(br)
+			if err != nil {
+				return err
+			}
+			if !applied {
+				return inbox.ErrNotPipelined
+			}
+			a.logger.DebugContext(ctx, "payment result applied", paymentAttrs(m, r, orders.Applied)...)
+			return nil
+		}, nil
 	}
 }
 
@@ -91,12 +132,7 @@ func (a *Applier) apply(ctx context.Context, tx pgx.Tx, m inbox.Message, r order
 	if err != nil {
 		return fmt.Errorf("apply %s %s: %w", m.Type, m.EventID, err)
 	}
-	attrs := []any{
-		slog.String("event_id", r.EventID.String()),
-		slog.String("event_type", m.Type),
-		slog.String("order_id", r.OrderID.String()),
-		slog.String("outcome", outcome.String()),
-	}
+	attrs := paymentAttrs(m, r, outcome)
 	switch outcome {
 	case orders.Applied:
 		a.logger.DebugContext(ctx, "payment result applied", attrs...)
@@ -114,6 +150,16 @@ func (a *Applier) apply(ctx context.Context, tx pgx.Tx, m inbox.Message, r order
 		return inbox.Undecodable(r.MismatchError(outcome))
 	}
 	return nil
+}
+
+// paymentAttrs are the attributes of a log of result r of message m.
+func paymentAttrs(m inbox.Message, r orders.PaymentResult, outcome orders.ApplyOutcome) []any {
+	return []any{
+		slog.String("event_id", r.EventID.String()),
+		slog.String("event_type", m.Type),
+		slog.String("order_id", r.OrderID.String()),
+		slog.String("outcome", outcome.String()),
+	}
 }
 
 // SweepInterval is how often Sweep should run: a parked result is applied

@@ -32,9 +32,7 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 	// payment result that early): a PENDING order found after a miss is
 	// updated again, never reported as terminal.
 	for attempt := 0; ; attempt++ {
-		tag, err := tx.Exec(ctx, `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5
-			WHERE id = $1 AND user_id = $2 AND amount = $6 AND status = 'PENDING'`,
-			r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock(), r.Amount)
+		tag, err := tx.Exec(ctx, applyPaymentSQL, s.applyPaymentArgs(r)...)
 		if err != nil {
 			return 0, pgfault.From(fmt.Sprintf("apply payment to order %s", r.OrderID), err)
 		}
@@ -65,6 +63,35 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 			return 0, fmt.Errorf("apply payment to order %s: PENDING but not updatable", r.OrderID)
 		}
 	}
+}
+
+// applyPaymentSQL moves a PENDING order of the result's user and amount to
+// the result's status.
+const applyPaymentSQL = `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5
+	WHERE id = $1 AND user_id = $2 AND amount = $6 AND status = 'PENDING'`
+
+func (s *Store) applyPaymentArgs(r orders.PaymentResult) []any {
+	return []any{r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock(), r.Amount}
+}
+
+// QueueApplyPayment queues on b the statement with which ApplyPayment
+// applies r to a PENDING order, to be sent in the inbox consumer's
+// transaction with others (inbox.PipelineFunc), and returns the function
+// that reads its result from the sent batch: whether it applied r
+// (ApplyPayment's orders.Applied). When it did not, it changed nothing,
+// and ApplyPayment tells why. An invalid r is a fault.Invalid error.
+func (s *Store) QueueApplyPayment(b *pgx.Batch, r orders.PaymentResult) (func(pgx.BatchResults) (applied bool, err error), error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	b.Queue(applyPaymentSQL, s.applyPaymentArgs(r)...)
+	return func(br pgx.BatchResults) (bool, error) {
+		tag, err := br.Exec()
+		if err != nil {
+			return false, pgfault.From(fmt.Sprintf("apply payment to order %s", r.OrderID), err)
+		}
+		return tag.RowsAffected() == 1, nil
+	}, nil
 }
 
 // ParkPayment keeps r, whose order is not visible (ApplyPayment said

@@ -9,9 +9,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/cdc/inbox"
 	"shop/orders"
+	"shop/orders/postgres"
 	"shop/stack/stacktest"
 )
 
@@ -73,6 +75,13 @@ func TestApplyPayment(t *testing.T) {
 				if tt.unknownOrder {
 					r.OrderID = uuid.New()
 				}
+				// The pipelined form applies exactly the results that
+				// ApplyPayment applies; tried first, in a transaction
+				// rolled back.
+				applied := queueApplyPayment(t, s, db.Pool, r)
+				if want := tt.wantOutcomes[i] == orders.Applied; applied != want {
+					t.Errorf("QueueApplyPayment %d: applied %t, want %t", i, applied, want)
+				}
 				var outcome orders.ApplyOutcome
 				err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 					var err error
@@ -102,6 +111,32 @@ func TestApplyPayment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// queueApplyPayment sends QueueApplyPayment's statement for r in a
+// transaction that it rolls back, and returns whether it applied r.
+func queueApplyPayment(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, r orders.PaymentResult) bool {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	b := &pgx.Batch{}
+	read, err := s.QueueApplyPayment(b, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := tx.SendBatch(ctx, b)
+	applied, err := read(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return applied
 }
 
 // TestApplyParkedPayments parks results (as the consumer does when the

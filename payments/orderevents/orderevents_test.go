@@ -24,6 +24,7 @@ import (
 type fakeStore struct {
 	err         error
 	orders      []payments.OrderCreated
+	queued      []payments.OrderCreated
 	traceparent string
 }
 
@@ -31,6 +32,67 @@ func (f *fakeStore) PayOrder(_ context.Context, _ pgx.Tx, o payments.OrderCreate
 	f.orders = append(f.orders, o)
 	f.traceparent = traceparent
 	return payments.Outcome{OrderID: o.OrderID, UserID: o.UserID, Amount: o.Amount, Status: payments.PaymentSucceeded}, f.err
+}
+
+// QueuePayOrder records the order as queued; the read function returns
+// err.
+func (f *fakeStore) QueuePayOrder(_ *pgx.Batch, o payments.OrderCreated, traceparent string) (func(pgx.BatchResults) (payments.Outcome, error), error) {
+	f.queued = append(f.queued, o)
+	f.traceparent = traceparent
+	return func(pgx.BatchResults) (payments.Outcome, error) {
+		return payments.Outcome{OrderID: o.OrderID, UserID: o.UserID, Amount: o.Amount, Status: payments.PaymentSucceeded}, f.err
+	}, nil
+}
+
+func TestPipelines(t *testing.T) {
+	id := uuid.New()
+	good := []byte(`{"orderId":"` + id.String() + `","userId":"alice","amount":"150","currency":"RUB"}`)
+	msg := func(typ string) inbox.Message {
+		return inbox.Message{EventID: uuid.New(), Type: typ, Key: "alice", Value: good, Traceparent: "00-trace-span-01"}
+	}
+	dbErr := errors.New("connection reset")
+	tests := []struct {
+		name       string
+		m          inbox.Message
+		storeErr   error
+		wantQueued bool
+		wantErr    error // of the pipeline func
+		wantRead   error // of its read func
+	}{
+		{name: "OK", m: msg(ordersv1.EventOrderCreated), wantQueued: true},
+		{name: "ErrUnknownTypeNotPipelined", m: msg("OrderShipped"), wantErr: inbox.ErrNotPipelined},
+		{name: "ErrUndecodableNotPipelined", m: inbox.Message{EventID: uuid.New(), Type: ordersv1.EventOrderCreated, Value: []byte("{")}, wantErr: inbox.ErrNotPipelined},
+		{name: "ErrStoreAtRead", m: msg(ordersv1.EventOrderCreated), storeErr: dbErr, wantQueued: true, wantRead: dbErr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &fakeStore{err: tt.storeErr}
+			a, err := New(store, stacktest.Logger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			read, err := a.Pipelines().Pipeline(context.Background(), tt.m, &pgx.Batch{})
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("Pipeline() error = %v, want %v", err, tt.wantErr)
+			}
+			var want []payments.OrderCreated
+			if tt.wantQueued {
+				want = []payments.OrderCreated{{OrderID: id, UserID: "alice", Amount: 150, Currency: "RUB"}}
+			}
+			if diff := cmp.Diff(want, store.queued); diff != "" {
+				t.Errorf("orders queued (-want +got):\n%s", diff)
+			}
+			if err != nil {
+				return
+			}
+			if store.traceparent != "00-trace-span-01" {
+				t.Errorf("traceparent = %q, want the message's", store.traceparent)
+			}
+			if err := read(nil); !errors.Is(err, tt.wantRead) || (err == nil) != (tt.wantRead == nil) {
+				t.Errorf("read() error = %v, want %v", err, tt.wantRead)
+			}
+		})
+	}
 }
 
 func TestHandlers(t *testing.T) {

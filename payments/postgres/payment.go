@@ -36,15 +36,42 @@ import (
 // each possible decision is encoded beforehand, and the statement inserts
 // the one it took.
 func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, traceparent string) (payments.Outcome, error) {
-	if err := order.Validate(); err != nil {
+	p, err := s.payOrder(order, traceparent)
+	if err != nil {
 		return payments.Outcome{}, err
 	}
-	now := s.clock()
+	return p.scan(tx.QueryRow(ctx, payOrderSQL, p.args...))
+}
+
+// QueuePayOrder queues PayOrder's statement for order on b, to be sent in
+// the inbox consumer's transaction with others (inbox.PipelineFunc), and
+// returns the function that reads its result from the sent batch: what
+// PayOrder would have returned.
+func (s *Store) QueuePayOrder(b *pgx.Batch, order payments.OrderCreated, traceparent string) (func(pgx.BatchResults) (payments.Outcome, error), error) {
+	p, err := s.payOrder(order, traceparent)
+	if err != nil {
+		return nil, err
+	}
+	b.Queue(payOrderSQL, p.args...)
+	return func(br pgx.BatchResults) (payments.Outcome, error) { return p.scan(br.QueryRow()) }, nil
+}
+
+// payOrderStmt is payOrderSQL for one order, ready to send.
+type payOrderStmt struct {
+	order payments.OrderCreated
+	args  []any
+}
+
+// payOrder validates order and builds its statement: the event of every
+// possible decision encoded beforehand, under one new event id.
+func (s *Store) payOrder(order payments.OrderCreated, traceparent string) (payOrderStmt, error) {
+	if err := order.Validate(); err != nil {
+		return payOrderStmt{}, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return payments.Outcome{}, fmt.Errorf("new event id: %w", err)
+		return payOrderStmt{}, fmt.Errorf("new event id: %w", err)
 	}
-	decided := payments.Outcome{OrderID: order.OrderID, UserID: order.UserID, Amount: order.Amount}
 	// Succeeded, insufficient funds, no account, and a recorded failure
 	// without a reason (not written by this code; published as before, with
 	// the reason unspecified).
@@ -55,11 +82,20 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 		{Status: payments.PaymentFailed, Reason: payments.FailureAccountNotFound},
 		{Status: payments.PaymentFailed},
 	} {
-		o.OrderID, o.UserID, o.Amount = decided.OrderID, decided.UserID, decided.Amount
+		o.OrderID, o.UserID, o.Amount = order.OrderID, order.UserID, order.Amount
 		if events[i], err = outcomeEvent(id, o, traceparent).Row(); err != nil {
-			return payments.Outcome{}, fmt.Errorf("publish outcome of order %s: %w", order.OrderID, err)
+			return payOrderStmt{}, fmt.Errorf("publish outcome of order %s: %w", order.OrderID, err)
 		}
 	}
+	return payOrderStmt{order: order, args: []any{order.UserID, order.Amount, order.OrderID, s.clock(),
+		id, paymentsv1.AggregateType, events[0].Traceparent, events[0].Type, events[1].Type,
+		events[0].Payload, events[1].Payload, events[2].Payload, events[3].Payload,
+	}}, nil
+}
+
+// scan reads the statement's row: the decision, or an error.
+func (p payOrderStmt) scan(row pgx.Row) (payments.Outcome, error) {
+	order := p.order
 	var (
 		status, prevUser string
 		reason           *string
@@ -70,18 +106,15 @@ func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCre
 	// partition) makes the outcome's insert fail with a unique violation:
 	// the whole transaction, debit included, rolls back and the retry finds
 	// the recorded decision.
-	err = tx.QueryRow(ctx, payOrderSQL, order.UserID, order.Amount, order.OrderID, now,
-		id, paymentsv1.AggregateType, events[0].Traceparent, events[0].Type, events[1].Type,
-		events[0].Payload, events[1].Payload, events[2].Payload, events[3].Payload,
-	).Scan(&status, &reason, &replayed, &prevUser, &prevAmount)
-	if err != nil {
+	if err := row.Scan(&status, &reason, &replayed, &prevUser, &prevAmount); err != nil {
 		return payments.Outcome{}, fmt.Errorf("pay order %s (decision, debit, outcome, event): %w", order.OrderID, err)
 	}
 	if replayed && (prevUser != order.UserID || prevAmount != order.Amount) {
 		return payments.Outcome{}, fault.Errorf(fault.Invalid, "order %s was decided for user %q amount %d, event says user %q amount %d",
 			order.OrderID, prevUser, prevAmount, order.UserID, order.Amount)
 	}
-	decided.Status, decided.Replayed = payments.PaymentStatus(status), replayed
+	decided := payments.Outcome{OrderID: order.OrderID, UserID: order.UserID, Amount: order.Amount,
+		Status: payments.PaymentStatus(status), Replayed: replayed}
 	if reason != nil {
 		decided.Reason = payments.FailureReason(*reason)
 	}

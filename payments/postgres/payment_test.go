@@ -236,3 +236,77 @@ func TestPayOrderReplaysFailureWithoutReason(t *testing.T) {
 	}
 	assertConsistent(t, pool)
 }
+
+// TestQueuePayOrder pays orders in one pipeline, as the consumer's
+// pipelined path does: each order's outcome is PayOrder's (paid, too
+// little money, no account), the balance moves once, and PayOrder later
+// replays the decisions.
+func TestQueuePayOrder(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	if _, err := s.CreateAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TopUp(ctx, "alice", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	orders := []payments.OrderCreated{
+		{OrderID: uuid.New(), UserID: "alice", Amount: 60, Currency: "RUB"},
+		{OrderID: uuid.New(), UserID: "alice", Amount: 60, Currency: "RUB"}, // 40 left
+		{OrderID: uuid.New(), UserID: "nobody", Amount: 1, Currency: "RUB"},
+	}
+	want := []payments.Outcome{
+		{Status: payments.PaymentSucceeded},
+		{Status: payments.PaymentFailed, Reason: payments.FailureInsufficientFunds},
+		{Status: payments.PaymentFailed, Reason: payments.FailureAccountNotFound},
+	}
+	for i, o := range orders {
+		want[i].OrderID, want[i].UserID, want[i].Amount = o.OrderID, o.UserID, o.Amount
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		var reads []func(pgx.BatchResults) (payments.Outcome, error)
+		for _, o := range orders {
+			read, err := s.QueuePayOrder(b, o, "00-trace-span-01")
+			if err != nil {
+				return err
+			}
+			reads = append(reads, read)
+		}
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		for i, read := range reads {
+			got, err := read(br)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(want[i], got); diff != "" {
+				t.Errorf("order %d (-want +got):\n%s", i, diff)
+			}
+		}
+		return br.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, pool, "alice"); got != 40 {
+		t.Errorf("balance = %d, want 40", got)
+	}
+	for i, o := range orders {
+		got, err := payOrder(t, s, pool, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want[i]
+		w.Replayed = true
+		if diff := cmp.Diff(w, got); diff != "" {
+			t.Errorf("replay of order %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if got := balance(t, pool, "alice"); got != 40 {
+		t.Errorf("balance after replays = %d, want 40", got)
+	}
+	if _, err := s.QueuePayOrder(&pgx.Batch{}, payments.OrderCreated{UserID: "alice", Amount: -1}, ""); fault.KindOf(err) != fault.Invalid {
+		t.Errorf("QueuePayOrder(invalid) error = %v, want fault.Invalid", err)
+	}
+}
