@@ -19,13 +19,18 @@ func TestKafkaBrokerSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource, Name: "1"})
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.BrokerResource, Name: "1"}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, e := range entries {
-		got[e.Name] = e.Value
+	for _, r := range results {
+		if r.ErrorCode != sarama.ErrNoError {
+			t.Fatalf("describe broker %s: %s", r.Name, r.ErrorMsg)
+		}
+		for _, e := range r.Configs {
+			got[e.Name] = e.Value
+		}
 	}
 	for name, want := range map[string]string{
 		// A no-op record in the metadata log every 5 s at rest, not every
