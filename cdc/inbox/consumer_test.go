@@ -23,7 +23,10 @@ import (
 	"shop/stack/stacktest"
 )
 
-func TestMain(m *testing.M) { stacktest.Main(m) }
+func TestMain(m *testing.M) {
+	inbox.DisableClientMetrics() // as the services' main functions do
+	stacktest.Main(m)
+}
 
 // appliedDatabase returns a new database of kind on env with a table of the
 // consumer's effects, applied.

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	gometrics "github.com/rcrowley/go-metrics"
 )
 
 func TestParseCreatedAt(t *testing.T) {
@@ -79,5 +80,19 @@ func TestNoMetrics(t *testing.T) {
 				lag.close()
 			}
 		})
+	}
+}
+
+// TestClientMetricsDisabled: with DisableClientMetrics called (TestMain
+// does, as the services' main functions do), the metrics sarama registers
+// for a consumer's broker connections record nothing.
+func TestClientMetricsDisabled(t *testing.T) {
+	sc := saramaConfig(Config{Group: "g", BatchSize: DefaultBatchSize})
+	meter := gometrics.GetOrRegisterMeter("request-rate", sc.MetricRegistry)
+	hist := gometrics.GetOrRegisterHistogram("request-latency-in-ms", sc.MetricRegistry, gometrics.NewExpDecaySample(1028, 0.015))
+	meter.Mark(1)
+	hist.Update(5)
+	if meter.Snapshot().Count() != 0 || hist.Snapshot().Count() != 0 {
+		t.Errorf("sarama's client metrics record (meter %d, histogram %d): want them disabled", meter.Snapshot().Count(), hist.Snapshot().Count())
 	}
 }

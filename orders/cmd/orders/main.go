@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"shop/cdc/inbox"
 	"shop/orders/app"
 	"shop/service/tracing"
 )
@@ -26,6 +27,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
+	inbox.DisableClientMetrics() // before any Kafka client exists
 	cfg, err := app.LoadConfig(ctx, os.LookupEnv)
 	if err != nil {
 		return err

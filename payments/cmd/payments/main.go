@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"shop/cdc/inbox"
 	"shop/payments/app"
 	"shop/service/tracing"
 )
@@ -27,6 +28,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
+	inbox.DisableClientMetrics() // before any Kafka client exists
 	cfg, err := app.LoadConfig(ctx, os.LookupEnv)
 	if err != nil {
 		return err
