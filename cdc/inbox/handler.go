@@ -142,14 +142,14 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 
 	// First in one pipeline, when the consumer has one (pipeline.go).
 	if h.c.cfg.Pipeline != nil {
-		delivered, err := h.applyPipelined(tctx, batch)
-		if err == nil {
-			return 0, delivered, nil
+		applied, perr := h.applyPipelined(tctx, batch)
+		if perr == nil {
+			return 0, applied, nil
 		}
 		if tctx.Err() != nil {
-			return 0, nil, err
+			return 0, nil, perr
 		}
-		h.c.log.Debug("batch applied message by message", slog.Int("messages", len(batch)), slog.Any("reason", err))
+		h.c.log.Debug("batch applied message by message", slog.Int("messages", len(batch)), slog.Any("reason", perr))
 	}
 	// Optimistically without savepoints, the batch's event ids inserted
 	// into the inbox in one statement (applyAll); a message that turns out

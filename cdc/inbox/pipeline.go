@@ -37,7 +37,9 @@ type ReadFunc func(br pgx.BatchResults) error
 
 // PipelineFunc queues on b the statements that apply m, to run in the
 // consumer's transaction after its inbox insert, and returns the function
-// that reads their results once b has been sent. When their results show
+// that reads their results once b has been sent: exactly one result per
+// statement it queued, in order (the next message's read starts where it
+// stops). When their results show
 // that the statements applied m completely, read returns nil, and the
 // effect must be exactly Apply's for m; else it returns ErrNotPipelined
 // (or any error), the transaction is rolled back, and Apply decides. The
@@ -96,7 +98,13 @@ func (h *handler) applyPipelined(ctx context.Context, batch []*sarama.ConsumerMe
 	b.Queue("BEGIN")
 	b.Queue(insertInboxSQL, inboxArgs(msgs)...)
 	spans := make(messageSpans, 0, len(msgs))
-	defer func() { spans.end(err) }()
+	defer func() {
+		if errors.Is(err, ErrNotPipelined) {
+			spans.endNotPipelined()
+			return
+		}
+		spans.end(err)
+	}()
 	reads := make([]ReadFunc, len(msgs))
 	for i, msg := range msgs {
 		mctx := spans.start(ctx, h.c.cfg.Group, msg)
@@ -136,6 +144,9 @@ func sendPipeline(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, n int, 
 		}
 		return err
 	}
+	// A COMMIT whose outcome is unknown (the connection lost) is safe to
+	// follow with the message-by-message path: had it committed, the inbox
+	// turns every message of the batch into a duplicate.
 	tag, err := conn.Exec(ctx, "COMMIT")
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)

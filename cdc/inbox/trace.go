@@ -49,6 +49,17 @@ func (s messageSpans) end(err error) {
 	}
 }
 
+// endNotPipelined ends every span of a pipelined attempt that was rolled
+// back because the batch needed the message-by-message path
+// (ErrNotPipelined): not a failure; each message is applied again under a
+// new span.
+func (s messageSpans) endNotPipelined() {
+	for _, span := range s {
+		span.SetAttributes(attribute.Bool("shop.pipeline_fallback", true))
+		span.End()
+	}
+}
+
 // deadLetteredSpan marks the span in ctx, if any, as the span of a message
 // dead-lettered for cause.
 func deadLetteredSpan(ctx context.Context, cause error) {

@@ -306,6 +306,7 @@ func TestQueuePayOrder(t *testing.T) {
 	if got := balance(t, pool, "alice"); got != 40 {
 		t.Errorf("balance after replays = %d, want 40", got)
 	}
+	assertConsistent(t, pool)
 	if _, err := s.QueuePayOrder(&pgx.Batch{}, payments.OrderCreated{UserID: "alice", Amount: -1}, ""); fault.KindOf(err) != fault.Invalid {
 		t.Errorf("QueuePayOrder(invalid) error = %v, want fault.Invalid", err)
 	}
