@@ -95,7 +95,7 @@ func (h *handler) applyPipelined(ctx context.Context, batch []*sarama.ConsumerMe
 		msgs = append(msgs, msg)
 	}
 	b := &pgx.Batch{}
-	b.Queue("BEGIN")
+	b.BeginTx(pgx.TxOptions{})
 	b.Queue(insertInboxSQL, inboxArgs(msgs)...)
 	spans := make(messageSpans, 0, len(msgs))
 	defer func() {
@@ -116,8 +116,6 @@ func (h *handler) applyPipelined(ctx context.Context, batch []*sarama.ConsumerMe
 	if err != nil {
 		return nil, err
 	}
-	// A connection released inside a transaction (a failed ROLLBACK) is
-	// closed by the pool, never reused.
 	defer conn.Release()
 	if err := sendPipeline(ctx, conn, b, len(msgs), reads); err != nil {
 		return nil, err
@@ -129,30 +127,27 @@ func (h *handler) applyPipelined(ctx context.Context, batch []*sarama.ConsumerMe
 	return delivered, nil
 }
 
-// sendPipeline sends b (BEGIN, the inbox insert of n ids, then the
-// statements that reads read) on conn, and commits when every id was new
-// and every read succeeded; else it rolls back and returns why.
+// sendPipeline sends b (begun with Batch.BeginTx, then the inbox insert
+// of n ids and the statements that reads read) on conn, and commits when
+// every id was new and every read succeeded; else it rolls back and
+// returns why. A connection left in a transaction by a failed ROLLBACK or
+// COMMIT is closed by pgx, so that the pool never reuses it.
 func sendPipeline(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, n int, reads []ReadFunc) error {
 	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer func() { _ = tx.Rollback(ctx) }() // nothing to do once committed
 	err := readPipeline(br, n, reads)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(ctx, "ROLLBACK")
-		}
 		return err
 	}
 	// A COMMIT whose outcome is unknown (the connection lost) is safe to
 	// follow with the message-by-message path: had it committed, the inbox
 	// turns every message of the batch into a duplicate.
-	tag, err := conn.Exec(ctx, "COMMIT")
-	if err != nil {
+	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
-	}
-	if tag.String() != "COMMIT" {
-		return pgx.ErrTxCommitRollback
 	}
 	return nil
 }
