@@ -41,6 +41,10 @@ import (
 // when WithCreatePipelines is not given.
 const defaultCreatePipelines = 2
 
+// DefaultCreateLinger is how long a creation that starts a transaction
+// waits for others to join it when WithCreateLinger is not given.
+const DefaultCreateLinger = 3 * time.Millisecond
+
 // mergedCreateTimeout bounds a merged transaction, which runs apart from
 // its callers' contexts (one caller's cancellation must not fail the
 // others' orders).
@@ -49,6 +53,11 @@ const mergedCreateTimeout = 10 * time.Second
 // WithCreatePipelines sets how many creation transactions may be in flight
 // at once before creations wait and are merged (2 by default; at least 1).
 func WithCreatePipelines(n int) Option { return func(s *Store) { s.creates.max = n } }
+
+// WithCreateLinger sets how long a creation that starts a transaction waits
+// for others to join it, when the creation before it arrived less than d
+// earlier (DefaultCreateLinger by default; 0: never waits).
+func WithCreateLinger(d time.Duration) Option { return func(s *Store) { s.creates.linger = d } }
 
 // errRetryAlone tells a creation that its merged transaction failed and it
 // must be tried again alone.
@@ -74,6 +83,13 @@ type createGroups struct {
 	waiting []*creation
 	running int
 	max     int
+	// linger is how long a leader collects its group when creations come
+	// less than linger apart (0: never).
+	linger time.Duration
+	// collecting: a leader is collecting its group; creations join it.
+	collecting bool
+	// last is when the creation before arrived.
+	last time.Time
 }
 
 // create stores c in a transaction alone or with others, and returns its
@@ -82,10 +98,25 @@ func (s *Store) create(ctx context.Context, c *creation) error {
 	g := &s.creates
 	c.wake = make(chan bool, 1)
 	g.mu.Lock()
-	if g.running < g.max {
+	now := time.Now()
+	busy := g.linger > 0 && now.Sub(g.last) < g.linger
+	g.last = now
+	if !g.collecting && g.running < g.max {
 		g.running++
-		g.mu.Unlock()
-		s.lead(ctx, []*creation{c})
+		if !busy {
+			g.mu.Unlock()
+			s.lead(ctx, []*creation{c})
+		} else {
+			g.collecting = true
+			g.mu.Unlock()
+			time.Sleep(g.linger)
+			g.mu.Lock()
+			group := append([]*creation{c}, g.waiting...)
+			g.waiting = nil
+			g.collecting = false
+			g.mu.Unlock()
+			s.lead(ctx, group)
+		}
 	} else {
 		g.waiting = append(g.waiting, c)
 		g.mu.Unlock()
