@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer pool.Close()
 
-	store, err := postgres.New(pool, postgres.WithLogger(logger))
+	store, err := postgres.New(pool, postgres.WithLogger(logger), postgres.WithCreateLinger(cfg.CreateLinger))
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}

@@ -5,7 +5,9 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"shop/service"
 )
@@ -26,6 +28,10 @@ type Config struct {
 	// ConsumerGroup is the Kafka consumer group of the payment events
 	// consumer.
 	ConsumerGroup string `env:"ORDERS_CONSUMER_GROUP, default=orders"`
+	// CreateLinger is how long a creation that starts a transaction waits
+	// for others to join it when creations come closer together than
+	// that (orders/postgres, WithCreateLinger); 0 turns the wait off.
+	CreateLinger time.Duration `env:"ORDERS_CREATE_LINGER, default=3ms"`
 	// Slot is the replication slot the orders connector streams from (the
 	// connector config takes the same ORDERS_SLOT): the outbox purge deletes
 	// only rows it has confirmed.
@@ -73,11 +79,23 @@ func (c *Config) Validate() error {
 		c.Admin.Validate(),
 		c.DatabaseURL.Validate("ORDERS_DATABASE_URL"),
 		service.Required("ORDERS_CONSUMER_GROUP", c.ConsumerGroup),
+		validLinger(c.CreateLinger),
 		c.Slot.Validate(),
 		c.Connector.Validate(),
 		c.Connect.Validate(),
 		c.Pipeline.Validate(),
 	)
+}
+
+// maxCreateLinger bounds ORDERS_CREATE_LINGER: the wait is added to a
+// creation's latency.
+const maxCreateLinger = 100 * time.Millisecond
+
+func validLinger(d time.Duration) error {
+	if d < 0 || d > maxCreateLinger {
+		return fmt.Errorf("ORDERS_CREATE_LINGER must be between 0 and %v, got %v", maxCreateLinger, d)
+	}
+	return nil
 }
 
 // LogValue renders c for logs, the database URL without its password.
@@ -87,6 +105,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin_addr", c.Admin.Addr),
 		slog.Any("database_url", c.DatabaseURL),
 		slog.String("consumer_group", c.ConsumerGroup),
+		slog.Duration("create_linger", c.CreateLinger),
 		slog.String("slot", c.Slot.Name),
 		slog.String("connector", c.Connector.Name),
 		slog.String("connect_url", c.Connect.URL),

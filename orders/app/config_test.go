@@ -26,6 +26,7 @@ func TestDefaultConfig(t *testing.T) {
 		Admin:         service.OrdersAdmin{Addr: "127.0.0.1:9111"},
 		DatabaseURL:   "postgres://orders_app:orders_app@127.0.0.1:5432/orders",
 		ConsumerGroup: "orders",
+		CreateLinger:  3 * time.Millisecond,
 		Slot:          service.OrdersSlot{Name: "orders_outbox"},
 		Connector:     service.OrdersConnector{Name: "orders-outbox"},
 		Connect:       service.Connect{URL: "http://127.0.0.1:8083"},
@@ -68,6 +69,7 @@ func TestLoadConfig(t *testing.T) {
 				"ORDERS_SLOT":           "orders_2",
 				"LOG_LEVEL":             "DEBUG",
 				"SHOP_TELEMETRY":        "false",
+				"ORDERS_CREATE_LINGER":  "0s",
 			},
 			modify: func(c *Config) {
 				c.Endpoint.GRPCAddr = "0.0.0.0:7000"
@@ -78,6 +80,7 @@ func TestLoadConfig(t *testing.T) {
 				c.Slot.Name = "orders_2"
 				c.Process.LogLevel = slog.LevelDebug
 				c.Process.Telemetry = false
+				c.CreateLinger = 0
 			},
 		},
 		{name: "ErrTelemetry", env: map[string]string{"SHOP_TELEMETRY": "sometimes"}, wantErr: "SHOP_TELEMETRY"},
@@ -86,6 +89,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "ErrGRPCAddrList", env: map[string]string{"ORDERS_GRPC_ADDR": "127.0.0.1:1,127.0.0.1:2"}, wantErr: "listens on one host:port"},
 		{name: "ErrDatabaseURL", env: map[string]string{"ORDERS_DATABASE_URL": "mysql://x"}, wantErr: "ORDERS_DATABASE_URL"},
 		{name: "ErrBroker", env: map[string]string{"KAFKA_BROKERS": "k1"}, wantErr: "KAFKA_BROKERS"},
+		{name: "ErrCreateLinger", env: map[string]string{"ORDERS_CREATE_LINGER": "soon"}, wantErr: "ORDERS_CREATE_LINGER"},
 		{name: "ErrNoBrokers", env: map[string]string{"KAFKA_BROKERS": ","}, wantErr: "KAFKA_BROKERS: no brokers"},
 	}
 	for _, tt := range tests {
@@ -122,6 +126,9 @@ func TestConfigValidate(t *testing.T) {
 		{"ErrSlot", func(c *Config) { c.Slot.Name = "Orders-Outbox" }, "ORDERS_SLOT"},
 		{"ErrIdempotencyRetention", func(c *Config) { c.Retention.IdempotencyKeys = time.Hour }, "at least 24h"},
 		{"ErrPurgeInterval", func(c *Config) { c.Retention.PurgeInterval = 0 }, "must be positive"},
+		{"OKNoLinger", func(c *Config) { c.CreateLinger = 0 }, ""},
+		{"ErrNegativeLinger", func(c *Config) { c.CreateLinger = -time.Millisecond }, "ORDERS_CREATE_LINGER"},
+		{"ErrLongLinger", func(c *Config) { c.CreateLinger = time.Second }, "ORDERS_CREATE_LINGER"},
 		{"ErrShutdownTimeout", func(c *Config) { c.Process.ShutdownTimeout = 0 }, "SHUTDOWN_TIMEOUT"},
 	}
 	for _, tt := range tests {

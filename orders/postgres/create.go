@@ -31,6 +31,18 @@ import (
 // connection lost) fails none of its orders: each creation is then tried
 // again alone, with its caller's context, and gets its own outcome.
 //
+// Under moderate load the pipelines are mostly free and nothing waits: at
+// 500 orders a second about one creation in twenty shared a transaction.
+// So a creation that finds a pipeline free but follows the creation before
+// it by less than the linger (3 ms by default) waits that long before it
+// sends, and the creations that come meanwhile join its group. One
+// transaction of several orders is then one commit and one WAL flush in
+// Postgres, one transaction for Debezium to decode, and the orders' events
+// reach Kafka in one produce request, which the consumers fetch together
+// and apply together: the batch carries down the whole pipeline. A creation
+// that comes alone (the one before is older than the linger) does not wait,
+// so a quiet shop pays no latency for it.
+//
 // Within a group the orders are inserted in user order: the change-log
 // trigger locks each user's counter row until the commit, and the payment
 // results consumer takes the same rows in the same order (cdc/inbox applies
@@ -99,25 +111,29 @@ func (s *Store) create(ctx context.Context, c *creation) error {
 	c.wake = make(chan bool, 1)
 	g.mu.Lock()
 	now := time.Now()
-	busy := g.linger > 0 && now.Sub(g.last) < g.linger
+	follows := g.linger > 0 && now.Sub(g.last) < g.linger
 	g.last = now
-	if !g.collecting && g.running < g.max {
+	switch {
+	case !g.collecting && g.running < g.max && !follows:
 		g.running++
-		if !busy {
-			g.mu.Unlock()
-			s.lead(ctx, []*creation{c})
-		} else {
-			g.collecting = true
-			g.mu.Unlock()
-			time.Sleep(g.linger)
-			g.mu.Lock()
-			group := append([]*creation{c}, g.waiting...)
-			g.waiting = nil
-			g.collecting = false
-			g.mu.Unlock()
-			s.lead(ctx, group)
-		}
-	} else {
+		g.mu.Unlock()
+		s.lead(ctx, []*creation{c})
+	case !g.collecting && g.running < g.max:
+		// Collect a group: the creations of the next linger join it. The
+		// wait ignores ctx: it is short, and a leader has nothing to give
+		// up before it sends.
+		g.running++
+		g.collecting = true
+		g.mu.Unlock()
+		time.Sleep(g.linger)
+		g.mu.Lock()
+		group := append([]*creation{c}, g.waiting...)
+		g.waiting = nil
+		g.collecting = false
+		g.mu.Unlock()
+		s.lead(ctx, group)
+	default:
+		// Wait for the collecting leader or for a free pipeline.
 		g.waiting = append(g.waiting, c)
 		g.mu.Unlock()
 		var lead bool

@@ -230,3 +230,66 @@ func TestWaitingCreationCancelledIsNotStored(t *testing.T) {
 		t.Errorf("the cancelled creation stored %d orders", n)
 	}
 }
+
+// Creations that come close together while the pipelines are free share a
+// transaction: the first one that follows another within the linger waits
+// for the rest to join it. Without the linger each of them, started 20 ms
+// after the one before, would commit alone.
+func TestCloseCreationsShareATransaction(t *testing.T) {
+	s, db, _ := newStore(t, postgres.WithCreateLinger(400*time.Millisecond))
+	ctx := context.Background()
+	if _, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "first", Amount: 1, Description: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	users := []string{"dave", "alice", "carol", "bob", "erin"}
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() {
+			_, errs[i] = s.CreateOrder(ctx, orders.CreateOrderParams{UserID: u, Amount: 100, Description: "d"})
+		})
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("creation %d: %v", i, err)
+		}
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM (SELECT xmin FROM orders WHERE user_id <> 'first' GROUP BY xmin) AS m`); n != 1 {
+		t.Errorf("the close creations took %d transactions, want 1", n)
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM outbox`); n != 6 {
+		t.Errorf("events = %d, want 6", n)
+	}
+}
+
+// A creation whose caller gives up while it waits for a collecting leader
+// is not stored; the leader's order is.
+func TestCreationCancelledWhileCollectedIsNotStored(t *testing.T) {
+	s, db, _ := newStore(t, postgres.WithCreateLinger(time.Second))
+	ctx := context.Background()
+	if _, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "first", Amount: 1, Description: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	leader := make(chan error, 1)
+	go func() {
+		_, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "leader", Amount: 1, Description: "d"})
+		leader <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the leader collects
+	qctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.CreateOrder(qctx, orders.CreateOrderParams{UserID: "quitter", Amount: 100, Description: "d"}); err == nil {
+		t.Fatal("a creation whose context ended while it waited for its leader succeeded")
+	}
+	if err := <-leader; err != nil {
+		t.Fatal(err)
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM orders WHERE user_id = 'quitter'`); n != 0 {
+		t.Errorf("the cancelled creation stored %d orders", n)
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM orders WHERE user_id = 'leader'`); n != 1 {
+		t.Errorf("the leader stored %d orders, want 1", n)
+	}
+}

@@ -54,11 +54,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	}
 	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait, logger: slog.Default()}
 	s.creates.max = defaultCreatePipelines
+	s.creates.linger = DefaultCreateLinger
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil || s.wait <= 0 || s.logger == nil || s.creates.max < 1 {
-		return nil, errors.New("orders store: nil clock or logger, non-positive idempotency wait or creation pipelines")
+	if s.now == nil || s.wait <= 0 || s.logger == nil || s.creates.max < 1 || s.creates.linger < 0 {
+		return nil, errors.New("orders store: nil clock or logger, non-positive idempotency wait or creation pipelines, or negative creation linger")
 	}
 	return s, nil
 }
