@@ -31,17 +31,17 @@ import (
 // connection lost) fails none of its orders: each creation is then tried
 // again alone, with its caller's context, and gets its own outcome.
 //
-// Under moderate load the pipelines are mostly free and nothing waits: at
-// 500 orders a second about one creation in twenty shared a transaction.
-// So a creation that finds a pipeline free but follows the creation before
+// Under moderate load the pipelines are mostly free and nothing waits (at
+// 500 orders a second, 1.03 to 1.06 orders per transaction). So a creation that finds a pipeline free but follows the creation before
 // it by less than the linger (3 ms by default) waits that long before it
 // sends, and the creations that come meanwhile join its group. One
 // transaction of several orders is then one commit and one WAL flush in
 // Postgres, one transaction for Debezium to decode, and the orders' events
 // reach Kafka in one produce request, which the consumers fetch together
-// and apply together: the batch carries down the whole pipeline. A creation
-// that comes alone (the one before is older than the linger) does not wait,
-// so a quiet shop pays no latency for it.
+// and apply together. A creation that comes alone (the one before is older
+// than the linger) does not wait, so a quiet shop pays no latency for it.
+// Measured at 500/s (bench/README.md, "The creation linger"): about 6 %
+// less CPU per order for the whole stack with 3 ms; 6 ms saved no more.
 //
 // Within a group the orders are inserted in user order: the change-log
 // trigger locks each user's counter row until the commit, and the payment
