@@ -236,8 +236,10 @@ func TestWaitingCreationCancelledIsNotStored(t *testing.T) {
 // for the rest to join it. Without the linger each of them, started 20 ms
 // after the one before, would commit alone.
 func TestCloseCreationsShareATransaction(t *testing.T) {
-	s, db, _ := newStore(t, postgres.WithCreateLinger(400*time.Millisecond))
+	s, db, _ := newStore(t, postgres.WithCreateLinger(2*time.Second))
 	ctx := context.Background()
+	// The creation the others follow (alone: none came before it; a linger
+	// far longer than a cold pool's first round trip).
 	if _, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "first", Amount: 1, Description: "d"}); err != nil {
 		t.Fatal(err)
 	}
@@ -265,10 +267,12 @@ func TestCloseCreationsShareATransaction(t *testing.T) {
 }
 
 // A creation whose caller gives up while it waits for a collecting leader
-// is not stored; the leader's order is.
+// is not stored, and the leader goes on collecting; the leader's order is
+// stored.
 func TestCreationCancelledWhileCollectedIsNotStored(t *testing.T) {
-	s, db, _ := newStore(t, postgres.WithCreateLinger(time.Second))
+	s, db, _ := newStore(t, postgres.WithCreateLinger(3*time.Second))
 	ctx := context.Background()
+	// The creation the leader follows.
 	if _, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "first", Amount: 1, Description: "d"}); err != nil {
 		t.Fatal(err)
 	}
@@ -277,11 +281,17 @@ func TestCreationCancelledWhileCollectedIsNotStored(t *testing.T) {
 		_, err := s.CreateOrder(ctx, orders.CreateOrderParams{UserID: "leader", Amount: 1, Description: "d"})
 		leader <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the leader collects
-	qctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the leader collects (for 3 s)
+	qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := s.CreateOrder(qctx, orders.CreateOrderParams{UserID: "quitter", Amount: 100, Description: "d"}); err == nil {
+	_, err := s.CreateOrder(qctx, orders.CreateOrderParams{UserID: "quitter", Amount: 100, Description: "d"})
+	if err == nil {
 		t.Fatal("a creation whose context ended while it waited for its leader succeeded")
+	}
+	select {
+	case err := <-leader:
+		t.Fatalf("the leader finished (%v) before the quitter gave up: the quitter did not wait for it", err)
+	default:
 	}
 	if err := <-leader; err != nil {
 		t.Fatal(err)

@@ -54,7 +54,6 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	}
 	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait, logger: slog.Default()}
 	s.creates.max = defaultCreatePipelines
-	s.creates.linger = DefaultCreateLinger
 	for _, o := range opts {
 		o(s)
 	}
