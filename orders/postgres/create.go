@@ -41,9 +41,10 @@ import (
 // Debezium to decode, and the orders' events reach Kafka together. A
 // creation that comes alone (the one before is older than the linger) does
 // not wait, so a quiet shop pays no latency for it. Measured back to back
-// (bench/README.md, "The creation linger"): at 500/s about 2 orders per
-// transaction, 6 % less CPU per order for the whole stack, creation p50
-// 2.5 ms higher; 6 ms saved no more than 3.
+// at 500/s (bench/README.md, "A quiet hour: 1,800 orders/s; the creation
+// linger"): about 2 orders per transaction, 6 to 7 % less CPU per order
+// for the whole stack, creation p50 2.5 ms higher; 6 ms saved no more
+// than 3.
 //
 // Within a group the orders are inserted in user order: the change-log
 // trigger locks each user's counter row until the commit, and the payment
