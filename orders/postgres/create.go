@@ -42,7 +42,7 @@ import (
 // creation that comes alone (the one before is older than the linger) does
 // not wait, so a quiet shop pays no latency for it. Measured back to back
 // at 500/s (bench/README.md, "A quiet hour: 1,800 orders/s; the creation
-// linger"): about 2 orders per transaction, 6 to 7 % less CPU per order
+// linger"): 1.7 orders per transaction, 6 to 7 % less CPU per order
 // for the whole stack, creation p50 2.5 ms higher; 6 ms saved no more
 // than 3.
 //
