@@ -12,9 +12,10 @@
 // one pipeline when the consumer has a PipelineFunc (two round trips,
 // pipeline.go), else, or when that does not fit the batch, message by
 // message without savepoints (fewer round trips). Errors are classified
-// once (permanent, in classify.go): a message that can never be applied (an invalid "id" or
-// "eventType" header or key, an Undecodable error from Apply, a Postgres
-// data exception or check violation raised while applying it) sends the
+// once (permanent, in classify.go): a message that can never be applied
+// (an invalid "id" or "eventType" header or key, an Undecodable error from
+// Apply, a Postgres data exception or check violation raised while
+// applying it) sends the
 // batch round again, this time with a savepoint per message, so that only
 // that message's writes are undone and it is recorded in dead_letters in the
 // same transaction; the partition moves on. Any other error is transient: it

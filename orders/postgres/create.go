@@ -112,12 +112,15 @@ func (s *Store) create(ctx context.Context, c *creation) error {
 	now := time.Now()
 	follows := g.linger > 0 && now.Sub(g.last) < g.linger
 	g.last = now
+	// A pipeline is free to lead unless a leader is collecting: then the
+	// creation joins that leader's group.
+	free := !g.collecting && g.running < g.max
 	switch {
-	case !g.collecting && g.running < g.max && !follows:
+	case free && !follows:
 		g.running++
 		g.mu.Unlock()
 		s.lead(ctx, []*creation{c})
-	case !g.collecting && g.running < g.max:
+	case free:
 		// Collect a group: the creations of the next linger join it. The
 		// wait ignores ctx: it is short, and a leader has nothing to give
 		// up before it sends.
