@@ -286,6 +286,26 @@ func (r Retention) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Consume is how a service's consumer groups the events it applies.
+type Consume struct {
+	// Linger: how long a consumer transaction that starts less than
+	// Linger after the one before waits for more events to join it
+	// (cdc/inbox, Config.Linger); 0 turns the wait off.
+	Linger time.Duration `env:"CONSUMER_LINGER, default=3ms"`
+}
+
+// maxConsumerLinger bounds CONSUMER_LINGER: the wait is added to an event's
+// delivery.
+const maxConsumerLinger = 100 * time.Millisecond
+
+// Validate checks that the linger is between 0 and maxConsumerLinger.
+func (c Consume) Validate() error {
+	if c.Linger < 0 || c.Linger > maxConsumerLinger {
+		return fmt.Errorf("CONSUMER_LINGER must be between 0 and %v, got %v", maxConsumerLinger, c.Linger)
+	}
+	return nil
+}
+
 // Process is how a process logs and stops.
 type Process struct {
 	// LogLevel is the minimum level logged: debug, info, warn or error.
@@ -391,13 +411,14 @@ func checkAddrList(name, list string) error {
 type Pipeline struct {
 	Kafka     Kafka
 	Topics    Topics
+	Consume   Consume
 	Retention Retention
 	Process   Process
 }
 
 // Validate reports every invalid piece at once.
 func (p Pipeline) Validate() error {
-	return errors.Join(p.Kafka.Validate(), p.Topics.Validate(), p.Retention.Validate(), p.Process.Validate())
+	return errors.Join(p.Kafka.Validate(), p.Topics.Validate(), p.Consume.Validate(), p.Retention.Validate(), p.Process.Validate())
 }
 
 // LogAttrs renders p for a service's configuration log line.
@@ -406,6 +427,7 @@ func (p Pipeline) LogAttrs() []slog.Attr {
 		slog.String("kafka_brokers", strings.Join(p.Kafka.Brokers, ",")),
 		slog.String("orders_topic", p.Topics.Orders),
 		slog.String("payments_topic", p.Topics.Payments),
+		slog.Duration("consumer_linger", p.Consume.Linger),
 		slog.Duration("outbox_retention", p.Retention.Outbox),
 		slog.Duration("idempotency_retention", p.Retention.IdempotencyKeys),
 		slog.Duration("purge_interval", p.Retention.PurgeInterval),

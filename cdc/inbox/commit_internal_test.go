@@ -112,7 +112,7 @@ func TestCommitter(t *testing.T) {
 				}
 				return nil
 			}
-			c := newCommitter(apply, tt.max)
+			c := newCommitter(apply, tt.max, 0)
 			c.reqs = make(chan *commitRequest, len(tt.reqs)) // all waiting at the start
 			var rs []*commitRequest
 			for _, r := range tt.reqs {
@@ -127,7 +127,8 @@ func TestCommitter(t *testing.T) {
 				// stop before taking one after ctx is done.
 				first := <-c.reqs
 				cancel()
-				c.serve(ctx, first)
+				merged, alone := c.gather(first)
+				c.commit(ctx, merged, alone)
 			} else {
 				go c.run(ctx)
 			}

@@ -99,6 +99,10 @@ type Config struct {
 	// transaction that merges several partitions' batches (a single batch
 	// may reach it alone); 0 means DefaultBatchSize.
 	BatchSize int
+	// Linger is how long a transaction that starts less than Linger after
+	// the one before waits for more batches to join it (commit.go); 0
+	// never waits.
+	Linger time.Duration
 	// NoMetrics leaves out the lag gauges, the delivery histogram and the
 	// dead-letter counter (service.Process.Telemetry false).
 	NoMetrics bool
@@ -130,6 +134,8 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, errors.New("inbox: no logger")
 	case cfg.BatchSize < 0:
 		return nil, fmt.Errorf("inbox: negative batch size %d", cfg.BatchSize)
+	case cfg.Linger < 0:
+		return nil, fmt.Errorf("inbox: negative linger %v", cfg.Linger)
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -195,7 +201,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	h := &handler{c: c}
-	h.commits = newCommitter(h.apply, c.cfg.BatchSize)
+	h.commits = newCommitter(h.apply, c.cfg.BatchSize, c.cfg.Linger)
 	cctx, stopCommits := context.WithCancel(ctx)
 	var committers sync.WaitGroup
 	for range committerCount {

@@ -33,6 +33,7 @@ func TestDefaultConfig(t *testing.T) {
 		Pipeline: service.Pipeline{
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
 			Topics:    service.Topics{Orders: "orders.events", Payments: "payments.events"},
+			Consume:   service.Consume{Linger: 3 * time.Millisecond},
 			Retention: service.Retention{Outbox: time.Hour, IdempotencyKeys: 24 * time.Hour, PurgeInterval: 5 * time.Minute},
 			Process:   service.Process{LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second, Telemetry: true},
 		},

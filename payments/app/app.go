@@ -64,6 +64,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Apply:    applier.Handlers().Apply,
 		Pipeline: applier.Pipelines().Pipeline,
 		Logger:   logger,
+		Linger:   cfg.Consume.Linger,
 		// Without telemetry, no lag gauges or delivery histogram.
 		NoMetrics: !cfg.Process.Telemetry,
 	})
