@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
@@ -145,5 +146,124 @@ func TestCommitter(t *testing.T) {
 				t.Errorf("failed requests (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestLingers(t *testing.T) {
+	tests := []struct {
+		name   string
+		linger time.Duration
+		since  time.Duration
+		retry  bool
+		want   bool
+	}{
+		{name: "follows closely", linger: 3 * time.Millisecond, since: time.Millisecond, want: true},
+		{name: "comes alone", linger: 3 * time.Millisecond, since: 5 * time.Millisecond},
+		{name: "exactly the linger after", linger: 3 * time.Millisecond, since: 3 * time.Millisecond},
+		{name: "a retry never waits", linger: 3 * time.Millisecond, since: time.Millisecond, retry: true},
+		{name: "off", linger: 0, since: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lingers(tt.linger, tt.since, tt.retry); got != tt.want {
+				t.Errorf("lingers(%v, %v, %v) = %v, want %v", tt.linger, tt.since, tt.retry, got, tt.want)
+			}
+		})
+	}
+}
+
+// recorder is an apply func that records each transaction's messages,
+// sorted, so that batches gathered in any order compare equal.
+type recorder struct {
+	mu  sync.Mutex
+	txs []string
+}
+
+func (r *recorder) apply(_ context.Context, msgs []*sarama.ConsumerMessage) error {
+	parts := strings.Split(describe(msgs), ",")
+	slices.Sort(parts)
+	r.mu.Lock()
+	r.txs = append(r.txs, strings.Join(parts, ","))
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) transactions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.txs)
+}
+
+// startCommitters runs c's committerCount committers until the test ends.
+func startCommitters(t *testing.T, c *committer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range committerCount {
+		wg.Go(func() { c.run(ctx) })
+	}
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+}
+
+// submitWithin submits batch and reports an error when its transaction
+// failed or has not answered within limit.
+func submitWithin(c *committer, batch []*sarama.ConsumerMessage, retry bool, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- c.submit(context.Background(), batch, retry) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		return fmt.Errorf("batch %s not applied within %v", describe(batch), limit)
+	}
+}
+
+// TestCloseBatchesShareATransaction: a batch taken soon after the one before
+// waits the linger, and the batches submitted meanwhile join its
+// transaction, though the second committer is free. Without the linger
+// each would have a transaction of its own.
+func TestCloseBatchesShareATransaction(t *testing.T) {
+	var rec recorder
+	c := newCommitter(rec.apply, 256, time.Second)
+	startCommitters(t, c)
+	// The first batch comes alone: it does not wait.
+	if err := submitWithin(c, batchOf(0, 1), false, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The next follows within the linger: it waits, and two more batches
+	// submitted 20 ms later join it.
+	var wg sync.WaitGroup
+	for p := range int32(3) {
+		if p == 1 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		wg.Go(func() {
+			if err := submitWithin(c, batchOf(1+p, 1), false, 10*time.Second); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if diff := cmp.Diff([]string{"p0:0", "p1:0,p2:0,p3:0"}, rec.transactions()); diff != "" {
+		t.Errorf("transactions (-want +got):\n%s", diff)
+	}
+}
+
+// TestLingerSkipsLoneBatchesAndRetries: with a linger far longer than the
+// test's limit, a batch that comes alone and a retry are still applied at
+// once.
+func TestLingerSkipsLoneBatchesAndRetries(t *testing.T) {
+	var rec recorder
+	c := newCommitter(rec.apply, 256, time.Hour)
+	startCommitters(t, c)
+	for p, retry := range []bool{false, true} {
+		if err := submitWithin(c, batchOf(int32(p), 1), retry, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]string{"p0:0", "p1:0"}, rec.transactions()); diff != "" {
+		t.Errorf("transactions (-want +got):\n%s", diff)
 	}
 }

@@ -8,19 +8,19 @@
 // Messages are applied in batches: what is already buffered for a partition
 // (up to Config.BatchSize) is one batch, and the batches that the consumer's
 // partitions have waiting when one of its two committers ends a transaction
-// are applied together in its next one (group commit, commit.go): first in
-// one pipeline when the consumer has a PipelineFunc (two round trips,
-// pipeline.go), else, or when that does not fit the batch, message by
-// message without savepoints (fewer round trips). Errors are classified
-// once (permanent, in classify.go): a message that can never be applied
-// (an invalid "id" or "eventType" header or key, an Undecodable error from
-// Apply, a Postgres data exception or check violation raised while
-// applying it) sends the
-// batch round again, this time with a savepoint per message, so that only
-// that message's writes are undone and it is recorded in dead_letters in the
-// same transaction; the partition moves on. Any other error is transient: it
-// rolls the whole batch back, and the batch is retried with a capped backoff
-// and its offsets are not marked.
+// are applied together in its next one (group commit, commit.go; with
+// Config.Linger, a transaction that follows the one before closely waits a
+// moment for more batches): first in one pipeline when the consumer has a
+// PipelineFunc (two round trips, pipeline.go), else, or when that does not fit
+// the batch, message by message without savepoints (fewer round trips). Errors
+// are classified once (permanent, in classify.go): a message that can never be
+// applied (an invalid "id" or "eventType" header or key, an Undecodable error
+// from Apply, a Postgres data exception or check violation raised while
+// applying it) sends the batch round again, this time with a savepoint per
+// message, so that only that message's writes are undone and it is recorded in
+// dead_letters in the same transaction; the partition moves on. Any other
+// error is transient: it rolls the whole batch back, and the batch is retried
+// with a capped backoff and its offsets are not marked.
 //
 // Headers and key are validated before they reach SQL: a traceparent that is
 // not a W3C trace context is dropped, and Apply sees only valid UTF-8 text

@@ -71,6 +71,7 @@ func TestLoadConfig(t *testing.T) {
 				"LOG_LEVEL":             "DEBUG",
 				"SHOP_TELEMETRY":        "false",
 				"ORDERS_CREATE_LINGER":  "0s",
+				"CONSUMER_LINGER":       "10ms",
 			},
 			modify: func(c *Config) {
 				c.Endpoint.GRPCAddr = "0.0.0.0:7000"
@@ -82,6 +83,7 @@ func TestLoadConfig(t *testing.T) {
 				c.Process.LogLevel = slog.LevelDebug
 				c.Process.Telemetry = false
 				c.CreateLinger = 0
+				c.Consume.Linger = 10 * time.Millisecond
 			},
 		},
 		{name: "ErrTelemetry", env: map[string]string{"SHOP_TELEMETRY": "sometimes"}, wantErr: "SHOP_TELEMETRY"},
@@ -91,6 +93,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "ErrDatabaseURL", env: map[string]string{"ORDERS_DATABASE_URL": "mysql://x"}, wantErr: "ORDERS_DATABASE_URL"},
 		{name: "ErrBroker", env: map[string]string{"KAFKA_BROKERS": "k1"}, wantErr: "KAFKA_BROKERS"},
 		{name: "ErrCreateLinger", env: map[string]string{"ORDERS_CREATE_LINGER": "soon"}, wantErr: "ORDERS_CREATE_LINGER"},
+		{name: "ErrConsumerLinger", env: map[string]string{"CONSUMER_LINGER": "soon"}, wantErr: "CONSUMER_LINGER"},
 		{name: "ErrNoBrokers", env: map[string]string{"KAFKA_BROKERS": ","}, wantErr: "KAFKA_BROKERS: no brokers"},
 	}
 	for _, tt := range tests {
@@ -130,6 +133,9 @@ func TestConfigValidate(t *testing.T) {
 		{"OKNoLinger", func(c *Config) { c.CreateLinger = 0 }, ""},
 		{"ErrNegativeLinger", func(c *Config) { c.CreateLinger = -time.Millisecond }, "ORDERS_CREATE_LINGER"},
 		{"ErrLongLinger", func(c *Config) { c.CreateLinger = time.Second }, "ORDERS_CREATE_LINGER"},
+		{"OKNoConsumerLinger", func(c *Config) { c.Consume.Linger = 0 }, ""},
+		{"ErrNegativeConsumerLinger", func(c *Config) { c.Consume.Linger = -time.Millisecond }, "CONSUMER_LINGER"},
+		{"ErrLongConsumerLinger", func(c *Config) { c.Consume.Linger = time.Second }, "CONSUMER_LINGER"},
 		{"ErrShutdownTimeout", func(c *Config) { c.Process.ShutdownTimeout = 0 }, "SHUTDOWN_TIMEOUT"},
 	}
 	for _, tt := range tests {

@@ -70,7 +70,7 @@ func TestLoadConfig(t *testing.T) {
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	if c.Endpoint.GRPCAddr != "127.0.0.1:9102" || c.Admin.Addr != "127.0.0.1:9112" || c.AdminReady != nil || c.DatabaseURL != "postgres://payments_app:payments_app@127.0.0.1:5432/payments" ||
-		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Slot.Name != "payments_outbox" || c.Ready != nil {
+		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Slot.Name != "payments_outbox" || c.Consume.Linger != 3*time.Millisecond || c.Ready != nil {
 		t.Errorf("DefaultConfig() = %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -92,6 +92,8 @@ func TestValidate(t *testing.T) {
 		{name: "ErrShortIdempotencyRetention", mutate: func(c *Config) { c.Retention.IdempotencyKeys = 1 }, wantErr: true},
 		{name: "ErrZeroPurgeInterval", mutate: func(c *Config) { c.Retention.PurgeInterval = 0 }, wantErr: true},
 		{name: "ErrZeroShutdownTimeout", mutate: func(c *Config) { c.Process.ShutdownTimeout = 0 * time.Second }, wantErr: true},
+		{name: "NoConsumerLinger", mutate: func(c *Config) { c.Consume.Linger = 0 }},
+		{name: "ErrLongConsumerLinger", mutate: func(c *Config) { c.Consume.Linger = 101 * time.Millisecond }, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
