@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -39,7 +40,10 @@ import (
 // other one cannot start them in a transaction of their own while the
 // first collects. A batch that comes alone (the one before is older than
 // the linger) and a retry do not wait: at rest and at low rates nothing
-// changes.
+// changes. Nor does a batch taken while the other committer is in a
+// transaction: then the batches that come meanwhile merge anyway, and
+// under heavy load, when both are mostly busy, nothing waits longer than
+// without the linger.
 
 // committerCount is the number of transactions a consumer runs at once.
 // Two, so that a transaction that waits (a row lock held elsewhere, a slow
@@ -72,6 +76,8 @@ type committer struct {
 	turn chan struct{}
 	// last is when the batch before was taken; guarded by turn.
 	last time.Time
+	// busy counts the committers in a transaction.
+	busy atomic.Int32
 }
 
 func newCommitter(apply func(context.Context, []*sarama.ConsumerMessage) error, max int, linger time.Duration) *committer {
@@ -100,7 +106,9 @@ func (c *committer) run(ctx context.Context) {
 		if !ok {
 			return
 		}
+		c.busy.Add(1)
 		c.commit(ctx, merged, alone)
+		c.busy.Add(-1)
 	}
 }
 
@@ -121,7 +129,7 @@ func (c *committer) take(ctx context.Context) (merged, alone []*commitRequest, o
 		return nil, nil, false
 	}
 	now := time.Now()
-	if lingers(c.linger, now.Sub(c.last), first.alone) {
+	if lingers(c.linger, now.Sub(c.last), first.alone, c.busy.Load() > 0) {
 		// A shutdown ends the wait; the batches taken are still applied.
 		sleep(ctx, c.linger)
 	}
@@ -131,10 +139,13 @@ func (c *committer) take(ctx context.Context) (merged, alone []*commitRequest, o
 }
 
 // lingers reports whether a batch taken since after the batch before it
-// waits linger for others to join its transaction: when it follows closely
-// and is not a retry.
-func lingers(linger, since time.Duration, retry bool) bool {
-	return linger > 0 && !retry && since < linger
+// waits linger for others to join its transaction: when it follows closely,
+// is not a retry, and the other committer is idle. While the other is in
+// a transaction (busy), the batches that come meanwhile wait for a
+// committer anyway and merge without a linger: under heavy load nothing
+// waits longer than before.
+func lingers(linger, since time.Duration, retry, busy bool) bool {
+	return linger > 0 && !retry && !busy && since < linger
 }
 
 // commit applies merged in one transaction and then each of alone in its

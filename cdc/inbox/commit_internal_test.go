@@ -155,18 +155,20 @@ func TestLingers(t *testing.T) {
 		linger time.Duration
 		since  time.Duration
 		retry  bool
+		busy   bool
 		want   bool
 	}{
 		{name: "follows closely", linger: 3 * time.Millisecond, since: time.Millisecond, want: true},
 		{name: "comes alone", linger: 3 * time.Millisecond, since: 5 * time.Millisecond},
 		{name: "exactly the linger after", linger: 3 * time.Millisecond, since: 3 * time.Millisecond},
 		{name: "a retry never waits", linger: 3 * time.Millisecond, since: time.Millisecond, retry: true},
+		{name: "the other committer is busy", linger: 3 * time.Millisecond, since: time.Millisecond, busy: true},
 		{name: "off", linger: 0, since: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := lingers(tt.linger, tt.since, tt.retry); got != tt.want {
-				t.Errorf("lingers(%v, %v, %v) = %v, want %v", tt.linger, tt.since, tt.retry, got, tt.want)
+			if got := lingers(tt.linger, tt.since, tt.retry, tt.busy); got != tt.want {
+				t.Errorf("lingers(%v, %v, %v, %v) = %v, want %v", tt.linger, tt.since, tt.retry, tt.busy, got, tt.want)
 			}
 		})
 	}
@@ -264,6 +266,39 @@ func TestLingerSkipsLoneBatchesAndRetries(t *testing.T) {
 		}
 	}
 	if diff := cmp.Diff([]string{"p0:0", "p1:0"}, rec.transactions()); diff != "" {
+		t.Errorf("transactions (-want +got):\n%s", diff)
+	}
+}
+
+// TestLingerSkipsWhileOtherCommits: a batch that follows closely while the
+// other committer is in a transaction does not wait, even with a linger far
+// longer than the test's limit.
+func TestLingerSkipsWhileOtherCommits(t *testing.T) {
+	held, release := make(chan struct{}), make(chan struct{})
+	var rec recorder
+	apply := func(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
+		if msgs[0].Partition == 0 {
+			close(held)
+			<-release
+		}
+		return rec.apply(ctx, msgs)
+	}
+	c := newCommitter(apply, 256, time.Hour)
+	startCommitters(t, c)
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let) // runs before the committers stop: nothing stays held
+	first := make(chan error, 1)
+	go func() { first <- submitWithin(c, batchOf(0, 1), false, 10*time.Second) }()
+	<-held
+	if err := submitWithin(c, batchOf(1, 1), false, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	let()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"p1:0", "p0:0"}, rec.transactions()); diff != "" {
 		t.Errorf("transactions (-want +got):\n%s", diff)
 	}
 }
