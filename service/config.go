@@ -289,8 +289,9 @@ func (r Retention) Validate() error {
 // Consume is how a service's consumer groups the events it applies.
 type Consume struct {
 	// Linger: how long a consumer transaction that starts less than
-	// Linger after the one before waits for more events to join it
-	// (cdc/inbox, Config.Linger); 0 turns the wait off.
+	// Linger after the one before, while the consumer's other committer is
+	// idle, waits for more events to join it (cdc/inbox, Config.Linger); 0
+	// turns the wait off.
 	Linger time.Duration `env:"CONSUMER_LINGER, default=3ms"`
 }
 

@@ -100,8 +100,8 @@ type Config struct {
 	// may reach it alone); 0 means DefaultBatchSize.
 	BatchSize int
 	// Linger is how long a transaction that starts less than Linger after
-	// the one before waits for more batches to join it (commit.go); 0
-	// never waits.
+	// the one before, while the other committer is idle, waits for more
+	// batches to join it (commit.go); 0 never waits.
 	Linger time.Duration
 	// NoMetrics leaves out the lag gauges, the delivery histogram and the
 	// dead-letter counter (service.Process.Telemetry false).
