@@ -295,17 +295,20 @@ type Consume struct {
 	Linger time.Duration `env:"CONSUMER_LINGER, default=3ms"`
 }
 
-// maxConsumerLinger bounds CONSUMER_LINGER: the wait is added to an event's
-// delivery.
-const maxConsumerLinger = 100 * time.Millisecond
+// MaxLinger bounds a linger setting (CONSUMER_LINGER, ORDERS_CREATE_LINGER):
+// the wait is added to the latency of what waits.
+const MaxLinger = 100 * time.Millisecond
 
-// Validate checks that the linger is between 0 and maxConsumerLinger.
-func (c Consume) Validate() error {
-	if c.Linger < 0 || c.Linger > maxConsumerLinger {
-		return fmt.Errorf("CONSUMER_LINGER must be between 0 and %v, got %v", maxConsumerLinger, c.Linger)
+// CheckLinger reports a linger d of the variable name outside 0 to MaxLinger.
+func CheckLinger(name string, d time.Duration) error {
+	if d < 0 || d > MaxLinger {
+		return fmt.Errorf("%s must be between 0 and %v, got %v", name, MaxLinger, d)
 	}
 	return nil
 }
+
+// Validate checks that the linger is between 0 and MaxLinger.
+func (c Consume) Validate() error { return CheckLinger("CONSUMER_LINGER", c.Linger) }
 
 // Process is how a process logs and stops.
 type Process struct {

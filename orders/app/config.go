@@ -5,7 +5,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -79,23 +78,12 @@ func (c *Config) Validate() error {
 		c.Admin.Validate(),
 		c.DatabaseURL.Validate("ORDERS_DATABASE_URL"),
 		service.Required("ORDERS_CONSUMER_GROUP", c.ConsumerGroup),
-		validLinger(c.CreateLinger),
+		service.CheckLinger("ORDERS_CREATE_LINGER", c.CreateLinger),
 		c.Slot.Validate(),
 		c.Connector.Validate(),
 		c.Connect.Validate(),
 		c.Pipeline.Validate(),
 	)
-}
-
-// maxCreateLinger bounds ORDERS_CREATE_LINGER: the wait is added to a
-// creation's latency.
-const maxCreateLinger = 100 * time.Millisecond
-
-func validLinger(d time.Duration) error {
-	if d < 0 || d > maxCreateLinger {
-		return fmt.Errorf("ORDERS_CREATE_LINGER must be between 0 and %v, got %v", maxCreateLinger, d)
-	}
-	return nil
 }
 
 // LogValue renders c for logs, the database URL without its password.
