@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -28,56 +31,76 @@ const MaxBodyBytes = 64 << 10
 // It returns an *apiError: 413 PAYLOAD_TOO_LARGE when the limit was hit,
 // 400 INVALID_ARGUMENT with a message for the client otherwise.
 func decodeJSON(body io.Reader, dst any) *apiError {
-	data, err := io.ReadAll(body)
-	if err != nil {
-		if maxErr, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return payloadTooLarge(maxErr.Limit)
-		}
-		// The client went away or broke the stream mid-body.
-		return invalidArgument("could not read request body")
+	data, e := readBody(body)
+	if e != nil {
+		return e
 	}
-
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return syntaxError(err)
+	// One pass over the body for a valid body (json.Valid, then the members
+	// by hand and json.Unmarshal), the decoder's messages for an invalid one.
+	if !json.Valid(data) {
+		return invalidJSON(data)
 	}
-	if rest := data[dec.InputOffset():]; len(trimJSONSpace(rest)) != 0 {
-		return invalidArgument("request body must be a single JSON object: unexpected data after it")
-	}
+	raw := bytes.TrimRight(trimJSONSpace(data), " \t\r\n")
 	if raw[0] != '{' {
 		return invalidArgument("request body must be a JSON object")
 	}
 
-	fields, err := objectFields(raw)
-	if err != nil {
-		return invalidArgument("request body is not valid JSON")
-	}
-	allowed := jsonFieldNames(reflect.TypeOf(dst).Elem())
-	seen := make(map[string]bool, len(fields))
-	for _, f := range fields {
-		if !allowed[f.key] {
-			return invalidArgument(fmt.Sprintf("unknown field %q", f.key))
+	allowed := jsonFieldNamesOf(reflect.TypeOf(dst).Elem())
+	// A linear search: a key is allowed before it is looked for, so seen
+	// never holds more keys than dst has fields.
+	var seenArr [8]string
+	seen := seenArr[:0]
+	if e := eachMember(raw, func(key string, value []byte) *apiError {
+		if !allowed[key] {
+			return invalidArgument(fmt.Sprintf("unknown field %q", key))
 		}
-		if seen[f.key] {
-			return invalidArgument(fmt.Sprintf("duplicate field %q", f.key))
+		if slices.Contains(seen, key) {
+			return invalidArgument(fmt.Sprintf("duplicate field %q", key))
 		}
-		seen[f.key] = true
-		if string(f.value) == "null" {
+		seen = append(seen, key)
+		if string(value) == "null" {
 			// encoding/json would leave the field as if it were absent.
-			return invalidArgument(fmt.Sprintf("%s must not be null: leave it out instead", f.key))
+			return invalidArgument(fmt.Sprintf("%s must not be null: leave it out instead", key))
 		}
+		return nil
+	}); e != nil {
+		return e
 	}
 
-	strict := json.NewDecoder(bytes.NewReader(raw))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(dst); err != nil {
+	// Every key is one of dst's, exactly: json.Unmarshal, which matches keys
+	// without regard to case, meets no other.
+	if err := json.Unmarshal(raw, dst); err != nil {
 		if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 			return invalidArgument(typeErrorMessage(typeErr))
 		}
 		return invalidArgument("request body does not match the expected object")
 	}
 	return nil
+}
+
+// readBody reads the whole body: 413 PAYLOAD_TOO_LARGE when it is longer
+// than http.MaxBytesReader allows, 400 when it breaks off.
+func readBody(body io.Reader) ([]byte, *apiError) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		if maxErr, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, payloadTooLarge(maxErr.Limit)
+		}
+		// The client went away or broke the stream mid-body.
+		return nil, invalidArgument("could not read request body")
+	}
+	return data, nil
+}
+
+// invalidJSON explains why data, which json.Valid refused, is not one JSON
+// value: a syntax error in the first value, or data after it.
+func invalidJSON(data []byte) *apiError {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return syntaxError(err)
+	}
+	return invalidArgument("request body must be a single JSON object: unexpected data after it")
 }
 
 func payloadTooLarge(limit int64) *apiError {
@@ -124,6 +147,18 @@ func typeErrorMessage(e *json.UnmarshalTypeError) string {
 	return fmt.Sprintf("%s has the wrong type: got %s", field, got)
 }
 
+// fieldNames caches jsonFieldNames by type.
+var fieldNames sync.Map // reflect.Type -> map[string]bool
+
+// jsonFieldNamesOf is jsonFieldNames(t), computed once per type.
+func jsonFieldNamesOf(t reflect.Type) map[string]bool {
+	if names, ok := fieldNames.Load(t); ok {
+		return names.(map[string]bool)
+	}
+	names, _ := fieldNames.LoadOrStore(t, jsonFieldNames(t))
+	return names.(map[string]bool)
+}
+
 // jsonFieldNames returns the JSON keys of struct type t: the name in each
 // exported field's json tag, or the field name when the tag gives none.
 func jsonFieldNames(t reflect.Type) map[string]bool {
@@ -144,36 +179,97 @@ func jsonFieldNames(t reflect.Type) map[string]bool {
 	return names
 }
 
-// field is one member of a JSON object: its key and its raw value.
-type field struct {
-	key   string
-	value json.RawMessage
+// eachMember calls f with the key and the raw value of each member of the
+// JSON object obj, in order, duplicates included (encoding/json would
+// silently keep the last one), until f returns an error. obj must be valid
+// JSON (json.Valid) without surrounding space.
+func eachMember(obj []byte, f func(key string, value []byte) *apiError) *apiError {
+	i := skipJSONSpace(obj, 1) // past the '{'
+	if obj[i] == '}' {
+		return nil
+	}
+	for {
+		end := jsonStringEnd(obj, i)
+		key, err := jsonKey(obj[i:end])
+		if err != nil {
+			return invalidArgument("request body is not valid JSON")
+		}
+		i = skipJSONSpace(obj, skipJSONSpace(obj, end)+1) // past the ':'
+		end = jsonValueEnd(obj, i)
+		if e := f(key, obj[i:end]); e != nil {
+			return e
+		}
+		i = skipJSONSpace(obj, end)
+		if obj[i] == '}' {
+			return nil
+		}
+		i = skipJSONSpace(obj, i+1) // past the ','
+	}
 }
 
-// objectFields returns the members of the JSON object obj in order,
-// duplicates included (encoding/json would silently keep the last one).
-func objectFields(obj []byte) ([]field, error) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil { // the opening '{'
-		return nil, err
+// jsonKey is the string that the JSON string literal lit stands for, as
+// encoding/json reads it (escapes resolved, invalid UTF-8 replaced).
+func jsonKey(lit []byte) (string, error) {
+	if bytes.IndexByte(lit, '\\') < 0 && utf8.Valid(lit) {
+		return string(lit[1 : len(lit)-1]), nil
 	}
-	var fields []field
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("object key is %T", tok)
-		}
-		var value json.RawMessage // whatever its shape
-		if err := dec.Decode(&value); err != nil {
-			return nil, err
-		}
-		fields = append(fields, field{key: key, value: value})
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
+}
+
+// skipJSONSpace returns the index of the first byte of b at or after i that
+// is not JSON whitespace.
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
 	}
-	return fields, nil
+	return i
+}
+
+// jsonStringEnd returns the index just past the string literal that starts
+// at b[i] (a '"') in valid JSON.
+func jsonStringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// jsonValueEnd returns the index just past the value that starts at b[i] in
+// valid JSON.
+func jsonValueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return jsonStringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = jsonStringEnd(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(b)
+	}
+	for i < len(b) && strings.IndexByte(",}] \t\r\n", b[i]) < 0 {
+		i++
+	}
+	return i
 }
 
 // trimJSONSpace drops leading JSON whitespace (space, tab, CR, LF).
