@@ -40,7 +40,7 @@ func decodeJSON(body io.Reader, dst any) *apiError {
 	if !json.Valid(data) {
 		return invalidJSON(data)
 	}
-	raw := bytes.TrimRight(trimJSONSpace(data), " \t\r\n")
+	raw := bytes.Trim(data, jsonSpace)
 	if raw[0] != '{' {
 		return invalidArgument("request body must be a JSON object")
 	}
@@ -272,10 +272,8 @@ func jsonValueEnd(b []byte, i int) int {
 	return i
 }
 
-// trimJSONSpace drops leading JSON whitespace (space, tab, CR, LF).
-func trimJSONSpace(b []byte) []byte {
-	return bytes.TrimLeft(b, " \t\r\n")
-}
+// jsonSpace is JSON's whitespace: space, tab, CR and LF.
+const jsonSpace = " \t\r\n"
 
 // singleQuery returns the query parameter name, "" when absent, or an
 // error when it is given more than once.

@@ -26,7 +26,7 @@ func decodeJSONThreePasses(body io.Reader, dst any) *apiError {
 	if err := dec.Decode(&raw); err != nil {
 		return syntaxError(err)
 	}
-	if rest := data[dec.InputOffset():]; len(trimJSONSpace(rest)) != 0 {
+	if rest := data[dec.InputOffset():]; len(bytes.TrimLeft(rest, jsonSpace)) != 0 {
 		return invalidArgument("request body must be a single JSON object: unexpected data after it")
 	}
 	if raw[0] != '{' {
