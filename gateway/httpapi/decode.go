@@ -221,7 +221,7 @@ func jsonKey(lit []byte) (string, error) {
 // skipJSONSpace returns the index of the first byte of b at or after i that
 // is not JSON whitespace.
 func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+	for i < len(b) && strings.IndexByte(jsonSpace, b[i]) >= 0 {
 		i++
 	}
 	return i
@@ -266,7 +266,7 @@ func jsonValueEnd(b []byte, i int) int {
 		}
 		return len(b)
 	}
-	for i < len(b) && strings.IndexByte(",}] \t\r\n", b[i]) < 0 {
+	for i < len(b) && strings.IndexByte(",}]"+jsonSpace, b[i]) < 0 { // a number, true, false
 		i++
 	}
 	return i
