@@ -45,21 +45,68 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ce) && ce.Status == http.StatusNotFound
 }
 
+// rebalanceWait bounds how long one call waits out a rebalance of Connect's
+// group before it returns Connect's answer.
+const rebalanceWait = 30 * time.Second
+
+// rebalancing reports whether err is Connect refusing a request only because
+// its group is rebalancing: 409 ("rebalance in progress", a stale config) or
+// 500 naming a rebalance ("a rebalance is expected"). Connect acted on
+// nothing, and the same request succeeds once the rebalance ends.
+func rebalancing(err error) bool {
+	var ce *Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	return ce.Status == http.StatusConflict ||
+		ce.Status == http.StatusInternalServerError && strings.Contains(strings.ToLower(ce.Message), "rebalance")
+}
+
+// do sends one request and decodes its answer into out. While Connect's
+// group rebalances (another worker joining, a connector created or deleted)
+// Connect refuses requests it would otherwise answer; do repeats those for
+// up to rebalanceWait, so a caller sees either the answer or a real error.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		payload = b
+	}
+	deadline := time.Now().Add(rebalanceWait)
+	pause := 50 * time.Millisecond
+	var refused error
+	for {
+		err := c.once(ctx, method, path, payload, out)
+		if refused != nil && ctx.Err() != nil {
+			return refused
+		}
+		if !rebalancing(err) || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		refused = err
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+func (c *Client) once(ctx context.Context, method, path string, payload []byte, out any) error {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)

@@ -1,8 +1,14 @@
 package connect
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"shop/service"
 )
@@ -152,5 +158,79 @@ func TestStateProblem(t *testing.T) {
 				t.Errorf("Running() = %v", got)
 			}
 		})
+	}
+}
+
+// TestClientWaitsOutRebalances runs the client against a worker stand-in
+// that refuses the first requests the way Connect does while its group
+// rebalances, and checks which answers are repeated and which are final.
+func TestClientWaitsOutRebalances(t *testing.T) {
+	tests := []struct {
+		name      string
+		refusals  int
+		status    int
+		message   string
+		wantCalls int
+		wantErr   string
+	}{
+		{"rebalance in progress", 2, http.StatusConflict, "Cannot complete request momentarily due to stale configuration (typically caused by a concurrent config change)", 3, ""},
+		{"rebalance expected", 3, http.StatusInternalServerError, "Request cannot be completed because a rebalance is expected", 4, ""},
+		{"other server error", 1, http.StatusInternalServerError, "Connector configuration is invalid", 1, "500: Connector configuration is invalid"},
+		{"not found", 1, http.StatusNotFound, "Connector x not found", 1, "404: Connector x not found"},
+		{"no refusal", 0, 0, "", 1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if int(calls.Add(1)) <= tt.refusals {
+					w.WriteHeader(tt.status)
+					fmt.Fprintf(w, `{"error_code":%d,"message":%q}`, tt.status, tt.message)
+					return
+				}
+				fmt.Fprint(w, `{"name":"x","connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"RUNNING"}]}`)
+			}))
+			defer srv.Close()
+			c, err := NewClient(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := c.Status(context.Background(), "x")
+			if got := int(calls.Load()); got != tt.wantCalls {
+				t.Errorf("requests = %d, want %d", got, tt.wantCalls)
+			}
+			if tt.wantErr == "" {
+				if err != nil || !s.Running() {
+					t.Fatalf("Status = %+v, %v; want RUNNING", s, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestClientStopsWaitingWithItsContext checks that a rebalance that never
+// ends returns Connect's answer when the caller's context ends.
+func TestClientStopsWaitingWithItsContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprint(w, `{"error_code":409,"message":"rebalance in progress"}`)
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = c.Status(ctx, "x")
+	if err == nil || !strings.Contains(err.Error(), "409: rebalance in progress") {
+		t.Fatalf("err = %v, want Connect's 409", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("Status returned before its context ended")
 	}
 }
