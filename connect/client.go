@@ -81,6 +81,8 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	for {
 		err := c.once(ctx, method, path, payload, out)
 		if refused != nil && ctx.Err() != nil {
+			// The caller's context ended during a repeat: Connect's
+			// refusal says more than the cancelled request.
 			return refused
 		}
 		if !rebalancing(err) || time.Now().Add(pause).After(deadline) {
@@ -96,6 +98,8 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 }
 
+// once sends one request and decodes its answer into out; an answer other
+// than success is an *Error with Connect's message.
 func (c *Client) once(ctx context.Context, method, path string, payload []byte, out any) error {
 	var rd io.Reader
 	if payload != nil {
