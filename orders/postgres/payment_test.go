@@ -288,3 +288,68 @@ func TestApplyParkedPaymentsBatchesAndSkipsLocked(t *testing.T) {
 		t.Errorf("paid orders: %d, want 3", n)
 	}
 }
+
+// TestParkedSweepProbesEachOrder checks the sweep's plan, not its time. With
+// many orders and a result parked for an order that never comes (the
+// largest id there is, the worst case for a merge join over orders_pkey),
+// the sweep must read a few pages per parked result, not the orders index.
+// Each way the planner may plan the prepared query is checked.
+func TestParkedSweepProbesEachOrder(t *testing.T) {
+	s, db, _ := newStore(t)
+	ctx := context.Background()
+	const n = 20000
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO orders (id, user_id, amount, currency, description, status, created_at, updated_at)
+		SELECT gen_random_uuid(), 'u' || (i % 50), 10, 'RUB', '', 'PENDING', now(), now() FROM generate_series(1, $1::int) AS i`, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `ANALYZE orders`); err != nil {
+		t.Fatal(err)
+	}
+	var existing uuid.UUID
+	if err := db.Pool.QueryRow(ctx, `SELECT id FROM orders LIMIT 1`).Scan(&existing); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []uuid.UUID{uuid.MustParse("ffffffff-ffff-4fff-bfff-ffffffffffff"), existing} {
+		r := orders.PaymentResult{EventID: uuid.New(), OrderID: id, UserID: "u0", Amount: 10, Paid: true}
+		m := inbox.Message{EventID: r.EventID, Type: "PaymentSucceeded", Key: "u0", Value: []byte("{}"), Topic: "payments", Offset: int64(i)}
+		if err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return s.ParkPayment(ctx, tx, r, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mode := range []string{"auto", "force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			tx, err := db.Pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // only read; the row locks go with it
+			if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = `+mode); err != nil {
+				t.Fatal(err)
+			}
+			var plan []struct {
+				Plan struct {
+					Rows int     `json:"Actual Rows"`
+					Hit  float64 `json:"Shared Hit Blocks"`
+					Read float64 `json:"Shared Read Blocks"`
+				}
+			}
+			if err := tx.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+postgres.ParkedSweepSQL, 100).Scan(&plan); err != nil {
+				t.Fatal(err)
+			}
+			if len(plan) != 1 {
+				t.Fatalf("plan = %+v", plan)
+			}
+			p := plan[0].Plan
+			if p.Rows != 1 {
+				t.Errorf("sweep selected %d parked results, want the one whose order exists", p.Rows)
+			}
+			// A probe of orders_pkey reads 2 or 3 pages; reading the
+			// index up to the largest id reads thousands.
+			pages := p.Hit + p.Read
+			t.Logf("%s: %.0f pages", mode, pages)
+			if pages > 30 {
+				t.Errorf("sweep read %.0f pages for 2 parked results among %d orders, want a few per result", pages, n)
+			}
+		})
+	}
+}

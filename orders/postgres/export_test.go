@@ -1,0 +1,4 @@
+package postgres
+
+// ParkedSweepSQL is the sweep's query, for the test of its plan.
+const ParkedSweepSQL = parkedSweepSQL
