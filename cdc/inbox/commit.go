@@ -106,9 +106,7 @@ func (c *committer) run(ctx context.Context) {
 		if !ok {
 			return
 		}
-		c.busy.Add(1)
 		c.commit(ctx, merged, alone)
-		c.busy.Add(-1)
 	}
 }
 
@@ -153,7 +151,7 @@ func lingers(linger, since time.Duration, retry, busy bool) bool {
 func (c *committer) commit(ctx context.Context, merged, alone []*commitRequest) {
 	c.commitMerged(ctx, merged)
 	for _, r := range alone {
-		r.done <- c.apply(ctx, r.msgs)
+		r.done <- c.transact(ctx, r.msgs)
 	}
 }
 
@@ -190,21 +188,30 @@ func (c *committer) commitMerged(ctx context.Context, group []*commitRequest) {
 	case 0:
 		return
 	case 1:
-		group[0].done <- c.apply(ctx, group[0].msgs)
+		group[0].done <- c.transact(ctx, group[0].msgs)
 		return
 	}
 	var msgs []*sarama.ConsumerMessage
 	for _, r := range group {
 		msgs = append(msgs, r.msgs...)
 	}
-	err := c.apply(ctx, msgs)
+	err := c.transact(ctx, msgs)
 	for _, r := range group {
 		if err != nil && ctx.Err() == nil {
-			r.done <- c.apply(ctx, r.msgs)
+			r.done <- c.transact(ctx, r.msgs)
 			continue
 		}
 		r.done <- err
 	}
+}
+
+// transact runs one transaction over msgs, counted in busy while it runs.
+// busy is down again before the caller answers the batch, so that a batch
+// submitted on that answer finds this committer idle, as it is.
+func (c *committer) transact(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
+	c.busy.Add(1)
+	defer c.busy.Add(-1)
+	return c.apply(ctx, msgs)
 }
 
 // apply runs one transaction over msgs (applyBatch) and, once it committed,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -250,6 +251,27 @@ func TestCloseBatchesShareATransaction(t *testing.T) {
 	wg.Wait()
 	if diff := cmp.Diff([]string{"p0:0", "p1:0,p2:0,p3:0"}, rec.transactions()); diff != "" {
 		t.Errorf("transactions (-want +got):\n%s", diff)
+	}
+}
+
+// TestCommitterIsIdleWhenItAnswers: once a batch is answered, its committer
+// no longer counts as in a transaction. Were it still busy, a batch
+// submitted on that answer would skip the linger for the wrong reason (as
+// TestCloseBatchesShareATransaction once saw in CI).
+func TestCommitterIsIdleWhenItAnswers(t *testing.T) {
+	// Idle Ps take the answered goroutine at once, as on a busy machine;
+	// with one or two the race is rarely seen.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	var rec recorder
+	c := newCommitter(rec.apply, 256, 0)
+	startCommitters(t, c)
+	for i := range 20000 {
+		if err := c.submit(context.Background(), batchOf(0, 1), false); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.busy.Load(); n != 0 {
+			t.Fatalf("after answer %d: %d committers still in a transaction, want 0", i, n)
+		}
 	}
 }
 
