@@ -128,12 +128,19 @@ func openStream(t *testing.T, baseURL, user, query string, header map[string]str
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("Content-Type %q, want text/event-stream", ct)
 	}
-	s := &sseStream{frames: make(chan frame, 1024), close: cancel}
+	s := readStream(resp.Body)
+	s.close = cancel
 	t.Cleanup(cancel)
+	return s
+}
+
+// readStream reads the event stream of body into frames in the background.
+func readStream(body io.ReadCloser) *sseStream {
+	s := &sseStream{frames: make(chan frame, 1024)}
 	go func() {
 		defer close(s.frames)
-		defer resp.Body.Close()
-		s.err = readFrames(bufio.NewReader(resp.Body), s.frames)
+		defer body.Close()
+		s.err = readFrames(bufio.NewReader(body), s.frames)
 	}()
 	return s
 }
@@ -539,21 +546,14 @@ func TestStreamDropsASlowClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the slow client's answer: %v", err)
 	}
-	frames := make(chan frame)
-	go func() {
-		defer close(frames)
-		readFrames(bufio.NewReader(resp.Body), frames) //nolint:errcheck // ends with the dropped connection
-	}()
+	stream := readStream(resp.Body)
 	last := int64(-1)
-	for f := range frames {
-		if f.data == "" || !f.hasID {
-			continue
+	for {
+		c, ok := stream.next(t, time.Minute)
+		if !ok {
+			break
 		}
-		seq, err := strconv.ParseInt(f.id, 10, 64)
-		if err != nil {
-			t.Fatalf("slow client: event id %q: %v", f.id, err)
-		}
-		last = seq
+		last = c.seq
 	}
 	t.Logf("the slow client read changes up to %d of %d", last, total)
 	if last >= int64(total) {
