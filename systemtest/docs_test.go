@@ -219,3 +219,50 @@ func TestDocsLinks(t *testing.T) {
 		checkTarget(t, "monitoring/alerts.yml", m[1])
 	}
 }
+
+var (
+	walkFiles = regexp.MustCompile("`([A-Za-z0-9_/.-]+)` \\(([^)]*)\\)")
+	fileName  = regexp.MustCompile("`([A-Za-z0-9_.-]+\\.(?:go|sql))`")
+	pathName  = regexp.MustCompile("`([A-Za-z0-9_-]+/[A-Za-z0-9_./-]+\\.[a-z]+)`")
+)
+
+// TestDocsWalkFiles keeps the walk of one order in docs/architecture.md
+// followable: every file its steps name under "**Code:**" exists in the
+// package named before it, and no file is named by two steps.
+func TestDocsWalkFiles(t *testing.T) {
+	b, err := os.ReadFile("../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	steps := 0
+	for _, para := range strings.Split(string(b), "\n\n") {
+		code, ok := strings.CutPrefix(para, "**Code:**")
+		if !ok {
+			continue
+		}
+		steps++
+		var files []string
+		for _, m := range walkFiles.FindAllStringSubmatch(code, -1) {
+			for _, f := range fileName.FindAllStringSubmatch(m[2], -1) {
+				files = append(files, m[1]+"/"+f[1])
+			}
+		}
+		for _, m := range pathName.FindAllStringSubmatch(walkFiles.ReplaceAllString(code, ""), -1) {
+			files = append(files, m[1])
+		}
+		for _, f := range files {
+			if _, err := os.Stat(filepath.Join("..", f)); err != nil {
+				t.Errorf("docs/architecture.md: the walk names %s, which does not exist", f)
+			}
+			if seen[f] {
+				t.Errorf("docs/architecture.md: the walk names %s in two steps", f)
+			}
+			seen[f] = true
+		}
+	}
+	if steps == 0 || len(seen) == 0 {
+		t.Fatal(`docs/architecture.md: no "**Code:**" lines found: the pattern is wrong`)
+	}
+	t.Logf("the walk names %d files in %d steps", len(seen), steps)
+}
