@@ -97,7 +97,7 @@ fuzz-tools:
 fuzz: fuzz-tools stack
 	$(BIN)/stack test-env -- go test -count=1 -timeout 20m -run TestFuzzAPI -v ./systemtest/
 
-## bench: end-to-end load test through the gateway beside pgbench's ceiling, CPU per component (see README)
+## bench: end-to-end load test through the gateway beside pgbench's ceiling, CPU per component (see docs/performance.md)
 bench:
 	go run ./bench/cmd/loadgen $(BENCH_FLAGS)
 
