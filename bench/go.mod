@@ -3,14 +3,13 @@ module shop/bench
 go 1.26.0
 
 require (
+	shop v0.0.0
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	golang.org/x/sync v0.23.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
 	shop/service v0.0.0
-	shop/sql v0.0.0
-	shop/stack v0.0.0
 )
 
 require (
@@ -88,8 +87,6 @@ require (
 	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
-	shop/cdc v0.0.0 // indirect
-	shop/connect v0.0.0 // indirect
 	shop/proto v0.0.0 // indirect
 )
 
@@ -97,16 +94,8 @@ replace shop/orders => ../orders
 
 replace shop/payments => ../payments
 
-replace shop/sql => ../sql
-
-replace shop/stack => ../stack
-
-replace shop/cdc => ../cdc
-
 replace shop/proto => ../proto
-
-replace shop/connect => ../connect
 
 replace shop/service => ../service
 
-replace shop/audit => ../audit
+replace shop => ../

@@ -3,6 +3,7 @@ module shop/gateway
 go 1.26.0
 
 require (
+	shop v0.0.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
@@ -16,8 +17,6 @@ require (
 	shop/payments v0.0.0
 	shop/proto v0.0.0
 	shop/service v0.0.0
-	shop/sql v0.0.0
-	shop/stack v0.0.0
 )
 
 require (
@@ -129,8 +128,6 @@ require (
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
-	shop/cdc v0.0.0 // indirect
-	shop/connect v0.0.0 // indirect
 )
 
 replace shop/proto => ../proto
@@ -138,14 +135,6 @@ replace shop/proto => ../proto
 replace shop/orders => ../orders
 
 replace shop/payments => ../payments
-
-replace shop/stack => ../stack
-
-replace shop/sql => ../sql
-
-replace shop/cdc => ../cdc
-
-replace shop/connect => ../connect
 
 replace shop/service => ../service
 
@@ -157,9 +146,6 @@ require (
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	golang.org/x/time v0.16.0
-	shop/systemtest v0.0.0
 )
 
-replace shop/systemtest => ../systemtest
-
-replace shop/audit => ../audit
+replace shop => ../

@@ -3,6 +3,7 @@ module shop/orders
 go 1.26.0
 
 require (
+	shop v0.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
@@ -10,10 +11,8 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
-	shop/cdc v0.0.0
 	shop/proto v0.0.0
 	shop/service v0.0.0
-	shop/sql v0.0.0
 )
 
 require (
@@ -91,18 +90,10 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
-	shop/connect v0.0.0
-	shop/stack v0.0.0
 )
 
 replace shop/proto => ../proto
 
-replace shop/sql => ../sql
-
-replace shop/cdc => ../cdc
-
-replace shop/stack => ../stack
-
-replace shop/connect => ../connect
-
 replace shop/service => ../service
+
+replace shop => ../

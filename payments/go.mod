@@ -3,6 +3,7 @@ module shop/payments
 go 1.26.0
 
 require (
+	shop v0.0.0
 	github.com/IBM/sarama v1.61.1
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
@@ -11,13 +12,8 @@ require (
 	go.opentelemetry.io/otel/sdk v1.47.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
-	shop/audit v0.0.0
-	shop/cdc v0.0.0
-	shop/connect v0.0.0
 	shop/proto v0.0.0
 	shop/service v0.0.0
-	shop/sql v0.0.0
-	shop/stack v0.0.0
 )
 
 require (
@@ -95,14 +91,6 @@ require (
 
 replace shop/proto => ../proto
 
-replace shop/sql => ../sql
-
-replace shop/cdc => ../cdc
-
-replace shop/stack => ../stack
-
-replace shop/connect => ../connect
-
 replace shop/service => ../service
 
-replace shop/audit => ../audit
+replace shop => ../

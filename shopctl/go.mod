@@ -3,18 +3,14 @@ module shop/shopctl
 go 1.26.0
 
 require (
+	shop v0.0.0
 	github.com/IBM/sarama v1.61.1
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	google.golang.org/protobuf v1.36.12
-	shop/audit v0.0.0
-	shop/cdc v0.0.0
-	shop/connect v0.0.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
 	shop/proto v0.0.0
-	shop/sql v0.0.0
-	shop/stack v0.0.0
 	shop/systemtest v0.0.0
 )
 
@@ -142,12 +138,6 @@ require (
 	shop/service v0.0.0 // indirect
 )
 
-replace shop/audit => ../audit
-
-replace shop/cdc => ../cdc
-
-replace shop/connect => ../connect
-
 replace shop/gateway => ../gateway
 
 replace shop/orders => ../orders
@@ -158,8 +148,6 @@ replace shop/proto => ../proto
 
 replace shop/service => ../service
 
-replace shop/sql => ../sql
-
-replace shop/stack => ../stack
-
 replace shop/systemtest => ../systemtest
+
+replace shop => ../

@@ -3,6 +3,7 @@ module shop/systemtest
 go 1.26.0
 
 require (
+	shop v0.0.0
 	github.com/IBM/sarama v1.61.1
 	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/chromedp/cdproto v0.159.0
@@ -16,14 +17,11 @@ require (
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	google.golang.org/grpc v1.85.0
-	shop/audit v0.0.0
 	shop/gateway v0.0.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
 	shop/proto v0.0.0
 	shop/service v0.0.0
-	shop/sql v0.0.0
-	shop/stack v0.0.0
 )
 
 require (
@@ -130,7 +128,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/arch v0.22.0 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
-	golang.org/x/mod v0.41.0 // indirect
+	golang.org/x/mod v0.41.0
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -141,15 +139,9 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
-	shop/cdc v0.0.0 // indirect
-	shop/connect v0.0.0 // indirect
 )
 
 replace shop/proto => ../proto
-
-replace shop/sql => ../sql
-
-replace shop/cdc => ../cdc
 
 replace shop/orders => ../orders
 
@@ -157,10 +149,6 @@ replace shop/payments => ../payments
 
 replace shop/gateway => ../gateway
 
-replace shop/stack => ../stack
-
-replace shop/connect => ../connect
-
 replace shop/service => ../service
 
-replace shop/audit => ../audit
+replace shop => ../

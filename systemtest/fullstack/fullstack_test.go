@@ -1,4 +1,4 @@
-package app_test
+package fullstack_test
 
 import (
 	"bytes"
