@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Client talks to one Kafka Connect worker. It is safe for concurrent use.
@@ -49,6 +51,12 @@ func IsNotFound(err error) bool {
 // group before it returns Connect's answer.
 const rebalanceWait = 30 * time.Second
 
+// rebalanceBackOff is the pause before each repeat of a request Connect
+// refused for a rebalance: 50 ms, doubling up to 1 s.
+func rebalanceBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}
+}
+
 // rebalancing reports whether err is Connect refusing a request only because
 // its group is rebalancing: 409 ("rebalance in progress", a stale config) or
 // 500 naming a rebalance ("a rebalance is expected"). Connect acted on
@@ -75,27 +83,25 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		payload = b
 	}
-	deadline := time.Now().Add(rebalanceWait)
-	pause := 50 * time.Millisecond
-	var refused error
-	for {
+	var refused error // Connect's latest refusal
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := c.once(ctx, method, path, payload, out)
 		if refused != nil && ctx.Err() != nil {
 			// The caller's context ended during a repeat: Connect's
 			// refusal says more than the cancelled request.
-			return refused
+			return struct{}{}, backoff.Permanent(refused)
 		}
-		if !rebalancing(err) || time.Now().Add(pause).After(deadline) {
-			return err
+		if !rebalancing(err) {
+			return struct{}{}, backoff.Permanent(err)
 		}
 		refused = err
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, time.Second)
+		return struct{}{}, err
+	}, backoff.WithBackOff(rebalanceBackOff()), backoff.WithMaxElapsedTime(rebalanceWait))
+	if refused != nil && ctx.Err() != nil && err == context.Cause(ctx) {
+		// The caller's context ended while waiting for the next repeat.
+		return refused
 	}
+	return err
 }
 
 // once sends one request and decodes its answer into out; an answer other
@@ -358,30 +364,27 @@ func (c *Client) Ready(ctx context.Context) error {
 // returns early with Connect's trace when one FAILED, and with the last
 // problem seen when ctx ends.
 func (c *Client) Wait(ctx context.Context, names ...string) error {
-	var last error
-	for {
+	var last error // the last problem seen
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		last = nil
 		for _, n := range names {
 			s, err := c.Status(ctx, n)
 			if err != nil {
 				last = err
-				break
+				return struct{}{}, err
 			}
 			if p := s.Problem(); p != "" {
 				last = errors.New(p)
 				if s.Connector.State == "FAILED" || strings.Contains(p, " is FAILED") {
-					return last
+					return struct{}{}, backoff.Permanent(last)
 				}
-				break
+				return struct{}{}, last
 			}
 		}
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for connectors: %w", last)
-		case <-time.After(250 * time.Millisecond):
-		}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(250*time.Millisecond)), backoff.WithMaxElapsedTime(0))
+	if last != nil && ctx.Err() != nil && err == context.Cause(ctx) {
+		return fmt.Errorf("waiting for connectors: %w", last)
 	}
+	return err
 }

@@ -234,3 +234,29 @@ func TestClientStopsWaitingWithItsContext(t *testing.T) {
 		t.Fatal("Status returned before its context ended")
 	}
 }
+
+// TestBackOffPauses pins the pauses of the client's rebalance repeats and of
+// Watch's restarts: no jitter, doubling up to the bound.
+func TestBackOffPauses(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name string
+		b    interface{ NextBackOff() time.Duration }
+		want []time.Duration
+	}{
+		{"Rebalance", rebalanceBackOff(), []time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second}},
+		{"Restart", restartBackOff(time.Minute), []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, MaxRestartPause, MaxRestartPause}},
+		{"RestartIntervalOverBound", restartBackOff(10 * time.Minute), []time.Duration{10 * time.Minute, 10 * time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []time.Duration
+			for range tt.want {
+				got = append(got, tt.b.NextBackOff())
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("pauses = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

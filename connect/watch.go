@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // MaxRestartPause bounds the pause Watch leaves between two restarts of a
@@ -38,12 +40,13 @@ func Watch(ctx context.Context, c *Client, names []string, interval time.Duratio
 		return errors.New("watch connectors: no connector named")
 	}
 	type restarts struct {
-		n    int       // restarts since the connector last ran
-		next time.Time // no restart before
+		n     int       // restarts since the connector last ran
+		next  time.Time // no restart before
+		pause *backoff.ExponentialBackOff
 	}
 	state := make(map[string]*restarts, len(names))
 	for _, n := range names {
-		state[n] = &restarts{}
+		state[n] = &restarts{pause: restartBackOff(interval)}
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -63,13 +66,14 @@ func Watch(ctx context.Context, c *Client, names []string, interval time.Duratio
 				if r.n > 0 {
 					logger.InfoContext(ctx, "connector running again", slog.String("connector", name), slog.Int("restarts", r.n))
 				}
-				*r = restarts{}
+				r.n, r.next = 0, time.Time{}
+				r.pause.Reset()
 				continue
 			case !failed(s) || time.Now().Before(r.next):
 				continue
 			}
 			r.n++
-			pause := restartPause(interval, r.n)
+			pause := r.pause.NextBackOff()
 			r.next = time.Now().Add(pause)
 			logger.WarnContext(ctx, "restarting failed connector", slog.String("connector", name),
 				slog.String("problem", s.Problem()), slog.Int("restart", r.n), slog.Duration("next_after", pause))
@@ -101,13 +105,9 @@ func failed(s State) bool {
 	return false
 }
 
-// restartPause is the pause after the nth restart in a row (n from 1):
-// interval doubled n-1 times, at most MaxRestartPause (and at least
+// restartBackOff gives the pauses after the restarts of a connector that
+// keeps failing: interval, doubling up to MaxRestartPause (and never below
 // interval).
-func restartPause(interval time.Duration, n int) time.Duration {
-	p := interval
-	for i := 1; i < n && p < MaxRestartPause; i++ {
-		p *= 2
-	}
-	return max(min(p, MaxRestartPause), interval)
+func restartBackOff(interval time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: interval, Multiplier: 2, MaxInterval: max(MaxRestartPause, interval)}
 }
