@@ -88,6 +88,7 @@ require shop/service v0.0.0
 replace shop/service => ../service
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	shop/stack v0.0.0
 )
