@@ -137,7 +137,6 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error { return c.submit(c
 func (c *Committer[T]) DoAlone(ctx context.Context, item T) error { return c.submit(ctx, item, true) }
 
 func (c *Committer[T]) submit(ctx context.Context, item T, alone bool) error {
-	m := &member[T]{item: item, alone: alone, wake: make(chan answer[T], 1)}
 	c.mu.Lock()
 	now := time.Now()
 	follows := now.Sub(c.last) < c.cfg.Linger
@@ -145,6 +144,7 @@ func (c *Committer[T]) submit(ctx context.Context, item T, alone bool) error {
 		c.last = now
 	}
 	if c.collecting || c.taken >= c.cfg.Slots {
+		m := &member[T]{item: item, alone: alone, wake: make(chan answer[T], 1)}
 		c.waiting = append(c.waiting, m)
 		c.mu.Unlock()
 		return c.wait(ctx, m)
@@ -154,8 +154,9 @@ func (c *Committer[T]) submit(ctx context.Context, item T, alone bool) error {
 		c.last = now
 	}
 	if !follows || alone || (c.cfg.LingerWhenIdle && c.busy.Load() > 0) {
+		// A group of one: its transaction under ctx, not retried.
 		c.mu.Unlock()
-		return c.lead(ctx, []*member[T]{m})
+		return c.transact(ctx, []T{item}, true)
 	}
 	// Collect a group: what comes within the linger joins it. ctx ending
 	// ends the wait; the group is committed all the same.
@@ -164,7 +165,7 @@ func (c *Committer[T]) submit(ctx context.Context, item T, alone bool) error {
 	sleep(ctx, c.cfg.Linger)
 	c.mu.Lock()
 	c.collecting = false
-	group := c.take([]*member[T]{m})
+	group := c.take([]*member[T]{{item: item}})
 	c.dispatch()
 	c.mu.Unlock()
 	return c.lead(ctx, group)
