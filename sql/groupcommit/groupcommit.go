@@ -9,11 +9,11 @@
 // A Committer runs at most Config.Slots transactions at once. A submission
 // that finds a slot free starts a group and leads it: its own goroutine runs
 // the group's transaction (no goroutine of the Committer's own, nothing to
-// start or stop). A submission that finds every slot taken waits; when a
-// transaction ends, its slot goes to what waits by then, as one group led by
-// the first of them. Each member is answered with its own outcome; a
-// transaction counts as in flight only while it runs, not while its members
-// are answered.
+// start or stop). A submission that finds every slot taken, or a leader
+// lingering, waits; when a transaction ends, its slot goes to what waits by
+// then, as one group led by the first of them. Each member is answered with
+// its own outcome; a transaction counts as in flight only while it runs,
+// not while its members are answered.
 //
 // With a linger (Config.Linger), a group that starts soon after the one
 // before waits that long before its transaction, and the submissions that
@@ -25,10 +25,11 @@
 // gets its own outcome; a member whose context is done by then gets the
 // merged transaction's error.
 //
-// Both services' stores use it: orders/postgres for order creations,
-// cdc/inbox for the consumers' batches. It lives beside the other
-// Postgres helpers both depend on; it knows nothing of SQL itself (the
-// commit func runs the transaction).
+// orders/postgres commits order creations through it, cdc/inbox the
+// consumers' batches. It lives in the sql module beside the other Postgres
+// helpers that both already depend on, so no module gains a dependency; it
+// knows nothing of SQL itself (the commit func runs the transaction) and
+// is safe for concurrent use.
 package groupcommit
 
 import (
@@ -126,10 +127,11 @@ func New[T any](cfg Config[T], commit CommitFunc[T]) (*Committer[T], error) {
 // Do commits item in a transaction alone or with others and returns its
 // outcome: nil once committed. When ctx is done before item was taken into
 // a transaction, Do returns ctx's error and nothing was committed; once
-// taken, Do waits for the outcome. The transaction that holds only the
-// caller's item runs under ctx; one that also holds others' items (the
-// caller leads it) under ctx without its cancellation, so that one caller
-// giving up does not fail the others: the commit func bounds it.
+// taken, Do waits for the outcome. A transaction runs in the goroutine of
+// the caller that leads its group: under that caller's ctx when it holds
+// only the caller's item, else under ctx without its cancellation, so that
+// one caller giving up does not fail the others (the commit func bounds
+// such a transaction).
 func (c *Committer[T]) Do(ctx context.Context, item T) error { return c.submit(ctx, item, false) }
 
 // DoAlone is Do in a transaction of item's own, without a linger: a retry,
