@@ -52,9 +52,9 @@ const committerCount = 2
 
 // committer applies batches for all the partitions of one consumer, through
 // sql/groupcommit: committerCount transactions at once, merged up to max
-// messages, lingering as Config.Linger says (only while the other
-// committer is idle, measured from the batch taken before). It is safe for
-// concurrent use.
+// messages, lingering as Config.Linger says (only while no other
+// transaction runs, measured from the start of the transaction before). It
+// is safe for concurrent use.
 type committer struct {
 	*groupcommit.Committer[[]*sarama.ConsumerMessage]
 }
