@@ -3,23 +3,24 @@ package inbox
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"shop/sql/groupcommit"
 )
 
 // Group commit. Every partition a consumer owns reads its own messages, but
-// all of them apply their batches through the consumer's committers (two
-// goroutines that take batches from one queue): the batches that are
-// waiting when a committer's transaction ends go into its next transaction
-// together. Under load that turns many small transactions (at 500 events a
-// second over six partitions, mostly one message each) into a few larger
-// ones: one BEGIN, one COMMIT and one WAL flush for several partitions'
-// messages. At rest nothing waits: a lone batch starts its transaction at
-// once, as before.
+// all of them apply their batches through the consumer's committer
+// (sql/groupcommit): at most two transactions at once, and the batches that
+// wait when one ends go into the next together. Under load that turns many
+// small transactions (at 500 events a second over six partitions, mostly
+// one message each) into a few larger ones: one BEGIN, one COMMIT and one
+// WAL flush for several partitions' messages. At rest nothing waits: a lone
+// batch starts its transaction at once.
 //
 // Order and isolation stay as they were. A partition has at most one batch
 // at the committer and marks its offsets only after that batch committed,
@@ -31,19 +32,16 @@ import (
 // by batch, so that the other partitions' batches do not wait for a
 // backoff they did not cause.
 //
-// Under moderate load the committers are seldom both busy, and each batch
-// got a transaction of its own (at 500 events a second, 1.4 to 1.5 messages
-// per transaction). With a linger (Config.Linger), a committer that takes a
-// batch less than the linger after the batch before was taken waits the
-// linger before it gathers: the batches that come meanwhile join its
-// transaction. Only one committer takes batches at a time (turn), so the
-// other one cannot start them in a transaction of their own while the
-// first collects. A batch that comes alone (the one before is older than
-// the linger) and a retry do not wait: at rest and at low rates nothing
-// changes. Nor does a batch taken while the other committer is in a
-// transaction: then the batches that come meanwhile merge anyway, and
-// under heavy load, when both are mostly busy, nothing waits longer than
-// without the linger.
+// Under moderate load the two transactions are seldom both running, and
+// each batch got a transaction of its own (at 500 events a second, 1.4 to
+// 1.5 messages per transaction). With a linger (Config.Linger), a batch
+// that starts a transaction less than the linger after the transaction
+// before started waits the linger: the batches that come meanwhile join
+// its transaction. A batch that comes alone (the transaction before started
+// longer ago) and a retry do not wait: at rest and at low rates nothing
+// changes. Nor does a batch that comes while the other transaction runs:
+// then the batches that come meanwhile merge anyway, and under heavy load,
+// when both are mostly busy, nothing waits longer than without the linger.
 
 // committerCount is the number of transactions a consumer runs at once.
 // Two, so that a transaction that waits (a row lock held elsewhere, a slow
@@ -52,166 +50,48 @@ import (
 // committers' transactions hold different partitions, hence different keys.
 const committerCount = 2
 
-// commitRequest is one partition's batch at the committer.
-type commitRequest struct {
-	msgs []*sarama.ConsumerMessage
-	// alone asks for a transaction of its own (a retry).
-	alone bool
-	// done receives the outcome: nil once the batch committed.
-	done chan error
-}
-
-// committer applies batches for all the partitions of one consumer; run
-// may be called by several goroutines.
+// committer applies batches for all the partitions of one consumer, through
+// sql/groupcommit: committerCount transactions at once, merged up to max
+// messages, lingering as Config.Linger says (only while no other
+// transaction runs, measured from the start of the transaction before). It
+// is safe for concurrent use.
 type committer struct {
-	// apply runs one transaction over msgs (handler.apply).
-	apply func(ctx context.Context, msgs []*sarama.ConsumerMessage) error
-	// max caps the messages of a merged transaction.
-	max  int
-	reqs chan *commitRequest
-	// linger is how long a committer collects batches that come less than
-	// linger apart (0: never).
-	linger time.Duration
-	// turn holds a token while a committer takes and collects batches.
-	turn chan struct{}
-	// last is when the batch before was taken; guarded by turn.
-	last time.Time
-	// busy counts the committers in a transaction.
-	busy atomic.Int32
+	*groupcommit.Committer[[]*sarama.ConsumerMessage]
 }
 
+// newCommitter returns a committer whose transactions apply runs, with all
+// their batches' messages.
 func newCommitter(apply func(context.Context, []*sarama.ConsumerMessage) error, max int, linger time.Duration) *committer {
-	return &committer{apply: apply, max: max, reqs: make(chan *commitRequest), linger: linger, turn: make(chan struct{}, 1)}
-}
-
-// submit hands batch to the committer and waits for its transaction. When
-// ctx is done before the committer takes the batch, submit returns ctx's
-// error and nothing was applied. Once taken, the batch's transaction may
-// outlive ctx by up to shutdownGrace, and submit returns its outcome.
-func (c *committer) submit(ctx context.Context, batch []*sarama.ConsumerMessage, alone bool) error {
-	r := &commitRequest{msgs: batch, alone: alone, done: make(chan error, 1)}
-	select {
-	case c.reqs <- r:
-	case <-ctx.Done():
-		return ctx.Err()
+	cfg := groupcommit.Config[[]*sarama.ConsumerMessage]{
+		Slots:            committerCount,
+		Max:              max,
+		Size:             func(b []*sarama.ConsumerMessage) int { return len(b) },
+		Linger:           linger,
+		LingerAfterGroup: true,
+		LingerWhenIdle:   true,
 	}
-	return <-r.done
-}
-
-// run applies the batches submitted until ctx is done. Every batch it takes
-// gets an answer: the batches of a shutdown finish within shutdownGrace.
-func (c *committer) run(ctx context.Context) {
-	for {
-		merged, alone, ok := c.take(ctx)
-		if !ok {
-			return
+	g, err := groupcommit.New(cfg, func(ctx context.Context, batches [][]*sarama.ConsumerMessage) error {
+		if len(batches) == 1 {
+			return apply(ctx, batches[0])
 		}
-		c.commit(ctx, merged, alone)
+		return apply(ctx, slices.Concat(batches...))
+	})
+	if err != nil {
+		// New validated max and linger.
+		panic(fmt.Sprintf("inbox: group commit: %v", err))
 	}
+	return &committer{g}
 }
 
-// take waits for its turn and a batch, collects the batches that come
-// within the linger when it follows the batch before closely, and returns
-// them as gather does. It reports false when ctx is done first.
-func (c *committer) take(ctx context.Context) (merged, alone []*commitRequest, ok bool) {
-	select {
-	case c.turn <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, false
+// submit hands batch to the committer and waits for its transaction; a
+// retry goes in a transaction of its own, without a linger. When ctx is
+// done before the committer takes the batch, submit returns ctx's error and
+// nothing was applied; once taken, submit returns its outcome.
+func (c *committer) submit(ctx context.Context, batch []*sarama.ConsumerMessage, retry bool) error {
+	if retry {
+		return c.DoAlone(ctx, batch)
 	}
-	defer func() { <-c.turn }()
-	var first *commitRequest
-	select {
-	case first = <-c.reqs:
-	case <-ctx.Done():
-		return nil, nil, false
-	}
-	now := time.Now()
-	if lingers(c.linger, now.Sub(c.last), first.alone, c.busy.Load() > 0) {
-		// A shutdown ends the wait; the batches taken are still applied.
-		sleep(ctx, c.linger)
-	}
-	c.last = now
-	merged, alone = c.gather(first)
-	return merged, alone, true
-}
-
-// lingers reports whether a batch taken since after the batch before it
-// waits linger for others to join its transaction: when it follows closely,
-// is not a retry, and the other committer is idle. While the other is in
-// a transaction (busy), the batches that come meanwhile wait for a
-// committer anyway and merge without a linger: under heavy load nothing
-// waits longer than before.
-func lingers(linger, since time.Duration, retry, busy bool) bool {
-	return linger > 0 && !retry && !busy && since < linger
-}
-
-// commit applies merged in one transaction and then each of alone in its
-// own, and answers each.
-func (c *committer) commit(ctx context.Context, merged, alone []*commitRequest) {
-	c.commitMerged(ctx, merged)
-	for _, r := range alone {
-		r.done <- c.transact(ctx, r.msgs)
-	}
-}
-
-// gather returns first and every batch already waiting, split into those
-// that may share a transaction (up to max messages) and those that ask for
-// one of their own.
-func (c *committer) gather(first *commitRequest) (merged, alone []*commitRequest) {
-	n := 0
-	add := func(r *commitRequest) {
-		if r.alone {
-			alone = append(alone, r)
-			return
-		}
-		merged = append(merged, r)
-		n += len(r.msgs)
-	}
-	add(first)
-	for n < c.max {
-		select {
-		case r := <-c.reqs:
-			add(r)
-		default:
-			return merged, alone
-		}
-	}
-	return merged, alone
-}
-
-// commitMerged applies the batches of group in one transaction and answers
-// each. When that transaction fails, each batch is applied again alone, at
-// once, unless ctx is done (a shutdown: every batch gets the failure).
-func (c *committer) commitMerged(ctx context.Context, group []*commitRequest) {
-	switch len(group) {
-	case 0:
-		return
-	case 1:
-		group[0].done <- c.transact(ctx, group[0].msgs)
-		return
-	}
-	var msgs []*sarama.ConsumerMessage
-	for _, r := range group {
-		msgs = append(msgs, r.msgs...)
-	}
-	err := c.transact(ctx, msgs)
-	for _, r := range group {
-		if err != nil && ctx.Err() == nil {
-			r.done <- c.transact(ctx, r.msgs)
-			continue
-		}
-		r.done <- err
-	}
-}
-
-// transact runs one transaction over msgs, counted in busy while it runs.
-// busy is down again before the caller answers the batch, so that a batch
-// submitted on that answer finds this committer idle, as it is.
-func (c *committer) transact(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
-	c.busy.Add(1)
-	defer c.busy.Add(-1)
-	return c.apply(ctx, msgs)
+	return c.Do(ctx, batch)
 }
 
 // apply runs one transaction over msgs (applyBatch) and, once it committed,

@@ -110,6 +110,7 @@ func drain(ch <-chan *sarama.ConsumerMessage, batch []*sarama.ConsumerMessage, m
 // failures with backoff, each retry in a transaction of its own, until it
 // commits (nil) or ctx is cancelled (ctx's error).
 func (h *handler) applyWithRetry(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	b := newBackOff()
 	for attempt := 0; ; attempt++ {
 		err := h.commits.submit(ctx, batch, attempt > 0)
 		if err == nil {
@@ -121,7 +122,7 @@ func (h *handler) applyWithRetry(ctx context.Context, batch []*sarama.ConsumerMe
 		h.c.log.Error("apply batch failed, retrying",
 			slog.Int("partition", int(batch[0].Partition)), slog.Int64("first_offset", batch[0].Offset),
 			slog.Int("messages", len(batch)), slog.Int("attempt", attempt), slog.Any("error", err))
-		if !sleep(ctx, backoff(attempt)) {
+		if !sleep(ctx, b.NextBackOff()) {
 			return ctx.Err()
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
@@ -169,28 +168,6 @@ func TestDrain(t *testing.T) {
 			}
 			if len(ch) != tt.wantLeft {
 				t.Errorf("left in channel = %d, want %d", len(ch), tt.wantLeft)
-			}
-		})
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		attempt int
-		want    time.Duration
-	}{
-		{-1, 100 * time.Millisecond},
-		{0, 100 * time.Millisecond},
-		{1, 200 * time.Millisecond},
-		{3, 800 * time.Millisecond},
-		{5, 3200 * time.Millisecond},
-		{6, 5 * time.Second},
-		{1000, 5 * time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.attempt), func(t *testing.T) {
-			if got := backoff(tt.attempt); got != tt.want {
-				t.Errorf("backoff(%d) = %s, want %s", tt.attempt, got, tt.want)
 			}
 		})
 	}

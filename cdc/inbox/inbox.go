@@ -7,8 +7,8 @@
 //
 // Messages are applied in batches: what is already buffered for a partition
 // (up to Config.BatchSize) is one batch, and the batches that the consumer's
-// partitions have waiting when one of its two committers ends a transaction
-// are applied together in its next one (group commit, commit.go; with
+// partitions have waiting when one of its two transactions ends are applied
+// together in the next one (group commit, through sql/groupcommit; with
 // Config.Linger, a transaction that follows the one before closely waits a
 // moment for more batches): first in one pipeline when the consumer has a
 // PipelineFunc (two round trips, pipeline.go), else, or when that does not fit
@@ -36,10 +36,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -101,7 +101,7 @@ type Config struct {
 	BatchSize int
 	// Linger is how long a transaction that starts less than Linger after
 	// the one before, while the other committer is idle, waits for more
-	// batches to join it (commit.go); 0 never waits.
+	// batches to join it (group commit); 0 never waits.
 	Linger time.Duration
 	// NoMetrics leaves out the lag gauges, the delivery histogram and the
 	// dead-letter counter (service.Process.Telemetry false).
@@ -201,67 +201,65 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	h := &handler{c: c}
-	h.commits = newCommitter(h.apply, c.cfg.BatchSize, c.cfg.Linger)
-	cctx, stopCommits := context.WithCancel(ctx)
-	var committers sync.WaitGroup
-	for range committerCount {
-		committers.Go(func() { h.commits.run(cctx) })
-	}
-	defer func() {
-		// Consume has returned: no partition waits for a committer.
-		stopCommits()
-		committers.Wait()
-	}()
-	for attempt := 0; ; {
-		// Consume returns at every rebalance; loop to rejoin.
-		err := group.Consume(ctx, []string{c.cfg.Topic}, h)
+	// The transactions run under ctx, not under the session of the
+	// partition that submitted them: a rebalance lets a transaction in
+	// flight finish.
+	h.commits = newCommitter(func(_ context.Context, msgs []*sarama.ConsumerMessage) error {
+		return h.apply(ctx, msgs)
+	}, c.cfg.BatchSize, c.cfg.Linger)
+	for {
+		// Consume returns at every rebalance; loop to rejoin, with the
+		// backoff restarted.
+		_, err := backoff.Retry(ctx, func() (struct{}, error) {
+			err := group.Consume(ctx, []string{c.cfg.Topic}, h)
+			switch {
+			case ctx.Err() != nil:
+				return struct{}{}, backoff.Permanent(ctx.Err())
+			case errors.Is(err, sarama.ErrClosedConsumerGroup):
+				return struct{}{}, backoff.Permanent(fmt.Errorf("inbox: consumer group closed: %w", err))
+			}
+			return struct{}{}, err
+		}, c.retrying("kafka consume failed, retrying")...)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-			return fmt.Errorf("inbox: consumer group closed: %w", err)
+		if err != nil {
+			return err
 		}
-		if err == nil {
-			attempt = 0
-			continue
-		}
-		c.log.Warn("kafka consume failed, retrying", slog.Any("error", err), slog.Int("attempt", attempt))
-		if !sleep(ctx, backoff(attempt)) {
-			return nil
-		}
-		attempt++
 	}
 }
 
 // connect creates the consumer group, retrying while Kafka is unreachable.
 // It returns nil, nil when ctx is cancelled first.
 func (c *Consumer) connect(ctx context.Context) (sarama.ConsumerGroup, error) {
-	for attempt := 0; ; attempt++ {
-		group, err := sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, c.sarama)
-		if err == nil {
-			return group, nil
-		}
-		c.log.Warn("connect to kafka failed, retrying", slog.Any("error", err), slog.Int("attempt", attempt))
-		if !sleep(ctx, backoff(attempt)) {
-			return nil, nil
-		}
+	group, err := backoff.Retry(ctx, func() (sarama.ConsumerGroup, error) {
+		return sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, c.sarama)
+	}, c.retrying("connect to kafka failed, retrying")...)
+	if ctx.Err() != nil {
+		return nil, nil
 	}
+	return group, err
 }
 
-// backoff returns the pause before retry attempt n (0-based): 100ms doubling
-// up to 5s.
-func backoff(n int) time.Duration {
-	const (
-		base    = 100 * time.Millisecond
-		ceiling = 5 * time.Second
-	)
-	if n < 0 {
-		n = 0
+// newBackOff returns the pauses between retries of the consumer: 100 ms
+// doubling up to 5 s, without jitter.
+func newBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
+}
+
+// retrying returns the options of a backoff.Retry that retries with
+// newBackOff for as long as its context lives, and logs each failure as msg
+// with its attempt (from 0).
+func (c *Consumer) retrying(msg string) []backoff.RetryOption {
+	attempt := 0
+	return []backoff.RetryOption{
+		backoff.WithBackOff(newBackOff()),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, _ time.Duration) {
+			c.log.Warn(msg, slog.Any("error", err), slog.Int("attempt", attempt))
+			attempt++
+		}),
 	}
-	if n >= 6 { // 100ms << 6 = 6.4s > ceiling
-		return ceiling
-	}
-	return min(base<<n, ceiling)
 }
 
 // sleep waits d or until ctx is done; it reports whether the full d elapsed.

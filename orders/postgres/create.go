@@ -2,15 +2,16 @@ package postgres
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"shop/orders"
+	"shop/sql/groupcommit"
+	"shop/sql/pgfault"
 )
 
 // Group commit of creations. An order without an idempotency key is
@@ -22,14 +23,16 @@ import (
 // order has its transaction, as before; under load the transactions grow
 // with the load instead of their number.
 //
-// The leader of a group is the creation that started it; when its
-// transaction ends it answers the others and hands the next group (what
-// waits by then) to that group's first creation, so each caller runs at
-// most one transaction: its own group's.
+// The mechanism is sql/groupcommit: the leader of a group is the creation
+// that started it, and each caller runs at most one transaction, its own
+// group's.
 //
 // A merged transaction that fails (one order the database refuses, a
 // connection lost) fails none of its orders: each creation is then tried
 // again alone, with its caller's context, and gets its own outcome.
+// A merged transaction runs apart from its callers' contexts (one caller's
+// cancellation must not fail the others' orders), bounded by
+// mergedCreateTimeout.
 //
 // At moderate load the pipelines are mostly free, so nothing waited (at
 // 500 orders a second, 1.03 to 1.06 orders per transaction). With a linger
@@ -57,173 +60,55 @@ import (
 const defaultCreatePipelines = 2
 
 // mergedCreateTimeout bounds a merged transaction, which runs apart from
-// its callers' contexts (one caller's cancellation must not fail the
-// others' orders).
+// its callers' contexts.
 const mergedCreateTimeout = 10 * time.Second
 
 // WithCreatePipelines sets how many creation transactions may be in flight
 // at once before creations wait and are merged (2 by default; at least 1).
-func WithCreatePipelines(n int) Option { return func(s *Store) { s.creates.max = n } }
+func WithCreatePipelines(n int) Option { return func(s *Store) { s.createPipelines = n } }
 
 // WithCreateLinger sets how long a creation that finds a pipeline free
 // waits for others to join its transaction, when the creation before it
 // came less than d earlier (0, never, by default).
-func WithCreateLinger(d time.Duration) Option { return func(s *Store) { s.creates.linger = d } }
+func WithCreateLinger(d time.Duration) Option { return func(s *Store) { s.createLinger = d } }
 
-// errRetryAlone tells a creation that its merged transaction failed and it
-// must be tried again alone.
-var errRetryAlone = errors.New("merged creation failed")
-
-// creation is one order being created without an idempotency key.
+// creation is one order being created, with what its transaction reports.
 type creation struct {
 	order orders.Order
 	// stmts inserts the order and its event.
 	stmts *pgx.Batch
 	// announce is what the trigger left to announce once committed.
 	announce *string
-	err      error
-	// wake tells a waiting creation that its group is done (false) or
-	// that it leads group (true).
-	wake  chan bool
-	group []*creation
 }
 
-// createGroups is the state of the group commit of creations.
-type createGroups struct {
-	mu      sync.Mutex
-	waiting []*creation
-	running int
-	max     int
-	// linger is how long a leader collects its group when creations come
-	// less than linger apart (0: never).
-	linger time.Duration
-	// collecting: a leader is collecting its group; creations join it.
-	collecting bool
-	// last is when the creation before arrived.
-	last time.Time
+// newCreates returns the group commit of creations without an idempotency
+// key: pipelines transactions at once, lingering linger.
+func (s *Store) newCreates(pipelines int, linger time.Duration) (*groupcommit.Committer[*creation], error) {
+	return groupcommit.New(groupcommit.Config[*creation]{Slots: pipelines, Linger: linger}, s.commitCreations)
 }
 
-// create stores c in a transaction alone or with others, and returns its
-// outcome. An error means c's order is not stored.
+// create stores c's order and event, without an idempotency key, in a
+// transaction alone or with other creations. An error means c's order is
+// not stored.
 func (s *Store) create(ctx context.Context, c *creation) error {
-	g := &s.creates
-	c.wake = make(chan bool, 1)
-	g.mu.Lock()
-	now := time.Now()
-	follows := g.linger > 0 && now.Sub(g.last) < g.linger
-	g.last = now
-	// A pipeline is free to lead unless a leader is collecting: then the
-	// creation joins that leader's group.
-	free := !g.collecting && g.running < g.max
-	switch {
-	case free && !follows:
-		g.running++
-		g.mu.Unlock()
-		s.lead(ctx, []*creation{c})
-	case free:
-		// Collect a group: the creations of the next linger join it. The
-		// wait ignores ctx: it is short, and a leader has nothing to give
-		// up before it sends.
-		g.running++
-		g.collecting = true
-		g.mu.Unlock()
-		time.Sleep(g.linger)
-		g.mu.Lock()
-		group := append([]*creation{c}, g.waiting...)
-		g.waiting = nil
-		g.collecting = false
-		g.mu.Unlock()
-		s.lead(ctx, group)
-	default:
-		// Wait for the collecting leader or for a free pipeline.
-		g.waiting = append(g.waiting, c)
-		g.mu.Unlock()
-		var lead bool
-		select {
-		case lead = <-c.wake:
-		case <-ctx.Done():
-			if g.withdraw(c) {
-				return ctx.Err()
-			}
-			lead = <-c.wake // taken into a group already: its outcome is coming
-		}
-		if lead {
-			s.lead(ctx, c.group)
-		}
+	if err := s.creates.Do(ctx, c); err != nil {
+		return pgfault.From("create order", fmt.Errorf("insert order %s and its event: %w", c.order.ID, err))
 	}
-	if errors.Is(c.err, errRetryAlone) {
-		c.err = sendCreations(ctx, s.pool, []*creation{c})
-	}
-	return c.err
+	return nil
 }
 
-// withdraw removes c from the waiting creations and reports whether it was
-// still there.
-func (g *createGroups) withdraw(c *creation) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	i := slices.Index(g.waiting, c)
-	if i < 0 {
-		return false
+// commitCreations is the transaction of a group of creations: one round
+// trip. A merged one is bounded by mergedCreateTimeout and inserts its
+// orders in user order.
+func (s *Store) commitCreations(ctx context.Context, cs []*creation) error {
+	if len(cs) == 1 {
+		return sendCreations(ctx, s.pool, cs)
 	}
-	g.waiting = slices.Delete(g.waiting, i, i+1)
-	return true
-}
-
-// lead runs group's transaction (group[0] is the caller), hands the
-// creations waiting by then to the first of them, and answers the rest of
-// group. The hand-off and the answers are deferred, so that even a panic
-// leaves no creation waiting for ever: the others then retry alone.
-func (s *Store) lead(ctx context.Context, group []*creation) {
-	defer s.handOff(group)
-	if len(group) == 1 {
-		group[0].err = sendCreations(ctx, s.pool, group)
-		return
-	}
-	for _, c := range group {
-		c.err = errRetryAlone
-	}
-	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mergedCreateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, mergedCreateTimeout)
 	defer cancel()
-	sorted := slices.Clone(group)
-	slices.SortStableFunc(sorted, func(a, b *creation) int { return strings.Compare(a.order.UserID, b.order.UserID) })
-	if err := sendCreations(mctx, s.pool, sorted); err == nil {
-		for _, c := range group {
-			c.err = nil
-		}
-	}
+	slices.SortStableFunc(cs, func(a, b *creation) int { return strings.Compare(a.order.UserID, b.order.UserID) })
+	return sendCreations(ctx, s.pool, cs)
 }
-
-// handOff passes the creations waiting now, if any, to the first of them
-// as its group to lead (else frees the pipeline), and answers group's
-// followers.
-func (s *Store) handOff(group []*creation) {
-	g := &s.creates
-	g.mu.Lock()
-	next := g.waiting
-	g.waiting = nil
-	if len(next) == 0 {
-		g.running--
-	}
-	g.mu.Unlock()
-	if len(next) > 0 {
-		next[0].group = next
-		next[0].wake <- true
-	}
-	for _, c := range group[1:] {
-		c.wake <- false
-	}
-}
-
-// The trigger leaves a watched user's new order in the transaction-local
-// setting shop.order_change (sql/orders/0006). In a merged transaction each
-// order's announcement is read right after its insert, and cleared before
-// the next order's, so that an unwatched user's order does not read the
-// announcement of the order before it.
-const (
-	readAnnouncement  = `SELECT current_setting('shop.order_change', true)`
-	clearAnnouncement = `SELECT set_config('shop.order_change', '', true)`
-)
 
 // sendCreations inserts cs's orders and events, in that order, in one
 // round trip: one implicit transaction (one Sync) on a pool, or within q's

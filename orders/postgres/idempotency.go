@@ -10,12 +10,36 @@ import (
 
 	"shop/orders"
 	"shop/sql/idempotency"
+	"shop/sql/pgfault"
 )
 
 // WithIdempotencyWait sets how long a request waits for a concurrent request
 // holding the same idempotency key (idempotency.DefaultWait by default)
 // before it fails with IDEMPOTENCY_KEY_IN_USE.
 func WithIdempotencyWait(d time.Duration) Option { return func(s *Store) { s.wait = d } }
+
+// createWithKey stores c's order and event within the transaction that
+// claims p's idempotency key (claimKey), or returns the first response of
+// the key with Replayed set (and writes nothing). Errors are as
+// CreateOrder describes.
+func (s *Store) createWithKey(ctx context.Context, p orders.CreateOrderParams, c *creation) (orders.CreateOrderResult, error) {
+	res := orders.CreateOrderResult{Order: c.order}
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		replay, found, err := s.claimKey(ctx, tx, p, c.order)
+		if err != nil || found {
+			res = replay
+			return err
+		}
+		if err := sendCreations(ctx, tx, []*creation{c}); err != nil {
+			return fmt.Errorf("insert order %s and its event: %w", c.order.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return orders.CreateOrderResult{}, pgfault.From("create order", err)
+	}
+	return res, nil
+}
 
 // claimKey records p's idempotency key within tx with o as the response
 // (idempotency.Claim). found is true when an earlier request with the same

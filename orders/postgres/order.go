@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,17 +30,46 @@ import (
 // the first one commits (then replays) or rolls back (then proceeds); a wait
 // longer than the idempotency wait is a fault.Aborted error with reason
 // IDEMPOTENCY_KEY_IN_USE. Invalid parameters are fault.Invalid errors.
+//
+// The order and its event go in one round trip: with a key inside the
+// transaction that claims it (idempotency.go), without one as one implicit
+// transaction, merged with other creations under load (create.go). The
+// trigger leaves the announcement of a watched user's new order in that
+// transaction: read in the same round trip, sent once committed
+// (announce.go).
 func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (orders.CreateOrderResult, error) {
 	if err := p.Validate(); err != nil {
 		return orders.CreateOrderResult{}, err
 	}
+	c, err := s.newCreation(ctx, p)
+	if err != nil {
+		return orders.CreateOrderResult{}, fmt.Errorf("create order: %w", err)
+	}
+	res := orders.CreateOrderResult{Order: c.order}
+	if p.IdempotencyKey != "" {
+		res, err = s.createWithKey(ctx, p, c)
+	} else {
+		err = s.create(ctx, c)
+	}
+	if err != nil {
+		return orders.CreateOrderResult{}, err
+	}
+	if !res.Replayed {
+		s.announce(ctx, c.order, c.announce)
+	}
+	return res, nil
+}
+
+// newCreation returns the PENDING order of p, with the statements that
+// insert it and its OrderCreated event.
+func (s *Store) newCreation(ctx context.Context, p orders.CreateOrderParams) (*creation, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
-		return orders.CreateOrderResult{}, fmt.Errorf("create order: new id: %w", err)
+		return nil, fmt.Errorf("new id: %w", err)
 	}
 	eventID, err := uuid.NewV7()
 	if err != nil {
-		return orders.CreateOrderResult{}, fmt.Errorf("create order: new event id: %w", err)
+		return nil, fmt.Errorf("new event id: %w", err)
 	}
 	now := s.clock()
 	o := orders.Order{
@@ -54,10 +82,6 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	// The order and its event go in one round trip: without an idempotency
-	// key as one implicit transaction (a pipeline with one Sync), merged
-	// with other creations under load (create.go); with a key inside the
-	// transaction that claims it.
 	c := &creation{order: o, stmts: &pgx.Batch{}}
 	queueOrder(c.stmts, o)
 	err = outbox.Queue(c.stmts, outbox.Event{
@@ -77,67 +101,9 @@ func (s *Store) CreateOrder(ctx context.Context, p orders.CreateOrderParams) (or
 		},
 	})
 	if err != nil {
-		return orders.CreateOrderResult{}, fmt.Errorf("create order: %w", err)
+		return nil, err
 	}
-	// The trigger leaves the announcement of a watched user's new order in
-	// the transaction (sql/orders/0006): read in the same round trip, sent
-	// once committed.
-	res := orders.CreateOrderResult{Order: o}
-	if p.IdempotencyKey == "" {
-		if err := s.create(ctx, c); err != nil {
-			return orders.CreateOrderResult{}, pgfault.From("create order", fmt.Errorf("insert order %s and its event: %w", o.ID, err))
-		}
-		s.announce(ctx, o, c.announce)
-		return res, nil
-	}
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		replay, found, err := s.claimKey(ctx, tx, p, o)
-		if err != nil || found {
-			res = replay
-			return err
-		}
-		if err := sendCreations(ctx, tx, []*creation{c}); err != nil {
-			return fmt.Errorf("insert order %s and its event: %w", o.ID, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return orders.CreateOrderResult{}, pgfault.From("create order", err)
-	}
-	if !res.Replayed {
-		s.announce(ctx, o, c.announce)
-	}
-	return res, nil
-}
-
-// announceTimeout bounds the announcement of a new order.
-const announceTimeout = 5 * time.Second
-
-// announce sends payload, the announcement of the committed order o that
-// the trigger left (nil or empty: nobody watches its user), on the channel
-// of order changes, in a transaction of its own that writes no data: its
-// commit does not wait for a WAL flush, so it holds the notification lock
-// of the cluster only for a moment. (Postgres already commits a
-// transaction that logged nothing before its commit record without
-// waiting for the flush, whatever synchronous_commit says, measured on
-// Postgres 15; the local synchronous_commit off states it for that one
-// transaction and keeps it so.) A failure is logged, not returned: the order is committed and
-// in the change log, and a subscriber fills a missing number from the log
-// with the user's next change.
-func (s *Store) announce(ctx context.Context, o orders.Order, payload *string) {
-	if payload == nil || *payload == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
-	defer cancel()
-	// One statement: one implicit transaction, whose commit the local
-	// setting applies to.
-	_, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
-		changesChannel, *payload)
-	if err != nil {
-		s.logger.WarnContext(ctx, "order changes: announcement of a new order failed",
-			slog.String("order_id", o.ID.String()), slog.String("user_id", o.UserID), slog.Any("error", err))
-	}
+	return c, nil
 }
 
 func queueOrder(batch *pgx.Batch, o orders.Order) {

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/orders"
+	"shop/sql/groupcommit"
 	"shop/sql/idempotency"
 )
 
@@ -31,8 +32,11 @@ type Store struct {
 	// tokens is the page token codec, read from the database on first
 	// use (PageTokens).
 	tokens atomic.Pointer[orders.PageTokens]
+	// createPipelines and createLinger configure creates.
+	createPipelines int
+	createLinger    time.Duration
 	// creates is the group commit of creations (create.go).
-	creates createGroups
+	creates *groupcommit.Committer[*creation]
 }
 
 // Option configures a Store.
@@ -52,14 +56,15 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("orders store: nil pool")
 	}
-	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait, logger: slog.Default()}
-	s.creates.max = defaultCreatePipelines
+	s := &Store{pool: pool, now: time.Now, wait: idempotency.DefaultWait, logger: slog.Default(), createPipelines: defaultCreatePipelines}
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil || s.wait <= 0 || s.logger == nil || s.creates.max < 1 || s.creates.linger < 0 {
+	creates, err := s.newCreates(s.createPipelines, s.createLinger)
+	if s.now == nil || s.wait <= 0 || s.logger == nil || err != nil {
 		return nil, errors.New("orders store: nil clock or logger, non-positive idempotency wait or creation pipelines, or negative creation linger")
 	}
+	s.creates = creates
 	return s, nil
 }
 
