@@ -13,8 +13,8 @@ import (
 // formatted as a string, fails to encode in the binary format (an error
 // made with fmt.Errorf and dropped), is parsed back as text and encoded
 // again; each scan goes through sql.Scanner and uuid.Parse. In the
-// consumers at 500 orders/s that was 6 to 10 % of the service's CPU
-// (bench/README.md). Values that are not uuid columns or arguments (a
+// consumers at 500 orders/s that was 6 to 10 % of the service's CPU.
+// Values that are not uuid columns or arguments (a
 // uuid.UUID bound to a text parameter) still take pgx's general path.
 //
 // Scanning NULL into a *uuid.UUID leaves it unchanged without an error, as

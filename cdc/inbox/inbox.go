@@ -164,7 +164,7 @@ func saramaConfig(cfg Config) *sarama.Config {
 	// The broker answers a fetch as soon as one record is there (MinBytes
 	// 1); the wait only bounds an empty fetch. 500 ms (sarama's default is
 	// 250) adds no latency and keeps an idle consumer from sending the
-	// broker ten empty fetches a second (bench/README.md, "CPU at rest").
+	// broker ten empty fetches a second (docs/performance.md, "At rest").
 	sc.Consumer.MaxWaitTime = 500 * time.Millisecond
 	sc.Consumer.MaxProcessingTime = time.Second
 	sc.ChannelBufferSize = max(cfg.BatchSize, 256)

@@ -44,8 +44,7 @@ import (
 // Debezium to decode, and the orders' events reach Kafka together. A
 // creation that comes alone (the one before is older than the linger) does
 // not wait, so a quiet shop pays no latency for it. Measured back to back
-// at 500/s (bench/README.md, "A quiet hour: 1,800 orders/s; the creation
-// linger"): 1.7 orders per transaction, 6 to 7 % less CPU per order
+// at 500/s (docs/performance.md, "Group commit and the lingers"): 1.7 orders per transaction, 6 to 7 % less CPU per order
 // for the whole stack, creation p50 2.5 ms higher; 6 ms saved no more
 // than 3.
 //
