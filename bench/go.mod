@@ -6,6 +6,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	golang.org/x/sync v0.23.0
+	shop/gateway v0.0.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
 	shop/service v0.0.0
@@ -110,3 +111,5 @@ replace shop/connect => ../connect
 replace shop/service => ../service
 
 replace shop/audit => ../audit
+
+replace shop/gateway => ../gateway
