@@ -22,6 +22,9 @@ type ConnWriter struct {
 	conn    net.Conn
 	timeout time.Duration
 	frame   []byte
+	// broken is set once a write failed: part of a chunk may be on the
+	// wire, and the response cannot be ended well.
+	broken bool
 }
 
 // NewConnWriter returns a ConnWriter on conn whose writes each complete
@@ -55,6 +58,7 @@ func (w *ConnWriter) Send(b []byte) error {
 	w.frame = append(w.frame, "\r\n"...)
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	_, err := w.conn.Write(w.frame)
+	w.broken = w.broken || err != nil
 	w.frame = w.frame[:0]
 	if cap(w.frame) > 4<<10 {
 		w.frame = nil // a large event's buffer is not kept for the stream's life
@@ -63,10 +67,15 @@ func (w *ConnWriter) Send(b []byte) error {
 }
 
 // Finish writes the last chunk, so that the client sees the stream end
-// rather than break, and closes the connection.
+// rather than break, and closes the connection. After a failed write it
+// only closes the connection: the last chunk would land inside the chunk
+// cut off, where the client would read it as part of a frame (and its
+// "\r\n\r\n" as the end of that frame).
 func (w *ConnWriter) Finish() {
-	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = w.conn.Write([]byte("0\r\n\r\n"))
+	if !w.broken {
+		_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = w.conn.Write([]byte("0\r\n\r\n"))
+	}
 	_ = w.conn.Close()
 }
 

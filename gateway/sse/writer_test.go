@@ -85,6 +85,32 @@ func TestConnWriter(t *testing.T) {
 			t.Errorf("send to a client that does not read: %v, want ErrSlowClient", err)
 		}
 	})
+	// A client that stops reading within a frame is cut off there: the
+	// connection closes with no last chunk after the part of the frame it
+	// read, so that no reader takes that part for a whole frame.
+	t.Run("CutOffWithinAFrame", func(t *testing.T) {
+		server, client := net.Pipe()
+		defer client.Close()
+		w := NewConnWriter(server, 50*time.Millisecond)
+		const frame = "id: 1\nevent: order\ndata: {\"id\":\"a\"}\n\n"
+		sent := make(chan error, 1)
+		go func() { sent <- w.Send([]byte(frame)) }()
+		head := make([]byte, 12)
+		if _, err := io.ReadFull(client, head); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-sent; !errors.Is(err, ErrSlowClient) {
+			t.Fatalf("send cut off: %v, want ErrSlowClient", err)
+		}
+		go w.Finish()
+		rest, err := io.ReadAll(client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rest) != 0 {
+			t.Errorf("after the cut, the client read %q, want nothing (the connection closed)", rest)
+		}
+	})
 }
 
 // wrapped is a ResponseWriter that wraps another, as a router's does.
