@@ -7,6 +7,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	golang.org/x/sync v0.23.0
+	shop/gateway v0.0.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
 	shop/service v0.0.0
@@ -97,5 +98,7 @@ replace shop/payments => ../payments
 replace shop/proto => ../proto
 
 replace shop/service => ../service
+
+replace shop/gateway => ../gateway
 
 replace shop => ../

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	gateway "shop/gateway/app"
 	"shop/gateway/httpapi"
+	"shop/gateway/sse"
 	"shop/service"
 	"shop/stack/stacktest"
 	"shop/systemtest/system"
@@ -100,16 +102,10 @@ func streamConfig() gateway.Stream {
 
 // --- an SSE client ---
 
-// frame is one frame of an event stream.
-type frame struct {
-	id, event, data, retry, comment string
-	hasID                           bool
-}
-
 // sseStream reads one event stream into frames until it ends; err is
 // set (io.EOF: a clean end) before frames is closed.
 type sseStream struct {
-	frames chan frame
+	frames chan sse.Frame
 	err    error
 	close  func()
 }
@@ -136,11 +132,19 @@ func openStream(t *testing.T, baseURL, user, query string, header map[string]str
 
 // readStream reads the event stream of body into frames in the background.
 func readStream(body io.ReadCloser) *sseStream {
-	s := &sseStream{frames: make(chan frame, 1024)}
+	s := &sseStream{frames: make(chan sse.Frame, 1024)}
 	go func() {
 		defer close(s.frames)
 		defer body.Close()
-		s.err = readFrames(bufio.NewReader(body), s.frames)
+		r := sse.NewReader(body)
+		for {
+			f, err := r.Next()
+			if err != nil {
+				s.err = err
+				return
+			}
+			s.frames <- f
+		}
 	}()
 	return s
 }
@@ -165,42 +169,6 @@ func getStream(t *testing.T, baseURL, user, query string, header map[string]stri
 	return resp, func() { cancel(); resp.Body.Close() }
 }
 
-// readFrames parses the event stream format (a frame ends at an empty
-// line; "field: value" lines; ":" starts a comment).
-func readFrames(r *bufio.Reader, out chan<- frame) error {
-	var f frame
-	var data []string
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return err
-		}
-		line = strings.TrimSuffix(line, "\n")
-		if line == "" {
-			f.data = strings.Join(data, "\n")
-			out <- f
-			f, data = frame{}, nil
-			continue
-		}
-		if c, ok := strings.CutPrefix(line, ":"); ok {
-			f.comment = strings.TrimPrefix(c, " ")
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "id":
-			f.id, f.hasID = value, true
-		case "event":
-			f.event = value
-		case "data":
-			data = append(data, value)
-		case "retry":
-			f.retry = value
-		}
-	}
-}
-
 // change is an order event of a stream.
 type change struct {
 	seq   int64
@@ -218,20 +186,20 @@ func (s *sseStream) next(t *testing.T, timeout time.Duration) (c change, ok bool
 			if !open {
 				return change{}, false
 			}
-			if f.data == "" {
+			if !f.HasData {
 				continue
 			}
-			if f.event != "order" {
-				t.Fatalf("event %q, want order", f.event)
+			if f.Event != "order" {
+				t.Fatalf("event %q, want order", f.Event)
 			}
-			seq, err := strconv.ParseInt(f.id, 10, 64)
+			seq, err := strconv.ParseInt(f.ID, 10, 64)
 			if err != nil {
-				t.Fatalf("event id %q: %v", f.id, err)
+				t.Fatalf("event id %q: %v", f.ID, err)
 			}
-			dec := json.NewDecoder(strings.NewReader(f.data))
+			dec := json.NewDecoder(strings.NewReader(f.Data))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&c.order); err != nil {
-				t.Fatalf("event data %s: %v", f.data, err)
+				t.Fatalf("event data %s: %v", f.Data, err)
 			}
 			c.seq = seq
 			return c, true
@@ -243,25 +211,25 @@ func (s *sseStream) next(t *testing.T, timeout time.Duration) (c change, ok bool
 
 // first returns the stream's first frame, which must carry retry and the
 // id it starts after.
-func (s *sseStream) first(t *testing.T) frame {
+func (s *sseStream) first(t *testing.T) sse.Frame {
 	t.Helper()
 	select {
 	case f := <-s.frames:
-		if f.retry == "" {
+		if !f.HasRetry {
 			t.Fatalf("first frame %+v has no retry", f)
 		}
-		if f.hasID {
+		if f.HasID {
 			return f
 		}
 		g := <-s.frames
-		if !g.hasID || g.data != "" {
+		if !g.HasID || g.HasData {
 			t.Fatalf("second frame %+v: want an id without data", g)
 		}
 		return g
 	case <-time.After(30 * time.Second):
 		t.Fatal("no first frame within 30s")
 	}
-	return frame{}
+	return sse.Frame{}
 }
 
 // --- the tests ---
@@ -277,8 +245,8 @@ func TestStreamResumesAcrossGatewayRestartWithoutGapOrDuplicate(t *testing.T) {
 	g1 := startGateway(t, s, streamConfig())
 
 	alice := openStream(t, g1.URL, "alice", "", nil)
-	if f := alice.first(t); f.id != "0" {
-		t.Fatalf("a new user's stream starts after %q, want 0", f.id)
+	if f := alice.first(t); f.ID != "0" {
+		t.Fatalf("a new user's stream starts after %q, want 0", f.ID)
 	}
 	bob := openStream(t, g1.URL, "bob", "", nil)
 	bob.first(t)
@@ -341,8 +309,8 @@ func TestStreamResumesAcrossGatewayRestartWithoutGapOrDuplicate(t *testing.T) {
 	g2 := startGateway(t, s, streamConfig())
 	last := got[len(got)-1].seq
 	alice2 := openStream(t, g2.URL, "alice", "?last_event_id=0", map[string]string{httpapi.HeaderLastEventID: strconv.FormatInt(last, 10)})
-	if f := alice2.first(t); f.id != strconv.FormatInt(last, 10) {
-		t.Errorf("resumed stream starts after %q, want %d", f.id, last)
+	if f := alice2.first(t); f.ID != strconv.FormatInt(last, 10) {
+		t.Errorf("resumed stream starts after %q, want %d", f.ID, last)
 	}
 	for len(got) < 2*n {
 		c, ok := alice2.next(t, settleTimeout)
@@ -387,7 +355,7 @@ func TestStreamResumesAcrossGatewayRestartWithoutGapOrDuplicate(t *testing.T) {
 	}
 	select {
 	case c := <-replay.frames:
-		if c.data != "" {
+		if c.HasData {
 			t.Errorf("bob's stream got %+v after alice's changes", c)
 		}
 	case <-time.After(300 * time.Millisecond):
@@ -453,7 +421,7 @@ func TestStreamCapPerIdentity(t *testing.T) {
 			if !ok {
 				t.Fatalf("stream ended: %v", a1.err)
 			}
-			return f.comment == "keep-alive"
+			return slices.Contains(f.Comments, "keep-alive")
 		case <-time.After(100 * time.Millisecond):
 			return false
 		}

@@ -8,29 +8,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shop/gateway/sse"
 )
 
-func TestFrameReader(t *testing.T) {
+// The frames of an order stream that the benchmark reads: those with an
+// id or data.
+func TestNextFrame(t *testing.T) {
 	tests := []struct {
 		name  string
 		input string
-		want  []frame
+		want  []sse.Frame
 	}{
-		{"opening", "retry: 2000\n\nid: 0\n\n", []frame{{ID: "0", HasID: true}}},
-		{"event", "id: 3\nevent: order\ndata: {\"a\":1}\n\n", []frame{{ID: "3", HasID: true, Event: "order", Data: `{"a":1}`}}},
-		{"comments skipped", ": keep-alive\n\n: x\nid: 1\nevent: order\ndata: x\n\n", []frame{{ID: "1", HasID: true, Event: "order", Data: "x"}}},
-		{"CRLF and no space", "id:7\r\nevent:order\r\ndata:y\r\n\r\n", []frame{{ID: "7", HasID: true, Event: "order", Data: "y"}}},
-		{"data lines joined", "event: order\ndata: a\ndata: b\n\n", []frame{{Event: "order", Data: "a\nb"}}},
-		{"cut off frame dropped", "id: 1\nevent: order\ndata: x\n\nid: 2\nevent: order\ndata: y\n", []frame{{ID: "1", HasID: true, Event: "order", Data: "x"}}},
-		{"long line", "event: order\ndata: " + strings.Repeat("z", 40000) + "\n\n", []frame{{Event: "order", Data: strings.Repeat("z", 40000)}}},
-		{"two frames", "id: 1\n\nid: 2\nevent: order\ndata: q\n\n", []frame{{ID: "1", HasID: true}, {ID: "2", HasID: true, Event: "order", Data: "q"}}},
+		{"opening", "retry: 2000\n\nid: 0\n\n", []sse.Frame{{ID: "0", HasID: true}}},
+		{"event", "id: 3\nevent: order\ndata: {\"a\":1}\n\n", []sse.Frame{{ID: "3", HasID: true, Event: "order", Data: `{"a":1}`, HasData: true}}},
+		{"comments skipped", ": keep-alive\n\n: x\nid: 1\nevent: order\ndata: x\n\n", []sse.Frame{{ID: "1", HasID: true, Event: "order", Data: "x", HasData: true, Comments: []string{"x"}}}},
+		{"CRLF and no space", "id:7\r\nevent:order\r\ndata:y\r\n\r\n", []sse.Frame{{ID: "7", HasID: true, Event: "order", Data: "y", HasData: true}}},
+		{"data lines joined", "event: order\ndata: a\ndata: b\n\n", []sse.Frame{{Event: "order", Data: "a\nb", HasData: true}}},
+		{"cut off frame dropped", "id: 1\nevent: order\ndata: x\n\nid: 2\nevent: order\ndata: y\n", []sse.Frame{{ID: "1", HasID: true, Event: "order", Data: "x", HasData: true}}},
+		{"long line", "event: order\ndata: " + strings.Repeat("z", 40000) + "\n\n", []sse.Frame{{Event: "order", Data: strings.Repeat("z", 40000), HasData: true}}},
+		{"two frames", "id: 1\n\nid: 2\nevent: order\ndata: q\n\n", []sse.Frame{{ID: "1", HasID: true}, {ID: "2", HasID: true, Event: "order", Data: "q", HasData: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newFrameReader(strings.NewReader(tt.input))
-			var got []frame
+			r := sse.NewReader(strings.NewReader(tt.input))
+			var got []sse.Frame
 			for {
-				f, err := r.next()
+				f, err := nextFrame(r)
 				if errors.Is(err, io.EOF) {
 					break
 				}
@@ -50,15 +54,15 @@ func TestParseOrderEvent(t *testing.T) {
 	at := time.Date(2026, 11, 28, 9, 0, 0, 123456000, time.UTC)
 	tests := []struct {
 		name    string
-		fr      frame
+		fr      sse.Frame
 		want    orderEvent
 		wantErr string
 	}{
-		{"paid", frame{Event: "order", Data: `{"id":"o1","user_id":"u","amount":100,"status":"PAID","created_at":"2026-11-28T08:59:59Z","updated_at":"2026-11-28T09:00:00.123456Z"}`},
+		{"paid", sse.Frame{Event: "order", Data: `{"id":"o1","user_id":"u","amount":100,"status":"PAID","created_at":"2026-11-28T08:59:59Z","updated_at":"2026-11-28T09:00:00.123456Z"}`},
 			orderEvent{ID: "o1", UserID: "u", Status: "PAID", CreatedAt: at.Add(-time.Second - 123456000), UpdatedAt: at}, ""},
-		{"other event", frame{Event: "ping", Data: "{}"}, orderEvent{}, `event "ping"`},
-		{"bad json", frame{Event: "order", Data: "{"}, orderEvent{}, "event order:"},
-		{"no updated_at", frame{Event: "order", Data: `{"id":"o1","status":"PAID"}`}, orderEvent{}, "missing"},
+		{"other event", sse.Frame{Event: "ping", Data: "{}"}, orderEvent{}, `event "ping"`},
+		{"bad json", sse.Frame{Event: "order", Data: "{"}, orderEvent{}, "event order:"},
+		{"no updated_at", sse.Frame{Event: "order", Data: `{"id":"o1","status":"PAID"}`}, orderEvent{}, "missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shop/bench/load"
+	"shop/gateway/sse"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -84,8 +85,8 @@ func (p *streamPool) openOne(ctx context.Context, user string) error {
 		cancel()
 		return fmt.Errorf("stream of %s: %w", user, &load.StatusError{Code: resp.StatusCode, Body: string(b)})
 	}
-	fr := newFrameReader(resp.Body)
-	first, err := fr.next()
+	fr := sse.NewReader(resp.Body)
+	first, err := nextFrame(fr)
 	if err != nil || !first.HasID || first.Event != "" {
 		resp.Body.Close()
 		cancel()
@@ -97,7 +98,7 @@ func (p *streamPool) openOne(ctx context.Context, user string) error {
 	p.wg.Go(func() {
 		defer resp.Body.Close()
 		for {
-			f, err := fr.next()
+			f, err := nextFrame(fr)
 			at := time.Now()
 			if err != nil {
 				if sctx.Err() == nil {
