@@ -11,6 +11,7 @@ require (
 	github.com/ory/dockertest/v3 v3.12.0
 	golang.org/x/sys v0.48.0
 	shop/connect v0.0.0
+	shop/proto v0.0.0
 	shop/service v0.0.0
 	shop/sql v0.0.0
 )
@@ -105,3 +106,5 @@ replace shop/sql => ../sql
 replace shop/connect => ../connect
 
 replace shop/service => ../service
+
+replace shop/proto => ../proto

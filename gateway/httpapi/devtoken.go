@@ -6,7 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"shop/service/limits"
+	"shop/proto/limits"
 	"shop/stack/devissuer"
 )
 

@@ -27,7 +27,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"shop/service/limits"
+	"shop/proto/limits"
 )
 
 // The claims `make run` configures the gateway with (AUTH_ISSUER,
