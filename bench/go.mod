@@ -9,6 +9,7 @@ require (
 	golang.org/x/sync v0.23.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
+	shop/proto v0.0.0
 	shop/service v0.0.0
 	shop/sql v0.0.0
 	shop/stack v0.0.0
@@ -90,7 +91,6 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	shop/cdc v0.0.0 // indirect
 	shop/connect v0.0.0 // indirect
-	shop/proto v0.0.0 // indirect
 )
 
 replace shop/orders => ../orders
