@@ -6,10 +6,12 @@ require (
 	shop v0.0.0
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/prometheus/procfs v0.22.0
 	golang.org/x/sync v0.23.0
 	shop/gateway v0.0.0
 	shop/orders v0.0.0
 	shop/payments v0.0.0
+	shop/proto v0.0.0
 	shop/service v0.0.0
 )
 
@@ -61,7 +63,6 @@ require (
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
-	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
 	github.com/sethvargo/go-envconfig v1.4.3 // indirect
 	github.com/sirupsen/logrus v1.10.1 // indirect
@@ -88,7 +89,6 @@ require (
 	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
-	shop/proto v0.0.0 // indirect
 )
 
 replace shop/orders => ../orders

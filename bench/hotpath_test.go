@@ -13,7 +13,7 @@ import (
 	ordersdb "shop/orders/postgres"
 	"shop/payments"
 	paymentsdb "shop/payments/postgres"
-	"shop/service/limits"
+	"shop/proto/limits"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )

@@ -1,10 +1,11 @@
 // Package orders holds the domain of the orders service: the order and its
 // states, the validation of requests, the page token and the payment
-// results the service applies. Errors are service/fault errors; the limits
-// of single fields are service/limits. It depends on no database, broker or
-// transport; the adapters live in the subpackages postgres (the store),
-// grpcapi (the gRPC server) and paymentevents (the consumer of payment
-// results).
+// results the service applies, and the limits of an order's own fields.
+// Errors are service/fault errors; the limits of the fields an order shares
+// with payments and the gateway are shop/proto/limits. It depends on no
+// database, broker or transport; the adapters live in the subpackages
+// postgres (the store), grpcapi (the gRPC server) and paymentevents (the
+// consumer of payment results).
 package orders
 
 import (
@@ -14,8 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 // Status is the state of an order. PENDING is the only state an order
@@ -90,7 +91,7 @@ type CreateOrderParams struct {
 	IdempotencyKey string
 }
 
-// Validate checks every field of p against service/limits and returns the
+// Validate checks every field of p against its limits and returns the
 // first fault.Invalid error. An empty IdempotencyKey means none.
 func (p CreateOrderParams) Validate() error {
 	if err := limits.UserID(p.UserID); err != nil {
@@ -99,7 +100,7 @@ func (p CreateOrderParams) Validate() error {
 	if err := limits.Amount(p.Amount); err != nil {
 		return err
 	}
-	if err := limits.Description(p.Description); err != nil {
+	if err := CheckDescription(p.Description); err != nil {
 		return err
 	}
 	if p.IdempotencyKey != "" {
@@ -136,7 +137,7 @@ type CreateOrderResult struct {
 }
 
 // ListOrdersParams is a request for one page of a user's orders. Limit 0
-// means limits.DefaultListLimit; PageToken is empty for the first page.
+// means DefaultListLimit; PageToken is empty for the first page.
 type ListOrdersParams struct {
 	UserID    string
 	Limit     int32
@@ -157,7 +158,7 @@ func (p ListOrdersParams) Query(tokens *PageTokens) (ListQuery, error) {
 	if err := limits.UserID(p.UserID); err != nil {
 		return ListQuery{}, err
 	}
-	limit, err := limits.ListLimit(p.Limit)
+	limit, err := ListLimit(p.Limit)
 	if err != nil {
 		return ListQuery{}, err
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 // PaymentResult is the outcome of the payment of one order, as the payments

@@ -5,8 +5,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 // OrderCreated is an order to be paid, as decoded from the orders service's

@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 func TestOrderCreatedValidate(t *testing.T) {

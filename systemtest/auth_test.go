@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"shop/gateway/httpapi"
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 	"shop/stack/stacktest"
 	"shop/systemtest/system"
 )

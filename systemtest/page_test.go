@@ -27,7 +27,7 @@ import (
 	gateway "shop/gateway/app"
 	"shop/gateway/httpapi"
 	"shop/service"
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 	"shop/systemtest/system"
 )
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Names of the components that are not service instances (those are named
@@ -117,11 +119,18 @@ func (p Proc) Discover(gatewayPID int) ([]Component, error) {
 	if !ok || gw.PPID <= 1 {
 		return nil, fmt.Errorf("gateway pid %d: its parent %d is not a supervisor", gatewayPID, gw.PPID)
 	}
+	fs, err := procfs.NewFS(p.Dir)
+	if err != nil {
+		return nil, err
+	}
 	out := []Component{{Name: Stack, PID: sup.PID, Start: sup.StartTime, Own: true}}
 	for _, pid := range t.Children(sup.PID) {
-		cmdline, _ := os.ReadFile(filepath.Join(p.Dir, strconv.Itoa(pid), "cmdline"))
+		var argv []string
+		if pr, err := fs.Proc(pid); err == nil {
+			argv, _ = pr.CmdLine()
+		}
 		stdout, _ := os.Readlink(filepath.Join(p.Dir, strconv.Itoa(pid), "fd", "1"))
-		name := Classify(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), stdout, t[pid].Comm)
+		name := Classify(argv, stdout, t[pid].Comm)
 		out = append(out, Component{Name: name, PID: pid, Start: t[pid].StartTime})
 	}
 	slices.SortFunc(out, func(a, b Component) int { return compareNames(a.Name, b.Name) })

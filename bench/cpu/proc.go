@@ -1,17 +1,16 @@
-// Package cpu accounts the CPU time of the shop's processes from /proc:
-// utime+stime per process, summed over process trees (Postgres' postmaster
-// and its backends), between two snapshots. Linux only.
+// Package cpu accounts the CPU time of the shop's processes from /proc (read
+// with prometheus/procfs): utime+stime per process, summed over process
+// trees (Postgres' postmaster and its backends), between two snapshots.
+// Linux only.
 package cpu
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Tick is one clock tick of /proc/<pid>/stat's time fields (USER_HZ), which
@@ -39,79 +38,48 @@ func (s Stat) WithReaped() time.Duration {
 	return time.Duration(s.UTime+s.STime+s.CUTime+s.CSTime) * Tick
 }
 
-// ParseStat parses the content of /proc/<pid>/stat (proc(5)). The command
-// name is in parentheses and may itself hold spaces and parentheses, so the
-// fields are counted from its last ')'.
-func ParseStat(b []byte) (Stat, error) {
-	open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 1 || close < open {
-		return Stat{}, fmt.Errorf("stat %q: no (comm)", truncate(b))
-	}
-	var s Stat
-	var err error
-	if s.PID, err = strconv.Atoi(string(bytes.TrimSpace(b[:open]))); err != nil {
-		return Stat{}, fmt.Errorf("stat %q: pid: %w", truncate(b), err)
-	}
-	s.Comm = string(b[open+1 : close])
-	// Fields from 3 (state) on; f[i] is field i+3 of proc(5).
-	f := strings.Fields(string(b[close+1:]))
-	const starttime = 22 - 3
-	if len(f) <= starttime {
-		return Stat{}, fmt.Errorf("stat %q: %d fields after comm, want at least %d", truncate(b), len(f), starttime+1)
-	}
-	for _, v := range []struct {
-		field int
-		dst   *uint64
-	}{{14, &s.UTime}, {15, &s.STime}, {16, &s.CUTime}, {17, &s.CSTime}, {22, &s.StartTime}} {
-		n, err := strconv.ParseInt(f[v.field-3], 10, 64)
-		if err != nil || n < 0 {
-			return Stat{}, fmt.Errorf("stat %q: field %d: want a count of ticks", truncate(b), v.field)
-		}
-		*v.dst = uint64(n)
-	}
-	if s.PPID, err = strconv.Atoi(f[4-3]); err != nil {
-		return Stat{}, fmt.Errorf("stat %q: ppid: %w", truncate(b), err)
-	}
-	return s, nil
-}
-
-func truncate(b []byte) string {
-	if len(b) > 80 {
-		return string(b[:80]) + "..."
-	}
-	return string(b)
-}
-
 // Table is a snapshot of every process's Stat, by pid.
 type Table map[int]Stat
 
 // ReadTable reads the stat of every process under procDir (/proc). A
 // process that ends while it is read is left out.
 func ReadTable(procDir string) (Table, error) {
-	entries, err := os.ReadDir(procDir)
+	fs, err := procfs.NewFS(procDir)
+	if err != nil {
+		return nil, err
+	}
+	procs, err := fs.AllProcs()
 	if err != nil {
 		return nil, err
 	}
 	t := Table{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(procDir, e.Name(), "stat"))
+	for _, p := range procs {
+		s, err := readStat(p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
 				continue
 			}
 			return nil, err
 		}
-		s, err := ParseStat(b)
-		if err != nil {
-			return nil, err
-		}
-		t[pid] = s
+		t[p.PID] = s
 	}
 	return t, nil
+}
+
+// readStat reads what the accounting needs of p's stat (proc(5)).
+func readStat(p procfs.Proc) (Stat, error) {
+	ps, err := p.Stat()
+	if err != nil {
+		return Stat{}, fmt.Errorf("stat of pid %d: %w", p.PID, err)
+	}
+	if ps.CUTime < 0 || ps.CSTime < 0 {
+		return Stat{}, fmt.Errorf("stat of pid %d: negative children's time", p.PID)
+	}
+	return Stat{
+		PID: p.PID, PPID: ps.PPID, Comm: ps.Comm,
+		UTime: uint64(ps.UTime), STime: uint64(ps.STime), CUTime: uint64(ps.CUTime), CSTime: uint64(ps.CSTime),
+		StartTime: ps.Starttime,
+	}, nil
 }
 
 // Children returns the pids whose parent is pid.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // statLine is a /proc/<pid>/stat line with the given fields and zeros
@@ -26,30 +28,45 @@ func statLine(pid int, comm string, ppid int, utime, stime, cutime, cstime, star
 	return strings.Join(f, " ") + "\n"
 }
 
-func TestParseStat(t *testing.T) {
+func TestReadStat(t *testing.T) {
 	tests := []struct {
 		name    string
+		pid     int
 		in      string
 		want    Stat
-		wantErr string
+		wantErr bool
 	}{
-		{"OK", statLine(42, "postgres", 7, 100, 20, 300, 40, 5000),
-			Stat{PID: 42, PPID: 7, Comm: "postgres", UTime: 100, STime: 20, CUTime: 300, CSTime: 40, StartTime: 5000}, ""},
-		{"CommWithSpacesAndParens", statLine(9, "a b) (c", 1, 1, 2, 3, 4, 5),
-			Stat{PID: 9, PPID: 1, Comm: "a b) (c", UTime: 1, STime: 2, CUTime: 3, CSTime: 4, StartTime: 5}, ""},
-		{"Real", "1234 (java) S 1000 1234 1000 0 -1 4194560 96 0 0 0 5512 731 12 3 20 0 57 0 88812 4294967295 1 1 0 0 0 0 0 4096 17154 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-			Stat{PID: 1234, PPID: 1000, Comm: "java", UTime: 5512, STime: 731, CUTime: 12, CSTime: 3, StartTime: 88812}, ""},
-		{"ErrNoComm", "1234 java S 1\n", Stat{}, "no (comm)"},
-		{"ErrShort", "1234 (java) S 1000 1 2 3\n", Stat{}, "fields after comm"},
-		{"ErrPid", "x (java) S 1\n", Stat{}, "pid"},
-		{"ErrNegativeTicks", strings.Replace(statLine(1, "x", 0, 1, 2, 3, 4, 5), " 1 2 3 4 ", " -1 2 3 4 ", 1), Stat{}, "field 14"},
+		{"OK", 42, statLine(42, "postgres", 7, 100, 20, 300, 40, 5000),
+			Stat{PID: 42, PPID: 7, Comm: "postgres", UTime: 100, STime: 20, CUTime: 300, CSTime: 40, StartTime: 5000}, false},
+		{"CommWithSpacesAndParens", 9, statLine(9, "a b) (c", 1, 1, 2, 3, 4, 5),
+			Stat{PID: 9, PPID: 1, Comm: "a b) (c", UTime: 1, STime: 2, CUTime: 3, CSTime: 4, StartTime: 5}, false},
+		{"Real", 1234, "1234 (java) S 1000 1234 1000 0 -1 4194560 96 0 0 0 5512 731 12 3 20 0 57 0 88812 4294967295 1 1 0 0 0 0 0 4096 17154 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+			Stat{PID: 1234, PPID: 1000, Comm: "java", UTime: 5512, STime: 731, CUTime: 12, CSTime: 3, StartTime: 88812}, false},
+		{"ErrNoComm", 1234, "1234 java S 1\n", Stat{}, true},
+		{"ErrShort", 1234, "1234 (java) S 1000 1 2 3\n", Stat{}, true},
+		{"ErrPid", 1, "x (java) S 1\n", Stat{}, true},
+		{"ErrNegativeTicks", 1, strings.Replace(statLine(1, "x", 0, 1, 2, 3, 4, 5), " 1 2 3 4 ", " -1 2 3 4 ", 1), Stat{}, true},
+		{"ErrNegativeReapedTicks", 1, strings.Replace(statLine(1, "x", 0, 1, 2, 3, 4, 5), " 1 2 3 4 ", " 1 2 -3 4 ", 1), Stat{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseStat([]byte(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, strconv.Itoa(tt.pid)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, strconv.Itoa(tt.pid), "stat"), tt.in)
+			fs, err := procfs.NewFS(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := fs.Proc(tt.pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readStat(p)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "pid "+strconv.Itoa(tt.pid)) {
+					t.Fatalf("err %v, want one naming pid %d", err, tt.pid)
 				}
 				return
 			}

@@ -22,8 +22,8 @@ import (
 	ordersv1 "shop/proto/orders/v1"
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service"
-	"shop/service/devissuer"
 	"shop/service/tracing"
+	"shop/stack/devissuer"
 )
 
 // Run serves the gateway until ctx is done, then shuts the HTTP server down

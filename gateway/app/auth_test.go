@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"shop/service"
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 	"shop/stack/stacktest"
 )
 

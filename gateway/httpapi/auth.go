@@ -18,7 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
-	"shop/service/limits"
+	"shop/proto/limits"
 )
 
 // The challenges of a 401 (RFC 6750): no bearer token at all, a malformed

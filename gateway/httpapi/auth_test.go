@@ -24,7 +24,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 )
 
 const (

@@ -6,8 +6,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"shop/service/devissuer"
-	"shop/service/limits"
+	"shop/proto/limits"
+	"shop/stack/devissuer"
 )
 
 // DevTokenPath is the route of the development issuer.

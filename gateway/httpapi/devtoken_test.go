@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 )
 
 func TestDevTokenAbsentByDefault(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"shop/service/limits"
+	"shop/proto/limits"
 )
 
 // HeaderIdempotencyKey is the optional header that makes a POST repeatable.

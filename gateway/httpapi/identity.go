@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"shop/service/limits"
+	"shop/proto/limits"
 )
 
 // HeaderUserID is the header that carries the caller's identity in

@@ -15,7 +15,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"shop/gateway/docs"
-	"shop/service/limits"
+	"shop/orders"
+	"shop/payments"
+	"shop/proto/limits"
 )
 
 // The tests in this file hold the committed OpenAPI document (docs.JSON,
@@ -79,15 +81,15 @@ func TestOpenAPILimits(t *testing.T) {
 		{"TopUpAmountMax", lookup(t, doc, "definitions/TopUpRequest/properties/amount/maximum"), limits.MaxAmount},
 		{"OrderAmountMin", lookup(t, doc, "definitions/CreateOrderRequest/properties/amount/minimum"), limits.MinAmount},
 		{"OrderAmountMax", lookup(t, doc, "definitions/CreateOrderRequest/properties/amount/maximum"), limits.MaxAmount},
-		{"OrderDescriptionMaxLength", lookup(t, doc, "definitions/CreateOrderRequest/properties/description/maxLength"), limits.MaxDescriptionRunes},
+		{"OrderDescriptionMaxLength", lookup(t, doc, "definitions/CreateOrderRequest/properties/description/maxLength"), orders.MaxDescriptionRunes},
 		{"ShownOrderAmountMax", lookup(t, doc, "definitions/Order/properties/amount/maximum"), limits.MaxAmount},
-		{"ShownOrderDescriptionMaxLength", lookup(t, doc, "definitions/Order/properties/description/maxLength"), limits.MaxDescriptionRunes},
-		{"BalanceMax", lookup(t, doc, "definitions/Account/properties/balance/maximum"), limits.MaxBalance},
+		{"ShownOrderDescriptionMaxLength", lookup(t, doc, "definitions/Order/properties/description/maxLength"), orders.MaxDescriptionRunes},
+		{"BalanceMax", lookup(t, doc, "definitions/Account/properties/balance/maximum"), payments.MaxBalance},
 		{"TopUpKeyMaxLength", param(t, doc, "post", "/api/v1/account/top-up", HeaderIdempotencyKey)["maxLength"], limits.MaxIdempotencyKeyLen},
 		{"OrderKeyMaxLength", param(t, doc, "post", "/api/v1/orders", HeaderIdempotencyKey)["maxLength"], limits.MaxIdempotencyKeyLen},
 		{"PageSizeMin", param(t, doc, "get", "/api/v1/orders", "limit")["minimum"], 1},
-		{"PageSizeMax", param(t, doc, "get", "/api/v1/orders", "limit")["maximum"], limits.MaxListLimit},
-		{"PageSizeDefault", param(t, doc, "get", "/api/v1/orders", "limit")["default"], limits.DefaultListLimit},
+		{"PageSizeMax", param(t, doc, "get", "/api/v1/orders", "limit")["maximum"], orders.MaxListLimit},
+		{"PageSizeDefault", param(t, doc, "get", "/api/v1/orders", "limit")["default"], orders.DefaultListLimit},
 		{"PageTokenMaxLength", param(t, doc, "get", "/api/v1/orders", "page_token")["maxLength"], MaxPageTokenLen},
 		{"NextPageTokenMaxLength", lookup(t, doc, "definitions/OrderList/properties/next_page_token/maxLength"), MaxPageTokenLen},
 	}
@@ -141,7 +143,7 @@ func TestOpenAPIPatterns(t *testing.T) {
 		{
 			name:    "Description",
 			pattern: lookup(t, doc, "definitions/CreateOrderRequest/properties/description/pattern"),
-			accepts: func(s string) bool { return limits.Description(s) == nil },
+			accepts: func(s string) bool { return orders.CheckDescription(s) == nil },
 			samples: []string{"", "two coffees", "кофе ☕", "a\x00b", "\x00"},
 		},
 	}

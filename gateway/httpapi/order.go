@@ -11,8 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"shop/orders"
 	ordersv1 "shop/proto/orders/v1"
-	"shop/service/limits"
 )
 
 // Order is an order as the REST API shows it.
@@ -39,7 +39,7 @@ type OrderList struct {
 } // @name OrderList
 
 // CreateOrderRequest is the body of POST /orders. Its limits are
-// limits.MinAmount, limits.MaxAmount and limits.Description
+// limits.MinAmount, limits.MaxAmount and orders.CheckDescription
 // (openapi_test.go holds the document to them).
 type CreateOrderRequest struct {
 	// Amount in minor units (kopecks), 1 to 1000000000000.
@@ -227,24 +227,24 @@ func (h *handlers) getOrder(c *gin.Context) {
 }
 
 // pageLimit parses the limit query parameter: absent means
-// limits.DefaultListLimit; otherwise decimal digits (no sign, no spaces)
-// of an integer from 1 to limits.MaxListLimit. An empty limit is refused
+// orders.DefaultListLimit; otherwise decimal digits (no sign, no spaces)
+// of an integer from 1 to orders.MaxListLimit. An empty limit is refused
 // like any other non-integer. The range is checked here because the proto
 // uses 0 to mean "default", which a client must not be able to send.
 func pageLimit(r *http.Request) (int32, error) {
 	if _, ok := r.URL.Query()["limit"]; !ok {
-		return limits.DefaultListLimit, nil
+		return orders.DefaultListLimit, nil
 	}
 	s, err := singleQuery(r, "limit")
 	if err != nil {
 		return 0, err
 	}
-	bad := fmt.Errorf("limit must be an integer between 1 and %d", limits.MaxListLimit)
+	bad := fmt.Errorf("limit must be an integer between 1 and %d", orders.MaxListLimit)
 	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
 		return 0, bad
 	}
 	n, err := strconv.ParseInt(s, 10, 32)
-	if err != nil || n < 1 || n > limits.MaxListLimit {
+	if err != nil || n < 1 || n > orders.MaxListLimit {
 		return 0, bad
 	}
 	return int32(n), nil

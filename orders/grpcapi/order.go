@@ -6,9 +6,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"shop/orders"
+	"shop/proto/limits"
 	ordersv1 "shop/proto/orders/v1"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 // CreateOrder creates a PENDING order; see postgres.Store.CreateOrder for

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"shop/orders"
+	"shop/proto/limits"
 	ordersv1 "shop/proto/orders/v1"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 // Watcher delivers the live changes of a user's orders

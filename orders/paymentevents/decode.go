@@ -8,8 +8,8 @@ import (
 
 	"shop/cdc/inbox"
 	"shop/orders"
+	"shop/proto/limits"
 	paymentsv1 "shop/proto/payments/v1"
-	"shop/service/limits"
 )
 
 // decodeSucceeded decodes a PaymentSucceeded event into a payment result.

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/orders"
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 	"shop/sql/pgfault"
 )
 

@@ -12,9 +12,9 @@ import (
 
 	"shop/cdc/outbox"
 	"shop/orders"
+	"shop/proto/limits"
 	ordersv1 "shop/proto/orders/v1"
 	"shop/service/fault"
-	"shop/service/limits"
 	"shop/service/tracing"
 	"shop/sql/pgfault"
 )

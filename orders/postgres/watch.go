@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/orders"
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 // DefaultWatchBuffer is how many changes a subscription holds for a

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"shop/payments"
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 	"shop/sql/idempotency"
 	"shop/sql/pgfault"
 )
@@ -73,7 +73,7 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (payments.Account
 // the idempotency wait. Errors: fault.Invalid for a malformed user id,
 // amount or key; fault.NotFound without an account;
 // fault.FailedPrecondition with reason BALANCE_LIMIT_EXCEEDED when the
-// balance would exceed limits.MaxBalance, or IDEMPOTENCY_KEY_REUSED when the
+// balance would exceed payments.MaxBalance, or IDEMPOTENCY_KEY_REUSED when the
 // key was used with another amount; fault.Aborted with reason
 // IDEMPOTENCY_KEY_IN_USE when the first is still in flight after the wait.
 // A failed call records nothing.
@@ -102,7 +102,7 @@ func (s *Store) TopUp(ctx context.Context, userID string, amount int64, idempote
 		now := s.clock()
 		a, err := scanAccount(tx.QueryRow(ctx, `UPDATE accounts SET balance = balance + $2, updated_at = $3
 			WHERE user_id = $1 AND balance + $2 <= $4
-			RETURNING `+accountColumns, userID, amount, now, limits.MaxBalance))
+			RETURNING `+accountColumns, userID, amount, now, payments.MaxBalance))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return topUpRejection(ctx, tx, userID)
 		}
@@ -134,7 +134,7 @@ func topUpRejection(ctx context.Context, tx pgx.Tx, userID string) error {
 	if !exists {
 		return errAccountNotFound()
 	}
-	return fault.Errorf(fault.FailedPrecondition, "balance would exceed %d", limits.MaxBalance).
+	return fault.Errorf(fault.FailedPrecondition, "balance would exceed %d", payments.MaxBalance).
 		WithReason(fault.ReasonBalanceLimitExceeded)
 }
 

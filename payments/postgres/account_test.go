@@ -11,8 +11,8 @@ import (
 
 	"shop/payments"
 	"shop/payments/postgres"
+	"shop/proto/limits"
 	"shop/service/fault"
-	"shop/service/limits"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )
@@ -109,7 +109,7 @@ func TestTopUpBalanceLimit(t *testing.T) {
 	}
 	// Bring the balance near the cap through the ledger, as a million
 	// top-ups would.
-	start := limits.MaxBalance - 10
+	start := payments.MaxBalance - 10
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ('rich', 'CREDIT', $1, now())`, start); err != nil {
 			return err
@@ -132,8 +132,8 @@ func TestTopUpBalanceLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TopUp() to the cap: %v", err)
 	}
-	if r.Account.Balance != limits.MaxBalance {
-		t.Errorf("balance = %d, want %d", r.Account.Balance, limits.MaxBalance)
+	if r.Account.Balance != payments.MaxBalance {
+		t.Errorf("balance = %d, want %d", r.Account.Balance, payments.MaxBalance)
 	}
 	_, err = s.TopUp(ctx, "rich", 1, "")
 	wantKind(t, err, fault.FailedPrecondition, fault.ReasonBalanceLimitExceeded)

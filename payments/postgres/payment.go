@@ -9,9 +9,9 @@ import (
 
 	"shop/cdc/outbox"
 	"shop/payments"
+	"shop/proto/limits"
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service/fault"
-	"shop/service/limits"
 )
 
 // PayOrder decides the payment of order within tx (the inbox consumer's

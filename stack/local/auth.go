@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 
 	"shop/service"
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 )
 
 // DevIssuerDir is where a System in jwt mode keeps its development

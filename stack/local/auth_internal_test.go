@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"shop/service"
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 )
 
 func TestGatewayAuthEnv(t *testing.T) {

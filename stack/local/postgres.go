@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/procfs"
 )
 
 // PostgresConfig configures the local Postgres.
@@ -239,12 +240,24 @@ func lockFilePid(path string) (int, bool) {
 // isPostmasterOf reports whether process pid is a postmaster started with
 // -D data.
 func isPostmasterOf(pid int, data string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return false
 	}
-	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	args, err := p.CmdLine()
+	if err != nil || len(args) == 0 {
+		return false
+	}
 	return slices.Contains(args, "-D") && slices.Contains(args, data) && filepath.Base(args[0]) == "postgres"
+}
+
+// cwdOf returns the working directory of process pid.
+func cwdOf(pid int) (string, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return "", err
+	}
+	return p.Cwd()
 }
 
 // killOrphans kills the postgres processes working in data, the orphans
@@ -258,7 +271,7 @@ func killOrphans(data string) error {
 			if st.comm != "postgres" || st.state == 'Z' {
 				continue
 			}
-			if cwd, err := os.Readlink("/proc/" + strconv.Itoa(st.pid) + "/cwd"); err == nil && cwd == data {
+			if cwd, err := cwdOf(st.pid); err == nil && cwd == data {
 				left = append(left, st.pid)
 				_ = syscall.Kill(st.pid, syscall.SIGKILL)
 			}

@@ -15,12 +15,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -215,45 +215,35 @@ type procStat struct {
 
 // processes lists the processes of this machine from /proc.
 func processes() []procStat {
-	entries, err := os.ReadDir("/proc")
+	procs, err := procfs.AllProcs()
 	if err != nil {
 		return nil
 	}
 	var out []procStat
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, ok := readProcStat(pid); ok {
+	for _, p := range procs {
+		if st, ok := statOf(p); ok {
 			out = append(out, st)
 		}
 	}
 	return out
 }
 
-// readProcStat parses /proc/<pid>/stat: "pid (comm) state ppid pgrp ...",
-// where comm may hold spaces and parentheses.
+// readProcStat reads /proc/<pid>/stat; ok is false when the process is
+// gone or its stat does not parse.
 func readProcStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return procStat{}, false
 	}
-	s := string(b)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open {
+	return statOf(p)
+}
+
+func statOf(p procfs.Proc) (procStat, bool) {
+	st, err := p.Stat()
+	if err != nil || len(st.State) != 1 {
 		return procStat{}, false
 	}
-	f := strings.Fields(s[end+1:])
-	if len(f) < 3 || len(f[0]) != 1 {
-		return procStat{}, false
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	pgrp, err2 := strconv.Atoi(f[2])
-	if err1 != nil || err2 != nil {
-		return procStat{}, false
-	}
-	return procStat{pid: pid, ppid: ppid, pgrp: pgrp, comm: s[open+1 : end], state: f[0][0]}, true
+	return procStat{pid: p.PID, ppid: st.PPID, pgrp: st.PGRP, comm: st.Comm, state: st.State[0]}, true
 }
 
 // Tail returns the last n lines of the process log.

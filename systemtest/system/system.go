@@ -24,8 +24,8 @@ import (
 	orders "shop/orders/app"
 	payments "shop/payments/app"
 	"shop/service"
-	"shop/service/devissuer"
 	schema "shop/sql"
+	"shop/stack/devissuer"
 	"shop/stack/stacktest"
 )
 

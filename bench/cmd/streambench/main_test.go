@@ -137,28 +137,6 @@ func TestCommitGaps(t *testing.T) {
 	}
 }
 
-func TestParseVmRSS(t *testing.T) {
-	tests := []struct {
-		name    string
-		status  string
-		want    int64
-		wantErr bool
-	}{
-		{"found", "Name:\tgateway\nVmPeak:\t  900 kB\nVmRSS:\t   34816 kB\nThreads:\t9\n", 34816 * 1024, false},
-		{"missing", "Name:\tkthreadd\n", 0, true},
-		{"bad unit", "VmRSS:\t 12 MB\n", 0, true},
-		{"bad number", "VmRSS:\t x kB\n", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseVmRSS([]byte(tt.status))
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("got %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
 func TestParseMetrics(t *testing.T) {
 	text := `# HELP go_goroutines Number of goroutines.
 # TYPE go_goroutines gauge

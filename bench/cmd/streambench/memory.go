@@ -9,10 +9,11 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // memSample is the memory of one Go process of the stack at one moment.
@@ -60,25 +61,26 @@ func divide(before, after memSample, n int) perStream {
 	}
 }
 
-// parseVmRSS returns VmRSS of a /proc/<pid>/status in bytes.
-func parseVmRSS(status []byte) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("VmRSS line %q: want <n> kB", sc.Text())
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("VmRSS line %q: %w", sc.Text(), err)
-		}
-		return kb * 1024, nil
+// readVmRSS returns VmRSS of process pid under procDir (/proc) in bytes.
+// A process has no VmRSS line, or procfs could not read it, when it
+// reads as 0: an error, since a live process of the stack holds memory.
+func readVmRSS(procDir string, pid int) (int64, error) {
+	fs, err := procfs.NewFS(procDir)
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("no VmRSS line")
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0, err
+	}
+	if st.VmRSS == 0 {
+		return 0, fmt.Errorf("pid %d: no VmRSS in kB", pid)
+	}
+	return int64(st.VmRSS), nil
 }
 
 // parseMetrics returns the values of the named unlabelled samples of a
@@ -148,11 +150,8 @@ func (p process) sample(ctx context.Context, hc *http.Client) (memSample, error)
 		s.RSSBytes = int64(v)
 	}
 	if p.pid > 0 {
-		b, err := os.ReadFile(filepath.Join(p.proc, strconv.Itoa(p.pid), "status"))
-		if err == nil {
-			if rss, err := parseVmRSS(b); err == nil {
-				s.RSSBytes = rss
-			}
+		if rss, err := readVmRSS(p.proc, p.pid); err == nil {
+			s.RSSBytes = rss
 		}
 	}
 	return s, nil

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 	"shop/stack/local"
 )
 

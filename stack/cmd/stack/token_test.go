@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"shop/service/devissuer"
+	"shop/stack/devissuer"
 	"shop/stack/local"
 )
 

@@ -2,6 +2,13 @@
 // Ed25519 key kept in a directory, its public JWK Set for the gateway
 // (AUTH_JWKS_FILE), and signed JWTs (EdDSA) for a user id. It is for local
 // use only: whoever can read the key can be any user.
+//
+// It belongs to the development stack, which creates the key on the first
+// `make run` and signs `stack token`'s tokens with it; the gateway's
+// POST /dev/token (mounted only with AUTH_DEV_ISSUER_KEY) signs with the
+// same key. It lives in the stack's module because the gateway's module
+// already requires that one, which could not require the gateway's without
+// a cycle between the two.
 package devissuer
 
 import (
@@ -19,7 +26,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"shop/service/limits"
+	"github.com/golang-jwt/jwt/v5"
+
+	"shop/proto/limits"
 )
 
 // The claims `make run` configures the gateway with (AUTH_ISSUER,
@@ -191,11 +200,7 @@ func (k *Key) Token(c Claims) (string, error) {
 	if c.Now.IsZero() {
 		c.Now = time.Now()
 	}
-	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": k.kid})
-	if err != nil {
-		return "", err
-	}
-	claims, err := json.Marshal(map[string]any{
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
 		"sub": c.Subject,
 		"iss": c.Issuer,
 		"aud": c.Audience,
@@ -203,10 +208,6 @@ func (k *Key) Token(c Claims) (string, error) {
 		"nbf": c.Now.Unix(),
 		"exp": c.Now.Add(c.TTL).Unix(),
 	})
-	if err != nil {
-		return "", err
-	}
-	enc := base64.RawURLEncoding
-	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(claims)
-	return signing + "." + enc.EncodeToString(ed25519.Sign(k.priv, []byte(signing))), nil
+	t.Header["kid"] = k.kid
+	return t.SignedString(k.priv)
 }

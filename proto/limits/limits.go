@@ -1,15 +1,17 @@
-// Package limits holds the limits of the shop's API (DESIGN.md section 3),
-// each stated once: the gateway checks them on the way in, and each service
-// checks them again, since it trusts no caller. A violation is a
-// fault.Invalid error whose message is shown to the client.
+// Package limits holds the limits of the fields that the gateway, orders
+// and payments all carry (DESIGN.md section 3): the user id, an amount of
+// money and its one currency, and an idempotency key. Each is stated once:
+// the gateway checks them on the way in, and each service checks them
+// again, since it trusts no caller. A violation is a fault.Invalid error
+// whose message is shown to the client.
+//
+// It sits beside the schema, in the proto module, because the three
+// modules that share these fields all depend on that module and it on none
+// of theirs. The limits of one domain live with it: an order's description
+// and page size in shop/orders, the balance cap in shop/payments.
 package limits
 
-import (
-	"strings"
-	"unicode/utf8"
-
-	"shop/service/fault"
-)
+import "shop/service/fault"
 
 // Currency is the one currency of the system, carried by every body and
 // event with money.
@@ -20,11 +22,7 @@ const (
 	MaxUserIDLen               = 64
 	MinAmount            int64 = 1
 	MaxAmount            int64 = 1_000_000_000_000
-	MaxBalance           int64 = 1_000_000_000_000_000
-	MaxDescriptionRunes        = 1000
 	MaxIdempotencyKeyLen       = 255
-	DefaultListLimit           = 20
-	MaxListLimit               = 100
 )
 
 // UserID checks that id is 1 to 64 characters of [A-Za-z0-9._-].
@@ -50,21 +48,6 @@ func Amount(amount int64) error {
 	return nil
 }
 
-// Description checks that d is valid UTF-8 of at most 1000 characters
-// without NUL (which a Postgres text column cannot hold).
-func Description(d string) error {
-	if !utf8.ValidString(d) {
-		return fault.Errorf(fault.Invalid, "description must be valid UTF-8")
-	}
-	if strings.IndexByte(d, 0) >= 0 {
-		return fault.Errorf(fault.Invalid, "description must not contain NUL characters")
-	}
-	if utf8.RuneCountInString(d) > MaxDescriptionRunes {
-		return fault.Errorf(fault.Invalid, "description must be at most %d characters", MaxDescriptionRunes)
-	}
-	return nil
-}
-
 // IdempotencyKey checks a present key: 1 to 255 printable ASCII characters
 // (0x20 to 0x7E). An absent key is the caller's business.
 func IdempotencyKey(key string) error {
@@ -77,17 +60,4 @@ func IdempotencyKey(key string) error {
 		}
 	}
 	return nil
-}
-
-// ListLimit returns the page size for a requested limit: 0 means
-// DefaultListLimit, 1 to MaxListLimit is taken as is, anything else is
-// invalid.
-func ListLimit(limit int32) (int, error) {
-	switch {
-	case limit == 0:
-		return DefaultListLimit, nil
-	case limit < 0 || limit > MaxListLimit:
-		return 0, fault.Errorf(fault.Invalid, "limit must be between 1 and %d", MaxListLimit)
-	}
-	return int(limit), nil
 }
