@@ -2,14 +2,123 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
+
+// build builds the service binaries into bin and returns their paths by
+// service.
+func build(ctx context.Context, root, bin string, log *slog.Logger) (map[string]string, error) {
+	out := map[string]string{}
+	for _, svc := range []string{Orders, Payments, "gateway"} {
+		pkg := "./" + svc + "/cmd/" + svc
+		log.Info("building "+svc, "package", pkg)
+		path := filepath.Join(bin, svc)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", path, pkg)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s: %w\n%s", svc, err, b)
+		}
+		out[svc] = path
+	}
+	return out, nil
+}
+
+// serviceGOMAXPROCS is the GOMAXPROCS of every service process unless the
+// environment sets one. The services share two cores with Postgres, Kafka
+// and Kafka Connect, and each of them needs a fraction of one: with one P
+// the Go scheduler has no idle P to wake and spin for each goroutine that
+// becomes runnable (a socket read, a channel send), which cost the
+// services 5 to 15 % of their CPU per order (bench/README.md, "One P per
+// service"). A service that needs more than a core gets more instances
+// (OrdersInstances, PaymentsInstances) or a GOMAXPROCS of its own.
+const serviceGOMAXPROCS = "1"
+
+// serviceRuntimeEnv is the Go runtime's settings for a service process:
+// GOMAXPROCS=serviceGOMAXPROCS unless lookup (the environment the service
+// inherits) has GOMAXPROCS, which then stands.
+func serviceRuntimeEnv(lookup func(string) (string, bool)) []string {
+	if _, ok := lookup("GOMAXPROCS"); ok {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + serviceGOMAXPROCS}
+}
+
+// startServices starts the instances of orders and payments, then the
+// gateway, and waits until the gateway is ready.
+func (s *System) startServices(ctx context.Context, binaries map[string]string) error {
+	logs := filepath.Join(s.cfg.DataDir, "logs")
+	brokers := strings.Join(s.Brokers(), ",")
+	runtimeEnv := serviceRuntimeEnv(os.LookupEnv)
+	common := []string{"KAFKA_BROKERS=" + brokers, "ORDERS_TOPIC=" + s.cfg.Topics.Orders, "PAYMENTS_TOPIC=" + s.cfg.Topics.Payments,
+		"CONNECT_URL=" + s.ConnectURL()}
+	for _, svc := range []struct {
+		name, addrVar, adminVar, dbVar string
+		addrs, adminAddrs              []string
+	}{
+		{Orders, "ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", s.OrdersAddrs, s.OrdersAdminAddrs},
+		{Payments, "PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", s.PaymentsAddrs, s.PaymentsAdminAddrs},
+	} {
+		for i, addr := range svc.addrs {
+			env := append(append(append(slices.Clone(runtimeEnv), s.cfg.Env...), common...),
+				svc.addrVar+"="+addr, svc.adminVar+"="+svc.adminAddrs[i], svc.dbVar+"="+s.ServiceURL(svc.name))
+			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
+			if err := s.Start(ctx, freeFirst(c, addr, svc.addrVar)); err != nil {
+				return err
+			}
+		}
+	}
+	authEnv, err := s.gatewayAuthEnv()
+	if err != nil {
+		return err
+	}
+	env := append(append(append(slices.Clone(runtimeEnv), s.cfg.Env...), authEnv...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
+		"ORDERS_GRPC_ADDR="+strings.Join(s.OrdersAddrs, ","), "PAYMENTS_GRPC_ADDR="+strings.Join(s.PaymentsAddrs, ","))
+	// Alive is enough to count as started: /readyz depends on the backends,
+	// and a gateway restarted while one is down must not count as failed.
+	gw := ServiceComponent(NameGateway, binaries["gateway"], logs, env, HTTPReady(s.GatewayURL()+"/healthz"))
+	if err := s.Start(ctx, freeFirst(gw, s.GatewayAddr, "GATEWAY_HTTP_ADDR")); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ready := HTTPReady(s.GatewayURL() + "/readyz")
+	for {
+		err := ready(wctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			return &StartError{Component: NameGateway, Err: fmt.Errorf("/readyz: %w", errors.Join(err, wctx.Err()))}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// freeFirst makes each start of c check first that its listen address is
+// free: with the address taken by a stranger, the readiness check would
+// talk to the stranger.
+func freeFirst(c Component, addr, env string) Component {
+	start := c.Start
+	c.Start = func(ctx context.Context) (*Process, error) {
+		if err := CheckAddr(c.Name, addr, env); err != nil {
+			return nil, err
+		}
+		return start(ctx)
+	}
+	return c
+}
 
 // ServiceComponent is one of the shop's own Go services as a Component:
 // binary runs with env added to this process's environment and its output
