@@ -16,12 +16,13 @@ import (
 	"time"
 )
 
-// build builds the service binaries into bin and returns their paths by
-// service.
-func build(ctx context.Context, root, bin string, log *slog.Logger) (map[string]string, error) {
+// Build builds the commands of services (Orders, Payments, NameGateway)
+// into bin, from the Go workspace that holds root (the working directory
+// when empty), and returns their paths by service.
+func Build(ctx context.Context, root, bin string, log *slog.Logger, services ...string) (map[string]string, error) {
 	out := map[string]string{}
-	for _, svc := range []string{Orders, Payments, "gateway"} {
-		pkg := "./" + svc + "/cmd/" + svc
+	for _, svc := range services {
+		pkg := "shop/" + svc + "/cmd/" + svc
 		log.Info("building "+svc, "package", pkg)
 		path := filepath.Join(bin, svc)
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", path, pkg)
@@ -86,7 +87,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 		"ORDERS_GRPC_ADDR="+strings.Join(s.OrdersAddrs, ","), "PAYMENTS_GRPC_ADDR="+strings.Join(s.PaymentsAddrs, ","))
 	// Alive is enough to count as started: /readyz depends on the backends,
 	// and a gateway restarted while one is down must not count as failed.
-	gw := ServiceComponent(NameGateway, binaries["gateway"], logs, env, HTTPReady(s.GatewayURL()+"/healthz"))
+	gw := ServiceComponent(NameGateway, binaries[NameGateway], logs, env, HTTPReady(s.GatewayURL()+"/healthz"))
 	if err := s.Start(ctx, freeFirst(gw, s.GatewayAddr, "GATEWAY_HTTP_ADDR")); err != nil {
 		return err
 	}

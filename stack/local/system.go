@@ -99,7 +99,7 @@ func StartSystem(ctx context.Context, cfg SystemConfig, log *slog.Logger) (_ *Sy
 		if err := s.assignAddrs(); err != nil {
 			return nil, err
 		}
-		if binaries, err = build(ctx, cfg.Root, cfg.BinDir, log); err != nil {
+		if binaries, err = Build(ctx, cfg.Root, cfg.BinDir, log, Orders, Payments, NameGateway); err != nil {
 			return nil, err
 		}
 	}
