@@ -83,6 +83,13 @@ func startProcess(name, logPath string, o procOptions, argv ...string) (*Process
 	return p, nil
 }
 
+// StartCommand starts argv in dir, with env added to this process's
+// environment and its output appended to logPath, as the stack starts each
+// of its components (see startProcess). The caller stops it with Stop.
+func StartCommand(name, logPath, dir string, env []string, argv ...string) (*Process, error) {
+	return startProcess(name, logPath, procOptions{env: env, dir: dir}, argv...)
+}
+
 // Exited reports whether the process has ended, and how.
 func (p *Process) Exited() (bool, error) {
 	select {
