@@ -204,3 +204,19 @@ func (cfg SystemConfig) withDefaults() (_ SystemConfig, err error) {
 	}
 	return cfg, nil
 }
+
+// TempDataDir creates a fresh directory for the data of a throwaway system
+// (Config.DataDir), named from prefix in the system's temporary directory.
+// It is open to others to traverse: as root, Postgres runs as the postgres
+// system user, which must reach its cluster in it.
+func TempDataDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"shop/service"
 )
 
 // Build builds the commands of services (Orders, Payments, NameGateway)
@@ -55,26 +57,48 @@ func serviceRuntimeEnv(lookup func(string) (string, bool)) []string {
 	return []string{"GOMAXPROCS=" + serviceGOMAXPROCS}
 }
 
+// Wiring is where an instance of orders or payments listens and what it
+// connects to: the variables of its environment that the system sets.
+type Wiring struct {
+	// GRPCAddr and AdminAddr are its listen addresses (host:port).
+	GRPCAddr, AdminAddr string
+	// DatabaseURL is its database, as its runtime role.
+	DatabaseURL string
+	Brokers     []string
+	Topics      service.Topics
+	ConnectURL  string
+}
+
+// Environ renders w as the environment of an instance of svc (Orders or
+// Payments), such as ORDERS_GRPC_ADDR=127.0.0.1:9101.
+func (w Wiring) Environ(svc string) []string {
+	prefix := strings.ToUpper(svc) + "_"
+	return []string{"KAFKA_BROKERS=" + strings.Join(w.Brokers, ","),
+		"ORDERS_TOPIC=" + w.Topics.Orders, "PAYMENTS_TOPIC=" + w.Topics.Payments, "CONNECT_URL=" + w.ConnectURL,
+		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL}
+}
+
+// grpcAddrVar is the variable of svc's gRPC listen address.
+func grpcAddrVar(svc string) string { return strings.ToUpper(svc) + "_GRPC_ADDR" }
+
 // startServices starts the instances of orders and payments, then the
 // gateway, and waits until the gateway is ready.
 func (s *System) startServices(ctx context.Context, binaries map[string]string) error {
 	logs := filepath.Join(s.cfg.DataDir, "logs")
-	brokers := strings.Join(s.Brokers(), ",")
 	runtimeEnv := serviceRuntimeEnv(os.LookupEnv)
-	common := []string{"KAFKA_BROKERS=" + brokers, "ORDERS_TOPIC=" + s.cfg.Topics.Orders, "PAYMENTS_TOPIC=" + s.cfg.Topics.Payments,
-		"CONNECT_URL=" + s.ConnectURL()}
 	for _, svc := range []struct {
-		name, addrVar, adminVar, dbVar string
-		addrs, adminAddrs              []string
+		name              string
+		addrs, adminAddrs []string
 	}{
-		{Orders, "ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", s.OrdersAddrs, s.OrdersAdminAddrs},
-		{Payments, "PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", s.PaymentsAddrs, s.PaymentsAdminAddrs},
+		{Orders, s.OrdersAddrs, s.OrdersAdminAddrs},
+		{Payments, s.PaymentsAddrs, s.PaymentsAdminAddrs},
 	} {
 		for i, addr := range svc.addrs {
-			env := append(append(append(slices.Clone(runtimeEnv), s.cfg.Env...), common...),
-				svc.addrVar+"="+addr, svc.adminVar+"="+svc.adminAddrs[i], svc.dbVar+"="+s.ServiceURL(svc.name))
+			w := Wiring{GRPCAddr: addr, AdminAddr: svc.adminAddrs[i], DatabaseURL: s.ServiceURL(svc.name),
+				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL()}
+			env := append(append(slices.Clone(runtimeEnv), s.cfg.Env...), w.Environ(svc.name)...)
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
-			if err := s.Start(ctx, freeFirst(c, addr, svc.addrVar)); err != nil {
+			if err := s.Start(ctx, freeFirst(c, addr, grpcAddrVar(svc.name))); err != nil {
 				return err
 			}
 		}

@@ -148,12 +148,8 @@ func start() (*Env, error) {
 		}
 		return &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}, nil
 	}
-	dir, err := os.MkdirTemp("", "shop-test-stack-")
+	dir, err := local.TempDataDir("shop-test-stack-")
 	if err != nil {
-		return nil, err
-	}
-	// Postgres runs as the postgres user when we are root: let it in.
-	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
 	// Free ports, no fsync, no JMX exporter agents.

@@ -17,12 +17,8 @@ import (
 // (read by package stacktest, so every test package shares this one stack),
 // and stops the stack. It returns cmd's exit code.
 func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (int, error) {
-	dir, err := os.MkdirTemp("", "shop-test-stack-")
+	dir, err := local.TempDataDir("shop-test-stack-")
 	if err != nil {
-		return 1, err
-	}
-	// Postgres runs as the postgres user when we are root: let it in.
-	if err := os.Chmod(dir, 0o755); err != nil {
 		return 1, err
 	}
 	defer os.RemoveAll(dir)
