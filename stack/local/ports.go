@@ -63,29 +63,23 @@ func (s *System) assignAddrs() error {
 	return nil
 }
 
-// assignInstanceAddrs returns the listen addresses of the services'
+// assignInstanceAddrs returns the gRPC listen addresses of the services'
 // instances, as SystemConfig describes them.
 func assignInstanceAddrs(gateway, orders, payments string, nOrders, nPayments int) (o, p []string, err error) {
-	taken := map[int]bool{}
-	for _, a := range []string{gateway, orders, payments} {
-		if _, port, err := net.SplitHostPort(a); err == nil {
-			n, _ := strconv.Atoi(port)
-			taken[n] = true
-		}
-	}
-	if o, err = instanceAddrs("ORDERS_GRPC_ADDR", orders, nOrders, taken); err != nil {
-		return nil, nil, err
-	}
-	if p, err = instanceAddrs("PAYMENTS_GRPC_ADDR", payments, nPayments, taken); err != nil {
-		return nil, nil, err
-	}
-	return o, p, nil
+	return consecutiveAddrs("GRPC_ADDR", orders, payments, nOrders, nPayments, []string{gateway})
 }
 
 // assignAdminAddrs returns the admin listen addresses of the services'
-// instances, as SystemConfig describes them: consecutive from each first
-// address, skipping both first addresses and the ports of inUse.
+// instances, as SystemConfig describes them.
 func assignAdminAddrs(orders, payments string, nOrders, nPayments int, inUse []string) (o, p []string, err error) {
+	return consecutiveAddrs("ADMIN_ADDR", orders, payments, nOrders, nPayments, inUse)
+}
+
+// consecutiveAddrs returns listen addresses of the services' instances,
+// consecutive from each first address, skipping both first addresses and
+// the ports of inUse. The errors name the variables ORDERS_<suffix> and
+// PAYMENTS_<suffix>.
+func consecutiveAddrs(suffix, orders, payments string, nOrders, nPayments int, inUse []string) (o, p []string, err error) {
 	taken := map[int]bool{}
 	for _, a := range append([]string{orders, payments}, inUse...) {
 		if _, port, err := net.SplitHostPort(a); err == nil {
@@ -93,10 +87,10 @@ func assignAdminAddrs(orders, payments string, nOrders, nPayments int, inUse []s
 			taken[n] = true
 		}
 	}
-	if o, err = instanceAddrs("ORDERS_ADMIN_ADDR", orders, nOrders, taken); err != nil {
+	if o, err = instanceAddrs("ORDERS_"+suffix, orders, nOrders, taken); err != nil {
 		return nil, nil, err
 	}
-	if p, err = instanceAddrs("PAYMENTS_ADMIN_ADDR", payments, nPayments, taken); err != nil {
+	if p, err = instanceAddrs("PAYMENTS_"+suffix, payments, nPayments, taken); err != nil {
 		return nil, nil, err
 	}
 	return o, p, nil
