@@ -11,26 +11,16 @@ import (
 func (s *System) assignAddrs() error {
 	cfg := s.cfg
 	orders, payments := max(cfg.OrdersInstances, 1), max(cfg.PaymentsInstances, 1)
-	s.GatewayAddr = cfg.GatewayAddr
-	if s.GatewayAddr == "" {
-		port, err := FreePort()
-		if err != nil {
-			return err
-		}
-		s.GatewayAddr = "127.0.0.1:" + strconv.Itoa(port)
-	}
 	var err error
+	if s.GatewayAddr, err = orFreeAddr(cfg.GatewayAddr); err != nil {
+		return err
+	}
 	s.OrdersAddrs, s.PaymentsAddrs, err = assignInstanceAddrs(s.GatewayAddr, cfg.OrdersAddr, cfg.PaymentsAddr, orders, payments)
 	if err != nil {
 		return err
 	}
-	s.GatewayAdminAddr = cfg.GatewayAdminAddr
-	if s.GatewayAdminAddr == "" {
-		port, err := FreePort()
-		if err != nil {
-			return err
-		}
-		s.GatewayAdminAddr = "127.0.0.1:" + strconv.Itoa(port)
+	if s.GatewayAdminAddr, err = orFreeAddr(cfg.GatewayAdminAddr); err != nil {
+		return err
 	}
 	inUse := append(append([]string{s.GatewayAddr, s.GatewayAdminAddr,
 		"127.0.0.1:" + strconv.Itoa(cfg.KafkaMetricsPort), "127.0.0.1:" + strconv.Itoa(cfg.ConnectMetricsPort)},
@@ -96,6 +86,18 @@ func consecutiveAddrs(suffix, orders, payments string, nOrders, nPayments int, i
 	return o, p, nil
 }
 
+// orFreeAddr returns addr, or when it is empty a free port on 127.0.0.1.
+func orFreeAddr(addr string) (string, error) {
+	if addr != "" {
+		return addr, nil
+	}
+	port, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), nil
+}
+
 // instanceAddrs returns n listen addresses from first on: first, then the
 // following ports not in taken, which it marks. An empty first gives free
 // ports on 127.0.0.1.
@@ -103,11 +105,11 @@ func instanceAddrs(env, first string, n int, taken map[int]bool) ([]string, erro
 	var addrs []string
 	if first == "" {
 		for range n {
-			port, err := FreePort()
+			addr, err := orFreeAddr("")
 			if err != nil {
 				return nil, err
 			}
-			addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
+			addrs = append(addrs, addr)
 		}
 		return addrs, nil
 	}
