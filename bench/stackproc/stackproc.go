@@ -1,8 +1,11 @@
 // Package stackproc runs the development stack (`go run ./stack/cmd/stack
-// run`) as a child of a benchmark command: it starts the stack in its own
-// process group, so that a signal reaches the stack binary (go run does not
-// forward signals) and not the terminal's Ctrl-C directly, waits until it is
-// ready, and stops it with SIGINT (then SIGKILL).
+// run`, the one way the system starts) as a child of a benchmark command,
+// in a process of its own so that the benchmark's CPU figures tell the
+// stack's processes from the load generator. The child runs as the stack
+// runs its own components (local.StartCommand): in its own process group,
+// so that a signal reaches the stack binary (go run does not forward
+// signals) and not the terminal's Ctrl-C directly. stackproc waits until
+// it is ready, and stops it with SIGINT (then SIGKILL).
 package stackproc
 
 import (
@@ -11,11 +14,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"shop/stack/local"
 )
 
 // DefaultCommand starts the stack from the repository root.
@@ -52,9 +56,8 @@ type Options struct {
 
 // Stack is a started stack.
 type Stack struct {
-	o    Options
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	o Options
+	p *local.Process
 }
 
 // Start starts the stack and waits until Ready answers nil, the stack exits,
@@ -121,28 +124,13 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(o.LogPath), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	env := o.env()
+	o.Log.Info("starting the stack", "cmd", strings.Join(o.Command, " "), "env", env, "log", o.LogPath)
+	p, err := local.StartCommand("stack", o.LogPath, o.Root, env, o.Command...)
 	if err != nil {
 		return err
 	}
-	env := o.env()
-	cmd := exec.Command(o.Command[0], o.Command[1:]...)
-	cmd.Dir = o.Root
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	o.Log.Info("starting the stack", "cmd", strings.Join(o.Command, " "), "env", env, "log", o.LogPath)
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("start stack: %w", err)
-	}
-	done := make(chan struct{})
-	s.cmd, s.done = cmd, done
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(done)
-	}()
+	s.p = p
 
 	deadline := time.NewTimer(o.Timeout)
 	defer deadline.Stop()
@@ -163,7 +151,7 @@ func (s *Stack) start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-done:
+		case <-p.Done():
 			return fmt.Errorf("the stack exited before the gateway was ready; last lines of %s:\n%s", o.LogPath, Tail(o.LogPath, tailLines))
 		case <-deadline.C:
 			return fmt.Errorf("the gateway was not ready after %s; last lines of %s:\n%s", o.Timeout, o.LogPath, Tail(o.LogPath, tailLines))
@@ -175,23 +163,17 @@ func (s *Stack) start(ctx context.Context) error {
 // stop sends SIGINT to the stack's process group and waits up to
 // stopGrace (then SIGKILL); nothing when the stack is not running.
 func (s *Stack) stop() {
-	if s.cmd == nil {
+	if s.p == nil {
 		return
 	}
-	select {
-	case <-s.done:
+	if exited, _ := s.p.Exited(); exited {
 		return
-	default:
 	}
 	s.o.Log.Info("stopping the stack")
-	pgid := s.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGINT)
-	select {
-	case <-s.done:
-	case <-time.After(stopGrace):
-		s.o.Log.Warn("the stack did not stop in 2m: killing it")
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-s.done
+	begun := time.Now()
+	s.p.Stop(syscall.SIGINT, stopGrace)
+	if time.Since(begun) >= stopGrace {
+		s.o.Log.Warn("the stack did not stop in 2m: it was killed")
 	}
 }
 

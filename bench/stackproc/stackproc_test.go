@@ -74,7 +74,7 @@ func TestStartStopRestart(t *testing.T) {
 			if err := s.Restart(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			first := s.done
+			first := s.p.Done()
 			s.Stop()
 			select {
 			case <-first:

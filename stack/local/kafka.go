@@ -49,14 +49,8 @@ type KafkaConfig struct {
 	HeapMB      int
 }
 
-// Kafka is a running single-node Kafka (broker and controller, KRaft).
-type Kafka struct {
-	*Process
-	cfg KafkaConfig
-}
-
-// Brokers returns the bootstrap addresses.
-func (k *Kafka) Brokers() []string { return []string{fmt.Sprintf("127.0.0.1:%d", k.cfg.Port)} }
+// Brokers returns the node's bootstrap addresses.
+func (cfg KafkaConfig) Brokers() []string { return []string{fmt.Sprintf("127.0.0.1:%d", cfg.Port)} }
 
 func javaBin() (string, error) {
 	if h := os.Getenv("JAVA_HOME"); h != "" {
@@ -85,21 +79,10 @@ func jvmArgs(dir string, heapMB int, l jars.Layout, log4jPath string) []string {
 	}
 }
 
-// StartKafka formats the log directory on first use and starts the node. It
-// returns when the broker answers metadata requests.
-func StartKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Kafka, error) {
-	p, err := KafkaComponent(cfg, log).start(ctx, log)
-	if err != nil {
-		return nil, err
-	}
-	return &Kafka{Process: p, cfg: cfg}, nil
-}
-
 // KafkaComponent is the Kafka node as a Component named "kafka": each start
 // formats the log directory on first use and starts the node; it is ready
 // when the broker answers metadata requests.
 func KafkaComponent(cfg KafkaConfig, log *slog.Logger) Component {
-	k := &Kafka{cfg: cfg}
 	return Component{
 		Name:  NameKafka,
 		Attrs: []any{"port", cfg.Port},
@@ -107,7 +90,7 @@ func KafkaComponent(cfg KafkaConfig, log *slog.Logger) Component {
 		Ready: func(context.Context) error {
 			sc := sarama.NewConfig()
 			sc.Net.DialTimeout = 2 * time.Second
-			admin, err := sarama.NewClusterAdmin(k.Brokers(), sc)
+			admin, err := sarama.NewClusterAdmin(cfg.Brokers(), sc)
 			if err != nil {
 				return err
 			}
@@ -212,9 +195,6 @@ log.retention.hours=168
 // alike. At 5 the JVMs weigh about a third of a default process
 // (bench/README.md, "The event pipeline at nice 5").
 const pipelineNice = 5
-
-// Stop shuts the node down cleanly.
-func (k *Kafka) Stop() { k.Process.Stop(syscall.SIGTERM, 30*time.Second) }
 
 // CreateTopics creates each topic with the given partitions unless it exists.
 func CreateTopics(brokers []string, partitions int32, topics ...string) error {

@@ -42,7 +42,13 @@ type Postgres struct {
 
 // AdminURL is the superuser's URL for database dbname.
 func (p *Postgres) AdminURL(dbname string) string {
-	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/%s?sslmode=disable", p.cfg.SuperuserPassword, p.cfg.Port, dbname)
+	return adminURL(p.cfg.SuperuserPassword, p.cfg.Port, dbname)
+}
+
+// adminURL is the URL of the superuser with password for database dbname
+// on 127.0.0.1:port.
+func adminURL(password string, port int, dbname string) string {
+	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/%s?sslmode=disable", password, port, dbname)
 }
 
 // pgBin finds a Postgres program: on PATH, else in Debian's versioned directory.
@@ -102,13 +108,12 @@ func PostgresComponent(cfg PostgresConfig, log *slog.Logger) Component {
 		cfg.Dir = abs // the postmaster runs in /
 	}
 	data := filepath.Join(cfg.Dir, "data")
-	pg := &Postgres{cfg: cfg}
 	return Component{
 		Name:  NamePostgres,
 		Attrs: []any{"port", cfg.Port, "data", data},
 		Start: func(ctx context.Context) (*Process, error) { return startPostgres(ctx, cfg, log) },
 		Ready: func(ctx context.Context) error {
-			conn, err := pgx.Connect(ctx, pg.AdminURL("postgres"))
+			conn, err := pgx.Connect(ctx, adminURL(cfg.SuperuserPassword, cfg.Port, "postgres"))
 			if err != nil {
 				return err
 			}

@@ -1,8 +1,3 @@
-// Package local runs the shop as plain processes on this machine: the
-// infrastructure (Postgres 15, one Kafka node in KRaft mode, Kafka Connect
-// with the Debezium PostgreSQL plugin) for the tests (Start), and the whole
-// system with its services, every process supervised and restarted when it
-// exits, for `make run` and the fault tests (StartSystem, Supervisor).
 package local
 
 import (
@@ -11,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -87,6 +81,13 @@ func startProcess(name, logPath string, o procOptions, argv ...string) (*Process
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// StartCommand starts argv in dir, with env added to this process's
+// environment and its output appended to logPath, as the stack starts each
+// of its components (see startProcess). The caller stops it with Stop.
+func StartCommand(name, logPath, dir string, env []string, argv ...string) (*Process, error) {
+	return startProcess(name, logPath, procOptions{env: env, dir: dir}, argv...)
 }
 
 // Exited reports whether the process has ended, and how.
@@ -304,45 +305,6 @@ func waitReady(ctx context.Context, p *Process, timeout time.Duration, check fun
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// PortInUseError names the component whose port is taken.
-type PortInUseError struct {
-	Component string
-	Port      int
-	EnvVar    string
-}
-
-func (e *PortInUseError) Error() string {
-	return fmt.Sprintf("port %d for %s is already in use; free it or choose another with %s", e.Port, e.Component, e.EnvVar)
-}
-
-// CheckAddr reports a taken listen address (host:port) by the component's name.
-func CheckAddr(component, addr, envVar string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("address %s for %s is already in use or not available; free it or choose another with %s", addr, component, envVar)
-	}
-	return l.Close()
-}
-
-// checkPort reports a taken port by the component's name.
-func checkPort(component string, port int, envVar string) error {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return &PortInUseError{Component: component, Port: port, EnvVar: envVar}
-	}
-	return l.Close()
-}
-
-// FreePort returns a TCP port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func logStart(log *slog.Logger, component string, attrs ...any) time.Time {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Component is one process of the system as the Supervisor sees it: how to
@@ -71,11 +73,15 @@ type RestartPolicy struct {
 var DefaultRestartPolicy = RestartPolicy{MinBackoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second, MaxFailures: 5, Window: time.Minute}
 
 // backoff is the wait before the restart that follows the failures-th
-// failure within the window.
+// failure within the window: the failures-th interval of an exponential
+// backoff from MinBackoff, doubling up to MaxBackoff, without jitter. The
+// window is the reset rule: a component that has not failed for a whole
+// Window waits MinBackoff again.
 func (r RestartPolicy) backoff(failures int) time.Duration {
-	d := r.MinBackoff
-	for i := 1; i < failures && d < r.MaxBackoff; i++ {
-		d *= 2
+	b := &backoff.ExponentialBackOff{InitialInterval: r.MinBackoff, Multiplier: 2, MaxInterval: r.MaxBackoff}
+	d := b.NextBackOff()
+	for i := 1; i < failures; i++ {
+		d = b.NextBackOff()
 	}
 	return min(d, r.MaxBackoff)
 }

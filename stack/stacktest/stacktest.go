@@ -88,7 +88,7 @@ type Env struct {
 var (
 	once     sync.Once
 	shared   *Env
-	ownStack *local.Stack
+	ownStack *local.System
 	ownDir   string
 	// ownDocker removes the containers and network this process started.
 	ownDocker []func()
@@ -148,34 +148,30 @@ func start() (*Env, error) {
 		}
 		return &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}, nil
 	}
-	dir, err := os.MkdirTemp("", "shop-test-stack-")
+	dir, err := local.TempDataDir("shop-test-stack-")
 	if err != nil {
 		return nil, err
 	}
-	// Postgres runs as the postgres user when we are root: let it in.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
-	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ReplicationPassword: "debezium"}
-	for _, p := range []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort} {
-		if *p, err = local.FreePort(); err != nil {
-			return nil, err
-		}
-	}
-	s, err := local.Start(context.Background(), cfg, Logger())
+	// Free ports, no fsync, no JMX exporter agents.
+	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ReplicationPassword: "debezium", NoMetricsAgents: true}
+	s, err := local.StartInfra(context.Background(), cfg, Logger())
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	ownStack, ownDir = s, dir
-	return &Env{
-		Attachment: Attachment{
-			AdminURL: s.AdminURL("postgres"), ReplicationPassword: cfg.ReplicationPassword,
-			PostgresPort: cfg.PostgresPort, Brokers: s.Kafka.Brokers(), ConnectURL: s.Connect.URL(),
-			ConnectDBHost: "127.0.0.1", ConnectDBPort: cfg.PostgresPort,
-		},
-		Jars: s.Jars, templates: map[schema.Database]string{},
-	}, nil
+	return &Env{Attachment: Attach(s), Jars: s.Jars, templates: map[schema.Database]string{}}, nil
+}
+
+// Attach is how a test process finds the infrastructure s, which runs on
+// this machine.
+func Attach(s *local.System) Attachment {
+	cfg := s.Config()
+	return Attachment{
+		AdminURL: s.AdminURL("postgres"), ReplicationPassword: cfg.ReplicationPassword,
+		PostgresPort: cfg.PostgresPort, Brokers: s.Brokers(), ConnectURL: s.ConnectURL(),
+		ConnectDBHost: "127.0.0.1", ConnectDBPort: cfg.PostgresPort,
+	}
 }
 
 func cacheDir() string {

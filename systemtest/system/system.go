@@ -11,7 +11,6 @@ import (
 	"maps"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"shop/service"
 	schema "shop/sql"
 	"shop/stack/devissuer"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 )
 
@@ -115,19 +115,15 @@ func Start(t *testing.T, opts Options) *System {
 	paymentsGroup := stacktest.Unique("payments-")
 	s.PaymentsGroup = paymentsGroup
 	if opts.PaymentsBinary != "" {
-		s.Payments = StartProcess(t, "payments", opts.PaymentsBinary,
-			"PAYMENTS_GRPC_ADDR="+s.PaymentsAddr,
-			"PAYMENTS_ADMIN_ADDR=127.0.0.1:0",
-			"PAYMENTS_DATABASE_URL="+s.PaymentsDB.URL,
-			"KAFKA_BROKERS="+strings.Join(env.Brokers, ","),
-			"ORDERS_TOPIC="+s.OrdersTopic,
-			"PAYMENTS_TOPIC="+s.PaymentsTopic,
+		// Wired as `make run` wires its instances, plus what is the test's own.
+		w := local.Wiring{GRPCAddr: s.PaymentsAddr, AdminAddr: "127.0.0.1:0", DatabaseURL: s.PaymentsDB.URL,
+			Brokers: env.Brokers, Topics: topics, ConnectURL: env.ConnectURL}
+		s.Payments = StartProcess(t, "payments", opts.PaymentsBinary, append(w.Environ(local.Payments),
 			"PAYMENTS_CONSUMER_GROUP="+paymentsGroup,
 			"PAYMENTS_SLOT="+s.PaymentsDB.Name,
 			"PAYMENTS_CONNECTOR="+paymentsConnector,
-			"CONNECT_URL="+env.ConnectURL,
 			"LOG_LEVEL=info",
-		)
+		)...)
 	} else {
 		cfg := payments.DefaultConfig()
 		cfg.Endpoint = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}

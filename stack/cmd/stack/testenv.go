@@ -17,38 +17,22 @@ import (
 // (read by package stacktest, so every test package shares this one stack),
 // and stops the stack. It returns cmd's exit code.
 func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (int, error) {
-	dir, err := os.MkdirTemp("", "shop-test-stack-")
+	dir, err := local.TempDataDir("shop-test-stack-")
 	if err != nil {
 		return 1, err
 	}
-	// Postgres runs as the postgres user when we are root: let it in.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return 1, err
-	}
 	defer os.RemoveAll(dir)
+	// The configured passwords and telemetry, on free ports, without fsync.
 	sc := cfg.infra()
 	sc.DataDir = dir
 	sc.Durable = false
-	for _, p := range []*int{&sc.PostgresPort, &sc.KafkaPort, &sc.ControllerPort, &sc.ConnectPort,
-		&sc.KafkaMetricsPort, &sc.ConnectMetricsPort} {
-		if *p, err = local.FreePort(); err != nil {
-			return 1, err
-		}
-	}
-	s, err := local.Start(ctx, sc, log)
+	sc.PostgresPort, sc.KafkaPort, sc.ControllerPort, sc.ConnectPort, sc.KafkaMetricsPort, sc.ConnectMetricsPort = 0, 0, 0, 0, 0, 0
+	s, err := local.StartInfra(ctx, sc, log)
 	if err != nil {
 		return 1, err
 	}
 	defer s.Stop()
-	env := stacktest.Attachment{
-		AdminURL:            s.AdminURL("postgres"),
-		ReplicationPassword: sc.ReplicationPassword,
-		PostgresPort:        sc.PostgresPort,
-		Brokers:             s.Kafka.Brokers(),
-		ConnectURL:          s.Connect.URL(),
-		ConnectDBHost:       "127.0.0.1",
-		ConnectDBPort:       sc.PostgresPort,
-	}
+	env := stacktest.Attach(s)
 	c := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
 	c.Stdout, c.Stderr, c.Stdin = os.Stdout, os.Stderr, os.Stdin
 	c.Env = append(os.Environ(), env.Environ()...)
