@@ -79,7 +79,7 @@ func (t target) applyFunc(pool *pgxpool.Pool, logger *slog.Logger) (inbox.ApplyF
 		if err != nil {
 			return nil, err
 		}
-		return a.Handlers().Apply, nil
+		return a.Effects().Apply, nil
 	case "payments":
 		store, err := paymentspg.New(pool)
 		if err != nil {
@@ -89,7 +89,7 @@ func (t target) applyFunc(pool *pgxpool.Pool, logger *slog.Logger) (inbox.ApplyF
 		if err != nil {
 			return nil, err
 		}
-		return a.Handlers().Apply, nil
+		return a.Effects().Apply, nil
 	}
 	return nil, fmt.Errorf("unknown service %q", t.name)
 }
