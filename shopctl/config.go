@@ -66,7 +66,7 @@ func (c config) target(name string) (target, error) {
 	return target{}, fmt.Errorf("-service %q: want orders or payments", name)
 }
 
-// applyFunc returns the service's consumer's ApplyFunc: its Handlers over
+// applyFunc returns the service's consumer's ApplyFunc: its Effects over
 // its store on pool, logging to logger.
 func (t target) applyFunc(pool *pgxpool.Pool, logger *slog.Logger) (inbox.ApplyFunc, error) {
 	switch t.name {

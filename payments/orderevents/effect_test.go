@@ -2,16 +2,13 @@ package orderevents
 
 import (
 	"context"
-	"errors"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/audit"
 	"shop/cdc/inbox"
+	"shop/cdc/inbox/inboxtest"
 	"shop/payments/postgres"
 	ordersv1 "shop/proto/orders/v1"
 	schema "shop/sql"
@@ -74,10 +71,10 @@ func TestEffectPaths(t *testing.T) {
 				}
 				for j, m := range tt.msgs {
 					if i == 1 {
-						applyDirect(t, dbs[i].Pool, a.Effects(), m)
+						inboxtest.OneByOne(t, dbs[i].Pool, a.Effects(), m)
 						continue
 					}
-					if got := applyPipelined(t, dbs[i].Pool, a.Effects(), m); got != tt.pipelined[j] {
+					if got := inboxtest.Pipelined(t, dbs[i].Pool, a.Effects(), m); got != tt.pipelined[j] {
 						t.Errorf("message %d applied from the pipeline: got %t, want %t", j, got, tt.pipelined[j])
 					}
 				}
@@ -92,19 +89,14 @@ func TestEffectPaths(t *testing.T) {
 			if got := stacktest.Count(t, dbs[0].Pool, `SELECT count(*) FROM payment_outcomes WHERE status = $1 AND coalesce(reason, '') = $2`, tt.status, tt.reason); got != 1 {
 				t.Errorf("outcomes %s %s = %d, want 1", tt.status, tt.reason, got)
 			}
-			for _, query := range []string{
+			inboxtest.SameRows(t, dbs[0].Pool, dbs[1].Pool,
 				`SELECT user_id, balance FROM accounts`,
 				`SELECT user_id, kind, amount, order_id FROM ledger`,
 				`SELECT order_id, user_id, amount, status, reason FROM payment_outcomes`,
 				`SELECT event_id, topic, partition, "offset" FROM inbox`,
 				`SELECT aggregatetype, aggregateid, type, payload, traceparent FROM outbox`,
 				`SELECT count(*) FROM dead_letters`,
-			} {
-				pipelined, direct := rowsOf(t, dbs[0].Pool, query), rowsOf(t, dbs[1].Pool, query)
-				if diff := cmp.Diff(direct, pipelined); diff != "" {
-					t.Errorf("%s (-message by message +pipelined):\n%s", query, diff)
-				}
-			}
+			)
 			events := map[uuid.UUID]bool{}
 			for _, m := range tt.msgs {
 				events[m.EventID] = true
@@ -114,42 +106,4 @@ func TestEffectPaths(t *testing.T) {
 			}
 		})
 	}
-}
-
-// applyPipelined applies m the way the consumer's pipelined path does,
-// message by message when that path says the batch needs it, and reports
-// whether the pipelined path applied it.
-func applyPipelined(t *testing.T, pool *pgxpool.Pool, effects inbox.Effects, m inbox.Message) bool {
-	t.Helper()
-	err := inbox.ApplyPipelined(context.Background(), pool, effects.Effect, m)
-	if errors.Is(err, inbox.ErrNotPipelined) {
-		applyDirect(t, pool, effects, m)
-		return false
-	}
-	if err != nil {
-		t.Fatalf("ApplyPipelined(%s) = %v", m.EventID, err)
-	}
-	return true
-}
-
-// applyDirect applies m in a transaction of its own, message by message.
-func applyDirect(t *testing.T, pool *pgxpool.Pool, effects inbox.Effects, m inbox.Message) {
-	t.Helper()
-	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
-		_, err := inbox.Record(context.Background(), tx, m, effects.Apply)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("apply %s message by message: %v", m.EventID, err)
-	}
-}
-
-// rowsOf returns the rows of query as JSON texts, sorted.
-func rowsOf(t *testing.T, pool *pgxpool.Pool, query string) string {
-	t.Helper()
-	var rows string
-	if err := pool.QueryRow(context.Background(), `SELECT coalesce(json_agg(r ORDER BY r::text), '[]')::text FROM (`+query+`) r`).Scan(&rows); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return rows
 }
