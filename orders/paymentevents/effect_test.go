@@ -56,7 +56,10 @@ func TestEffectPaths(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			var dbs [2]*stacktest.Database
+			var (
+				dbs     [2]*stacktest.Database
+				effects [2]inbox.Effects
+			)
 			for i := range dbs {
 				dbs[i] = env.NewDatabase(t, schema.Orders)
 				_, err := dbs[i].Pool.Exec(ctx, `INSERT INTO orders (id, user_id, amount, currency, description, status, created_at, updated_at)
@@ -72,16 +75,9 @@ func TestEffectPaths(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for j, m := range tt.msgs {
-					if i == 1 {
-						inboxtest.OneByOne(t, dbs[i].Pool, a.Effects(), m)
-						continue
-					}
-					if got := inboxtest.Pipelined(t, dbs[i].Pool, a.Effects(), m); got != tt.pipelined[j] {
-						t.Errorf("message %d applied from the pipeline: got %t, want %t", j, got, tt.pipelined[j])
-					}
-				}
+				effects[i] = a.Effects()
 			}
+			inboxtest.BothWays(t, dbs[0].Pool, dbs[1].Pool, effects[0], effects[1], tt.msgs, tt.pipelined)
 			if got := stacktest.Count(t, dbs[0].Pool, `SELECT count(*) FROM orders WHERE id = $1 AND status = $2`, pending, tt.status); got != 1 {
 				t.Errorf("pending order not %s after", tt.status)
 			}

@@ -50,7 +50,10 @@ func TestEffectPaths(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			var dbs [2]*stacktest.Database
+			var (
+				dbs     [2]*stacktest.Database
+				effects [2]inbox.Effects
+			)
 			for i := range dbs {
 				dbs[i] = env.NewDatabase(t, schema.Payments)
 				store, err := postgres.New(dbs[i].Pool)
@@ -69,21 +72,19 @@ func TestEffectPaths(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for j, m := range tt.msgs {
-					if i == 1 {
-						inboxtest.OneByOne(t, dbs[i].Pool, a.Effects(), m)
-						continue
-					}
-					if got := inboxtest.Pipelined(t, dbs[i].Pool, a.Effects(), m); got != tt.pipelined[j] {
-						t.Errorf("message %d applied from the pipeline: got %t, want %t", j, got, tt.pipelined[j])
-					}
-				}
-				r, err := audit.Check(ctx, dbs[i].Pool, nil)
+				effects[i] = a.Effects()
+			}
+			inboxtest.BothWays(t, dbs[0].Pool, dbs[1].Pool, effects[0], effects[1], tt.msgs, tt.pipelined)
+			for _, db := range dbs {
+				r, err := audit.Check(ctx, db.Pool, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !r.OK() {
 					t.Errorf("audit violations: %v", r.Violations)
+				}
+				if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM accounts WHERE balance < 0`); n != 0 {
+					t.Errorf("%d accounts below 0", n)
 				}
 			}
 			if got := stacktest.Count(t, dbs[0].Pool, `SELECT count(*) FROM payment_outcomes WHERE status = $1 AND coalesce(reason, '') = $2`, tt.status, tt.reason); got != 1 {

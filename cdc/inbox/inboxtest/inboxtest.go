@@ -15,6 +15,21 @@ import (
 	"shop/cdc/inbox"
 )
 
+// BothWays applies msgs, in order, to the database of pipelined the
+// pipelined way (Pipelined, through pe) and to that of oneByOne message by
+// message (OneByOne, through oe), and fails t where the pipelined path's
+// choice differs from want: per message, whether it applied the message
+// without falling back.
+func BothWays(t testing.TB, pipelined, oneByOne *pgxpool.Pool, pe, oe inbox.Effects, msgs []inbox.Message, want []bool) {
+	t.Helper()
+	for i, m := range msgs {
+		if got := Pipelined(t, pipelined, pe, m); got != want[i] {
+			t.Errorf("message %d applied from the pipeline: got %t, want %t", i, got, want[i])
+		}
+		OneByOne(t, oneByOne, oe, m)
+	}
+}
+
 // Pipelined applies m to pool's database the way the consumer's pipelined
 // path does (inbox.ApplyPipelined), message by message when that path says
 // the batch needs it (OneByOne), and reports whether the pipelined path
