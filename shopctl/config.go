@@ -66,7 +66,7 @@ func (c config) target(name string) (target, error) {
 	return target{}, fmt.Errorf("-service %q: want orders or payments", name)
 }
 
-// applyFunc returns the service's consumer's ApplyFunc: its Handlers over
+// applyFunc returns the service's consumer's ApplyFunc: its Effects over
 // its store on pool, logging to logger.
 func (t target) applyFunc(pool *pgxpool.Pool, logger *slog.Logger) (inbox.ApplyFunc, error) {
 	switch t.name {
@@ -79,7 +79,7 @@ func (t target) applyFunc(pool *pgxpool.Pool, logger *slog.Logger) (inbox.ApplyF
 		if err != nil {
 			return nil, err
 		}
-		return a.Handlers().Apply, nil
+		return a.Effects().Apply, nil
 	case "payments":
 		store, err := paymentspg.New(pool)
 		if err != nil {
@@ -89,7 +89,7 @@ func (t target) applyFunc(pool *pgxpool.Pool, logger *slog.Logger) (inbox.ApplyF
 		if err != nil {
 			return nil, err
 		}
-		return a.Handlers().Apply, nil
+		return a.Effects().Apply, nil
 	}
 	return nil, fmt.Errorf("unknown service %q", t.name)
 }

@@ -142,7 +142,7 @@ func (h *handler) applyBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	defer stop()
 
 	// First in one pipeline, when the consumer has one (pipeline.go).
-	if h.c.cfg.Pipeline != nil {
+	if h.c.cfg.Effect != nil {
 		applied, perr := h.applyPipelined(tctx, batch)
 		if perr == nil {
 			return 0, applied, nil
@@ -317,16 +317,27 @@ func (h *handler) applyIsolated(ctx context.Context, tx pgx.Tx, m *sarama.Consum
 // (a duplicate, skipped), applies msg, within q. It reports whether it
 // applied msg.
 func (h *handler) record(ctx context.Context, q pgx.Tx, msg Message) (applied bool, err error) {
-	fresh, err := insertInbox(ctx, q, []Message{msg})
+	applied, err = Record(ctx, q, msg, h.c.cfg.Apply)
+	if err == nil && !applied {
+		h.skipped(ctx, msg)
+	}
+	return applied, err
+}
+
+// Record inserts m's id into the inbox within tx and, unless it was there
+// already (a duplicate, skipped), applies m through apply, as the
+// consumer's message-by-message path does. It reports whether it applied
+// m. On an error, tx must be rolled back (or its savepoint).
+func Record(ctx context.Context, tx pgx.Tx, m Message, apply ApplyFunc) (applied bool, err error) {
+	fresh, err := insertInbox(ctx, tx, []Message{m})
 	if err != nil {
 		return false, err
 	}
-	if !fresh[msg.EventID] {
-		h.skipped(ctx, msg)
+	if !fresh[m.EventID] {
 		return false, nil
 	}
-	if err := h.c.cfg.Apply(ctx, q, msg); err != nil {
-		return false, fmt.Errorf("apply event %s: %w", msg.EventID, err)
+	if err := apply(ctx, tx, m); err != nil {
+		return false, fmt.Errorf("apply event %s: %w", m.EventID, err)
 	}
 	return true, nil
 }

@@ -224,6 +224,7 @@ func TestSanitizeText(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	pool := &pgxpool.Pool{} // never used: New does not connect
 	apply := func(context.Context, pgx.Tx, Message) error { return nil }
+	effect := func(context.Context, *Queue, Message) error { return nil }
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ok := Config{Brokers: []string{"127.0.0.1:9092"}, Group: "g", Topic: "t", Pool: pool, Apply: apply, Logger: logger}
 	tests := []struct {
@@ -237,6 +238,8 @@ func TestNewValidates(t *testing.T) {
 		{name: "ErrNoTopic", mutate: func(c *Config) { c.Topic = "" }, wantErr: true},
 		{name: "ErrNoPool", mutate: func(c *Config) { c.Pool = nil }, wantErr: true},
 		{name: "ErrNoApply", mutate: func(c *Config) { c.Apply = nil }, wantErr: true},
+		{name: "OKEffect", mutate: func(c *Config) { c.Apply, c.Effect = nil, effect }},
+		{name: "ErrEffectAndApply", mutate: func(c *Config) { c.Effect = effect }, wantErr: true},
 		{name: "ErrNoLogger", mutate: func(c *Config) { c.Logger = nil }, wantErr: true},
 		{name: "ErrNegativeBatch", mutate: func(c *Config) { c.BatchSize = -1 }, wantErr: true},
 	}
@@ -247,6 +250,9 @@ func TestNewValidates(t *testing.T) {
 			c, err := New(cfg)
 			if gotErr := err != nil; gotErr != tt.wantErr {
 				t.Fatalf("New() error = %v, want error %t", err, tt.wantErr)
+			}
+			if err == nil && c.cfg.Apply == nil {
+				t.Error("Apply = nil, want the effect's when only Effect is set")
 			}
 			if err == nil && c.cfg.BatchSize != DefaultBatchSize {
 				t.Errorf("BatchSize = %d, want default %d", c.cfg.BatchSize, DefaultBatchSize)

@@ -10,9 +10,10 @@
 // partitions have waiting when one of its two transactions ends are applied
 // together in the next one (group commit, through sql/groupcommit; with
 // Config.Linger, a transaction that follows the one before closely waits a
-// moment for more batches): first in one pipeline when the consumer has a
-// PipelineFunc (two round trips, pipeline.go), else, or when that does not fit
-// the batch, message by message without savepoints (fewer round trips). Errors
+// moment for more batches): first in two pipelines when the consumer has an
+// EffectFunc (two round trips, pipeline.go), else, or when that does not fit
+// the batch, message by message without savepoints (fewer round trips). Each
+// event's effect is written once (effect.go) and runs the same either way. Errors
 // are classified once (permanent, in classify.go): a message that can never be
 // applied (an invalid "id" or "eventType" header or key, an Undecodable error
 // from Apply, a Postgres data exception or check violation raised while
@@ -26,7 +27,7 @@
 // not a W3C trace context is dropped, and Apply sees only valid UTF-8 text
 // without NUL in Message's string fields.
 //
-// Handlers dispatches on the event type and Unmarshal is the one decoding
+// Effects dispatches on the event type and Unmarshal is the one decoding
 // policy of every consumer: unknown JSON fields are ignored, so that a
 // producer may add fields; the handler validates the required ones.
 package inbox
@@ -87,12 +88,16 @@ type Config struct {
 	// Topic is the topic consumed, e.g. "orders.events".
 	Topic string
 	// Pool is the service's database, holding the inbox and dead_letters tables.
-	Pool  *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// Effect applies a message (effect.go), on the pipelined path
+	// (pipeline.go), where a batch usually costs two round trips to
+	// Postgres instead of three plus one per message, and message by
+	// message (Run). A consumer sets Effect or, to apply its messages
+	// only message by message, Apply.
+	Effect EffectFunc
+	// Apply applies a message within the consumer's transaction, when
+	// Effect is nil.
 	Apply ApplyFunc
-	// Pipeline, optional, applies messages on the pipelined path
-	// (pipeline.go): with it a batch usually costs two round trips to
-	// Postgres instead of three plus one per message.
-	Pipeline PipelineFunc
 	// Logger receives structured logs; required.
 	Logger *slog.Logger
 	// BatchSize caps the messages of one partition's batch and of a
@@ -128,8 +133,10 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, errors.New("inbox: no topic")
 	case cfg.Pool == nil:
 		return nil, errors.New("inbox: no database pool")
-	case cfg.Apply == nil:
-		return nil, errors.New("inbox: no apply func")
+	case cfg.Apply == nil && cfg.Effect == nil:
+		return nil, errors.New("inbox: no effect or apply func")
+	case cfg.Apply != nil && cfg.Effect != nil:
+		return nil, errors.New("inbox: both an effect and an apply func")
 	case cfg.Logger == nil:
 		return nil, errors.New("inbox: no logger")
 	case cfg.BatchSize < 0:
@@ -139,6 +146,9 @@ func New(cfg Config) (*Consumer, error) {
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Effect != nil {
+		cfg.Apply = cfg.Effect.Apply
 	}
 	sc := saramaConfig(cfg)
 	if err := sc.Validate(); err != nil {

@@ -66,7 +66,7 @@ type ReplayResult struct {
 }
 
 // Replay applies the dead letter id of pool's dead_letters through apply
-// (the consuming service's Handlers().Apply) exactly as the consumer applies
+// (the consuming service's Effects().Apply) exactly as the consumer applies
 // a message: in one transaction, the event id is inserted into the inbox and,
 // unless it was there already, the message is applied; the dead letter is
 // marked replayed (handled_at, resolution, handled_by = by) and the action

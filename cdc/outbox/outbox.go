@@ -72,11 +72,18 @@ func Insert(ctx context.Context, tx pgx.Tx, events ...Event) error {
 	return nil
 }
 
+// Batch queues statements: a *pgx.Batch, or an inbox consumer's queue of
+// an event's effect.
+type Batch interface {
+	Queue(sql string, args ...any) *pgx.QueuedQuery
+}
+
 // Queue adds the inserts of events to batch, for a caller that sends them
 // together with its own statements in one round trip (in its transaction).
-func Queue(batch *pgx.Batch, events ...Event) error {
+// It is the one statement that writes outbox rows.
+func Queue(batch Batch, events ...Event) error {
 	for _, e := range events {
-		r, err := e.Row()
+		r, err := e.row()
 		if err != nil {
 			return err
 		}
@@ -87,10 +94,9 @@ func Queue(batch *pgx.Batch, events ...Event) error {
 	return nil
 }
 
-// Row is an event's outbox row as Queue inserts it (id, aggregatetype,
-// aggregateid, type, payload, traceparent), for a caller whose insert is
-// part of a statement of its own.
-type Row struct {
+// row is an event's outbox row as Queue inserts it (id, aggregatetype,
+// aggregateid, type, payload, traceparent).
+type row struct {
 	ID            uuid.UUID
 	AggregateType string
 	AggregateID   string
@@ -101,16 +107,16 @@ type Row struct {
 	Traceparent *string
 }
 
-// Row validates e and returns its outbox row.
-func (e Event) Row() (Row, error) {
+// row validates e and returns its outbox row.
+func (e Event) row() (row, error) {
 	if err := e.validate(); err != nil {
-		return Row{}, fmt.Errorf("outbox event %s: %w", e.ID, err)
+		return row{}, fmt.Errorf("outbox event %s: %w", e.ID, err)
 	}
 	payload, err := protojson.Marshal(e.Payload)
 	if err != nil {
-		return Row{}, fmt.Errorf("outbox event %s: marshal payload: %w", e.ID, err)
+		return row{}, fmt.Errorf("outbox event %s: marshal payload: %w", e.ID, err)
 	}
-	r := Row{ID: e.ID, AggregateType: e.AggregateType, AggregateID: e.AggregateID, Type: e.Type, Payload: string(payload)}
+	r := row{ID: e.ID, AggregateType: e.AggregateType, AggregateID: e.AggregateID, Type: e.Type, Payload: string(payload)}
 	if e.Traceparent != "" {
 		r.Traceparent = &e.Traceparent
 	}

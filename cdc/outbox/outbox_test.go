@@ -39,24 +39,24 @@ func TestEventRow(t *testing.T) {
 	tests := []struct {
 		name    string
 		event   Event
-		want    Row
+		want    row
 		wantErr bool
 	}{
 		{
 			name:  "WithTraceparent",
 			event: Event{ID: id, AggregateType: "payment", AggregateID: "alice", Type: "PaymentSucceeded", Payload: wrapperspb.Int64(42), Traceparent: trace},
-			want:  Row{ID: id, AggregateType: "payment", AggregateID: "alice", Type: "PaymentSucceeded", Payload: `"42"`, Traceparent: &trace},
+			want:  row{ID: id, AggregateType: "payment", AggregateID: "alice", Type: "PaymentSucceeded", Payload: `"42"`, Traceparent: &trace},
 		},
 		{
 			name:  "NoTraceparent",
 			event: Event{ID: id, AggregateType: "order", AggregateID: "bob", Type: "OrderCreated", Payload: wrapperspb.String("x")},
-			want:  Row{ID: id, AggregateType: "order", AggregateID: "bob", Type: "OrderCreated", Payload: `"x"`},
+			want:  row{ID: id, AggregateType: "order", AggregateID: "bob", Type: "OrderCreated", Payload: `"x"`},
 		},
 		{name: "ErrInvalid", event: Event{ID: id, AggregateType: "order", AggregateID: "bob", Payload: wrapperspb.String("x")}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.event.Row()
+			got, err := tt.event.row()
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Row() error = %v, want error %t", err, tt.wantErr)
 			}

@@ -44,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	consumer, err := inbox.New(inbox.Config{
 		Brokers: env.Brokers, Group: stacktest.Unique("orders-test-"), Topic: topic,
-		Pool: db.Pool, Apply: applier.Handlers().Apply, Logger: stacktest.Logger(),
+		Pool: db.Pool, Effect: applier.Effects().Effect, Logger: stacktest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

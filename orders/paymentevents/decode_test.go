@@ -72,7 +72,7 @@ func TestDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = a.Handlers().Apply(context.Background(), nil, tt.m)
+			err = a.Effects().Apply(context.Background(), nil, tt.m)
 			if tt.wantErr {
 				if !inbox.IsUndecodable(err) {
 					t.Fatalf("got error %v, want an Undecodable one", err)

@@ -1,6 +1,6 @@
 // Package paymentevents applies the payments service's events
 // (PaymentSucceeded and PaymentFailed, on the payments topic) to orders: the
-// Applier's Handlers are the dispatch table of an inbox consumer
+// Applier's Effects are the dispatch table of an inbox consumer
 // (shop/cdc/inbox), which applies each event exactly once, in the
 // transaction that records it. A result whose order is not visible yet is
 // parked in that transaction, and the Applier's Sweep, a job of the
@@ -14,8 +14,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"shop/cdc/inbox"
 	"shop/orders"
 	paymentsv1 "shop/proto/payments/v1"
@@ -24,15 +22,13 @@ import (
 
 // Store is what the Applier needs of the orders store (postgres.Store).
 type Store interface {
-	// ApplyPayment moves the order of r out of PENDING within tx and says
-	// what it did; an invalid r is a fault.Invalid error.
-	ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error)
-	// QueueApplyPayment queues ApplyPayment's update of a PENDING order on
-	// b and returns the function that reads whether it applied r.
-	QueueApplyPayment(b *pgx.Batch, r orders.PaymentResult) (func(pgx.BatchResults) (applied bool, err error), error)
-	// ParkPayment keeps r, whose order is not visible, with its message m
-	// within tx, for ApplyParkedPayments.
-	ParkPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult, m inbox.Message) error
+	// QueueApplyPayment queues on q the statements that move the order of
+	// r out of PENDING and calls done with what they did, or the error,
+	// once read; an invalid r is a fault.Invalid error.
+	QueueApplyPayment(q *inbox.Queue, r orders.PaymentResult, done func(orders.ApplyOutcome, error) error) error
+	// QueueParkPayment queues on q the statement that keeps r, whose order
+	// is not visible, with its message m, for ApplyParkedPayments.
+	QueueParkPayment(q *inbox.Queue, r orders.PaymentResult, m inbox.Message)
 	// ApplyParkedPayments applies up to limit parked results whose order
 	// now exists, removes them, and returns them with their outcome.
 	ApplyParkedPayments(ctx context.Context, limit int) ([]orders.ParkedPayment, error)
@@ -53,85 +49,61 @@ func New(store Store, logger *slog.Logger) (*Applier, error) {
 	return &Applier{store: store, logger: logger}, nil
 }
 
-// Handlers is the dispatch table of the payments events, one entry per
-// event type; its Apply is the consumer's inbox.ApplyFunc, which
+// Effects is the dispatch table of the payments events, one entry per
+// event type; its Effect is the consumer's inbox.EffectFunc, which
 // dead-letters an event type not in the table.
-func (a *Applier) Handlers() inbox.Handlers {
-	return inbox.Handlers{
-		paymentsv1.EventPaymentSucceeded: a.handle(decodeSucceeded),
-		paymentsv1.EventPaymentFailed:    a.handle(decodeFailed),
+func (a *Applier) Effects() inbox.Effects {
+	return inbox.Effects{
+		paymentsv1.EventPaymentSucceeded: a.effect(decodeSucceeded),
+		paymentsv1.EventPaymentFailed:    a.effect(decodeFailed),
 	}
 }
 
-// Pipelines is the consumer's table of pipelined effects
-// (inbox.PipelineFunc): a result whose order is PENDING, visible and
-// matches it is applied with one statement queued with the rest of its
-// transaction. Every other case (a terminal order, an order not visible
-// yet, a mismatch, a message that does not decode) is left to Handlers
-// (inbox.ErrNotPipelined).
-func (a *Applier) Pipelines() inbox.Pipelines {
-	return inbox.Pipelines{
-		paymentsv1.EventPaymentSucceeded: a.queue(decodeSucceeded),
-		paymentsv1.EventPaymentFailed:    a.queue(decodeFailed),
-	}
-}
-
-// queue returns the inbox.PipelineFunc of one event type.
-func (a *Applier) queue(decode func(inbox.Message) (orders.PaymentResult, error)) inbox.PipelineFunc {
-	return func(ctx context.Context, m inbox.Message, b *pgx.Batch) (inbox.ReadFunc, error) {
-		r, err := decode(m)
-		if err != nil {
-			return nil, inbox.ErrNotPipelined
-		}
-		read, err := a.store.QueueApplyPayment(b, r)
-		if err != nil {
-			return nil, inbox.ErrNotPipelined
-		}
-		return func(br pgx.BatchResults) error {
-			applied, err := read(br)
-			if err != nil {
-				return err
-			}
-			if !applied {
-				return inbox.ErrNotPipelined
-			}
-			a.logger.DebugContext(ctx, "payment result applied", paymentAttrs(m, r, orders.Applied)...)
-			return nil
-		}, nil
-	}
-}
-
-// handle returns the inbox.ApplyFunc of one event type: it decodes m with
+// effect returns the inbox.EffectFunc of one event type: it decodes m with
 // decode (a message it rejects is inbox.Undecodable, so that it is
-// dead-lettered) and moves the order from PENDING within tx. An event for an
-// order already PAID or CANCELLED is logged and ignored; one that
-// contradicts its order (another user's order, another amount) can never
-// apply and is dead-lettered, whatever the order's state. An event whose order is
-// not there is parked in tx (Store.ParkPayment), never dead-lettered: its
-// order may not be visible yet (logical decoding hands out a commit as soon
-// as it is flushed, which can be before it is visible to other sessions; a
-// failover or a slow synchronous standby widens that window), and Sweep
-// applies it once the order exists. Parking at once, rather than waiting
-// for the order here, keeps the partition moving for every other user. Any
-// other error is a database failure: the consumer rolls back and retries.
-func (a *Applier) handle(decode func(inbox.Message) (orders.PaymentResult, error)) inbox.ApplyFunc {
-	return func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+// dead-lettered) and moves the order from PENDING (Store.QueueApplyPayment).
+// An event for an order already PAID or CANCELLED is logged and ignored;
+// one that contradicts its order (another user's order, another amount)
+// can never apply and is dead-lettered, whatever the order's state. An
+// event whose order is not there is parked (Store.QueueParkPayment), never
+// dead-lettered: its order may not be visible yet (logical decoding hands
+// out a commit as soon as it is flushed, which can be before it is visible
+// to other sessions; a failover or a slow synchronous standby widens that
+// window), and Sweep applies it once the order exists. Parking at once,
+// rather than waiting for the order here, keeps the partition moving for
+// every other user. Any other error is a database failure: the consumer
+// rolls back and retries.
+func (a *Applier) effect(decode func(inbox.Message) (orders.PaymentResult, error)) inbox.EffectFunc {
+	return func(ctx context.Context, q *inbox.Queue, m inbox.Message) error {
 		r, err := decode(m)
 		if err != nil {
 			return err
 		}
-		return a.apply(ctx, tx, m, r)
+		err = a.store.QueueApplyPayment(q, r, func(outcome orders.ApplyOutcome, err error) error {
+			if err != nil {
+				return failure(m, err)
+			}
+			return a.applied(ctx, q, m, r, outcome)
+		})
+		return failure(m, err)
 	}
 }
 
-func (a *Applier) apply(ctx context.Context, tx pgx.Tx, m inbox.Message, r orders.PaymentResult) error {
-	outcome, err := a.store.ApplyPayment(ctx, tx, r)
+// failure is err, of applying m, as the consumer classifies it: a
+// fault.Invalid error is inbox.Undecodable.
+func failure(m inbox.Message, err error) error {
 	if fault.KindOf(err) == fault.Invalid {
 		return inbox.Undecodable(err)
 	}
 	if err != nil {
 		return fmt.Errorf("apply %s %s: %w", m.Type, m.EventID, err)
 	}
+	return nil
+}
+
+// applied logs what applying r of m did, parks r on q when its order is
+// not visible, and dead-letters r when it contradicts its order.
+func (a *Applier) applied(ctx context.Context, q *inbox.Queue, m inbox.Message, r orders.PaymentResult, outcome orders.ApplyOutcome) error {
 	attrs := paymentAttrs(m, r, outcome)
 	switch outcome {
 	case orders.Applied:
@@ -139,9 +111,7 @@ func (a *Applier) apply(ctx context.Context, tx pgx.Tx, m inbox.Message, r order
 	case orders.AlreadyTerminal:
 		a.logger.InfoContext(ctx, "payment result ignored: order already terminal", attrs...)
 	case orders.UnknownOrder:
-		if err := a.store.ParkPayment(ctx, tx, r, m); err != nil {
-			return fmt.Errorf("park %s %s: %w", m.Type, m.EventID, err)
-		}
+		a.store.QueueParkPayment(q, r, m)
 		a.logger.InfoContext(ctx, "payment result parked: its order is not visible yet", attrs...)
 	default:
 		// Another user's order or another amount: the result is not this

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"shop/cdc/inbox"
 	"shop/orders"
@@ -25,18 +24,16 @@ type recordingStore struct {
 	outcome orders.ApplyOutcome
 	err     error
 	got     []orders.PaymentResult
-	queued  []orders.PaymentResult
 	parked  []orders.PaymentResult
 	sweeps  []int // sizes of the batches ApplyParkedPayments returns, in turn
 	limits  []int // the limits it was called with
 }
 
-func (s *recordingStore) ParkPayment(_ context.Context, _ pgx.Tx, r orders.PaymentResult, m inbox.Message) error {
+func (s *recordingStore) QueueParkPayment(_ *inbox.Queue, r orders.PaymentResult, m inbox.Message) {
 	if r.EventID != m.EventID {
-		return errors.New("parked result and message differ")
+		panic("parked result and message differ")
 	}
 	s.parked = append(s.parked, r)
-	return nil
 }
 
 func (s *recordingStore) ApplyParkedPayments(_ context.Context, limit int) ([]orders.ParkedPayment, error) {
@@ -49,72 +46,14 @@ func (s *recordingStore) ApplyParkedPayments(_ context.Context, limit int) ([]or
 	return make([]orders.ParkedPayment, n), nil
 }
 
-func (s *recordingStore) ApplyPayment(_ context.Context, _ pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error) {
+// QueueApplyPayment records r and passes the store's outcome and err to
+// done at once, queueing nothing.
+func (s *recordingStore) QueueApplyPayment(_ *inbox.Queue, r orders.PaymentResult, done func(orders.ApplyOutcome, error) error) error {
 	s.got = append(s.got, r)
 	if s.outcome == 0 && s.err == nil {
-		return orders.Applied, nil
+		return done(orders.Applied, nil)
 	}
-	return s.outcome, s.err
-}
-
-// QueueApplyPayment records r as queued; the read function applies it
-// when the store's outcome is Applied (or unset), and returns err.
-func (s *recordingStore) QueueApplyPayment(_ *pgx.Batch, r orders.PaymentResult) (func(pgx.BatchResults) (bool, error), error) {
-	s.queued = append(s.queued, r)
-	return func(pgx.BatchResults) (bool, error) {
-		return s.outcome == 0 || s.outcome == orders.Applied, s.err
-	}, nil
-}
-
-// TestPipelines checks what the consumer's pipelined path is told: nil
-// only when the queued update applied the result; every other case goes to
-// Handlers (inbox.ErrNotPipelined) or fails (a database error).
-func TestPipelines(t *testing.T) {
-	good := inbox.Message{
-		EventID: uuid.New(), Type: paymentsv1.EventPaymentSucceeded, Key: "u1",
-		Value: []byte(`{"orderId":"` + uuid.NewString() + `","userId":"u1","amount":"5","currency":"RUB"}`),
-	}
-	bad := good
-	bad.Value = []byte(`{`)
-	unknown := good
-	unknown.Type = "PaymentRefunded"
-	transient := errors.New("connection reset")
-	tests := []struct {
-		name       string
-		m          inbox.Message
-		store      recordingStore
-		wantQueued int
-		wantErr    error // of the pipeline func
-		wantRead   error // of its read func
-	}{
-		{name: "Applied", m: good, store: recordingStore{outcome: orders.Applied}, wantQueued: 1},
-		{name: "NotPendingLeftToHandlers", m: good, store: recordingStore{outcome: orders.AlreadyTerminal}, wantQueued: 1, wantRead: inbox.ErrNotPipelined},
-		{name: "UnknownOrderLeftToHandlers", m: good, store: recordingStore{outcome: orders.UnknownOrder}, wantQueued: 1, wantRead: inbox.ErrNotPipelined},
-		{name: "DatabaseErrorAtRead", m: good, store: recordingStore{err: transient}, wantQueued: 1, wantRead: transient},
-		{name: "UndecodableLeftToHandlers", m: bad, wantErr: inbox.ErrNotPipelined},
-		{name: "UnknownTypeLeftToHandlers", m: unknown, wantErr: inbox.ErrNotPipelined},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, err := paymentevents.New(&tt.store, stacktest.Logger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			read, err := a.Pipelines().Pipeline(context.Background(), tt.m, &pgx.Batch{})
-			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-				t.Fatalf("Pipeline() error = %v, want %v", err, tt.wantErr)
-			}
-			if len(tt.store.queued) != tt.wantQueued {
-				t.Errorf("queued: got %d, want %d", len(tt.store.queued), tt.wantQueued)
-			}
-			if err != nil {
-				return
-			}
-			if err := read(nil); !errors.Is(err, tt.wantRead) || (err == nil) != (tt.wantRead == nil) {
-				t.Errorf("read() error = %v, want %v", err, tt.wantRead)
-			}
-		})
-	}
+	return done(s.outcome, s.err)
 }
 
 func TestNewRequiresDependencies(t *testing.T) {
@@ -126,13 +65,13 @@ func TestNewRequiresDependencies(t *testing.T) {
 	}
 }
 
-func TestHandlersTable(t *testing.T) {
+func TestEffectsTable(t *testing.T) {
 	a, err := paymentevents.New(&recordingStore{}, stacktest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for typ := range a.Handlers() {
+	for typ := range a.Effects() {
 		got = append(got, typ)
 	}
 	slices.Sort(got)
@@ -172,7 +111,7 @@ func TestStoreOutcomes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = a.Handlers().Apply(context.Background(), nil, m)
+			err = a.Effects().Apply(context.Background(), nil, m)
 			if got := inbox.IsUndecodable(err); got != tt.wantUndecodable {
 				t.Errorf("undecodable: got %v (%v), want %v", got, err, tt.wantUndecodable)
 			}

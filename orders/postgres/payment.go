@@ -6,63 +6,86 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"shop/cdc/inbox"
 	"shop/orders"
 	"shop/sql/pgfault"
 )
 
-// ApplyPayment moves the order of r from PENDING to PAID (r.Paid) or to
-// CANCELLED with r.Reason, within tx (the consumer's inbox transaction),
-// provided the order is r's user's and for r's amount: a result is checked
-// against the order it names, never trusted. An order of another user
+// ApplyPayment applies r within tx, as QueueApplyPayment queues it, and
+// returns what it did.
+func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error) {
+	var outcome orders.ApplyOutcome
+	err := inbox.Run(ctx, tx, func(q *inbox.Queue) error {
+		return s.QueueApplyPayment(q, r, func(o orders.ApplyOutcome, err error) error {
+			outcome = o
+			return err
+		})
+	})
+	return outcome, err
+}
+
+// QueueApplyPayment queues on q (the inbox consumer's transaction) the
+// statements that move the order of r from PENDING to PAID (r.Paid) or to
+// CANCELLED with r.Reason, provided the order is r's user's and for r's
+// amount: a result is checked against the order it names, never trusted.
+// It calls done with what they did once read: an order of another user
 // (orders.OtherUsersOrder) or for another amount (orders.AmountMismatch)
 // changes nothing, whatever its state: the result can never apply. A
 // terminal order never changes (orders.AlreadyTerminal); an order id that
 // does not exist (or is not visible yet) changes nothing
-// (orders.UnknownOrder). None is an error: the caller decides. An invalid r
-// is a fault.Invalid error; any other error is a database failure, and the
-// caller rolls tx back.
-func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult) (orders.ApplyOutcome, error) {
+// (orders.UnknownOrder). None is an error: done decides. A database
+// failure is passed to done as its error. What done returns is the
+// callback's error; any error means the transaction must be rolled back.
+// An invalid r is a fault.Invalid error of QueueApplyPayment.
+//
+// The first statement updates a PENDING order that matches; only when it
+// changed nothing does a second look the order up, to tell why.
+func (s *Store) QueueApplyPayment(q *inbox.Queue, r orders.PaymentResult, done func(orders.ApplyOutcome, error) error) error {
 	if err := r.Validate(); err != nil {
-		return 0, err
+		return err
 	}
-	// An order whose commit is not yet visible to the UPDATE's snapshot may
-	// be visible to the next statement's (logical decoding can deliver the
-	// payment result that early): a PENDING order found after a miss is
-	// updated again, never reported as terminal.
-	for attempt := 0; ; attempt++ {
-		tag, err := tx.Exec(ctx, applyPaymentSQL, s.applyPaymentArgs(r)...)
-		if err != nil {
-			return 0, pgfault.From(fmt.Sprintf("apply payment to order %s", r.OrderID), err)
-		}
+	s.queueApplyPayment(q, r, 0, done)
+	return nil
+}
+
+// queueApplyPayment queues attempt number attempt of QueueApplyPayment.
+func (s *Store) queueApplyPayment(q *inbox.Queue, r orders.PaymentResult, attempt int, done func(orders.ApplyOutcome, error) error) {
+	q.Queue(applyPaymentSQL, r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock(), r.Amount).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() == 1 {
-			return orders.Applied, nil
+			return done(orders.Applied, nil)
 		}
-		var (
-			status, userID string
-			amount         int64
-		)
-		err = tx.QueryRow(ctx, `SELECT status, user_id, amount FROM orders WHERE id = $1`, r.OrderID).Scan(&status, &userID, &amount)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return orders.UnknownOrder, nil
-		}
-		if err != nil {
-			return 0, pgfault.From(fmt.Sprintf("look up order %s", r.OrderID), err)
-		}
-		if userID != r.UserID {
-			return orders.OtherUsersOrder, nil
-		}
-		if amount != r.Amount {
-			return orders.AmountMismatch, nil
-		}
-		if status != string(orders.StatusPending) {
-			return orders.AlreadyTerminal, nil
-		}
-		if attempt == 3 {
-			return 0, fmt.Errorf("apply payment to order %s: PENDING but not updatable", r.OrderID)
-		}
-	}
+		q.Queue(`SELECT status, user_id, amount FROM orders WHERE id = $1`, r.OrderID).QueryRow(func(row pgx.Row) error {
+			var (
+				status, userID string
+				amount         int64
+			)
+			err := row.Scan(&status, &userID, &amount)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return done(orders.UnknownOrder, nil)
+			case err != nil:
+				return done(0, pgfault.From(fmt.Sprintf("look up order %s", r.OrderID), err))
+			case userID != r.UserID:
+				return done(orders.OtherUsersOrder, nil)
+			case amount != r.Amount:
+				return done(orders.AmountMismatch, nil)
+			case status != string(orders.StatusPending):
+				return done(orders.AlreadyTerminal, nil)
+			case attempt == 3:
+				return done(0, fmt.Errorf("apply payment to order %s: PENDING but not updatable", r.OrderID))
+			}
+			// An order whose commit is not yet visible to the UPDATE's
+			// snapshot may be visible to the next statement's (logical
+			// decoding can deliver the payment result that early): a
+			// PENDING order found after a miss is updated again, never
+			// reported as terminal.
+			s.queueApplyPayment(q, r, attempt+1, done)
+			return nil
+		})
+		return nil
+	})
 }
 
 // applyPaymentSQL moves a PENDING order of the result's user and amount to
@@ -70,49 +93,30 @@ func (s *Store) ApplyPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentRes
 const applyPaymentSQL = `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5
 	WHERE id = $1 AND user_id = $2 AND amount = $6 AND status = 'PENDING'`
 
-func (s *Store) applyPaymentArgs(r orders.PaymentResult) []any {
-	return []any{r.OrderID, r.UserID, string(r.Status()), nullReason(r.Reason), s.clock(), r.Amount}
-}
-
-// QueueApplyPayment queues on b the statement with which ApplyPayment
-// applies r to a PENDING order, to be sent in the inbox consumer's
-// transaction with others (inbox.PipelineFunc), and returns the function
-// that reads its result from the sent batch: whether it applied r
-// (ApplyPayment's orders.Applied). When it did not, it changed nothing,
-// and ApplyPayment tells why. An invalid r is a fault.Invalid error.
-func (s *Store) QueueApplyPayment(b *pgx.Batch, r orders.PaymentResult) (func(pgx.BatchResults) (applied bool, err error), error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	b.Queue(applyPaymentSQL, s.applyPaymentArgs(r)...)
-	return func(br pgx.BatchResults) (bool, error) {
-		tag, err := br.Exec()
-		if err != nil {
-			return false, pgfault.From(fmt.Sprintf("apply payment to order %s", r.OrderID), err)
-		}
-		return tag.RowsAffected() == 1, nil
-	}, nil
-}
-
-// ParkPayment keeps r, whose order is not visible (ApplyPayment said
-// orders.UnknownOrder), with the message m it came in, within tx (the
-// consumer's inbox transaction), until ApplyParkedPayments finds its order.
-// A result already parked is kept once.
+// ParkPayment keeps r within tx, as QueueParkPayment queues it.
 func (s *Store) ParkPayment(ctx context.Context, tx pgx.Tx, r orders.PaymentResult, m inbox.Message) error {
+	return inbox.Run(ctx, tx, func(q *inbox.Queue) error {
+		s.QueueParkPayment(q, r, m)
+		return nil
+	})
+}
+
+// QueueParkPayment queues on q (the consumer's inbox transaction) the
+// statement that keeps r, whose order is not visible (QueueApplyPayment
+// said orders.UnknownOrder), with the message m it came in, until
+// ApplyParkedPayments finds its order. A result already parked is kept
+// once.
+func (s *Store) QueueParkPayment(q *inbox.Queue, r orders.PaymentResult, m inbox.Message) {
 	var traceparent *string
 	if m.Traceparent != "" {
 		traceparent = &m.Traceparent
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO parked_payment_results
+	q.Queue(`INSERT INTO parked_payment_results
 		(event_id, order_id, user_id, amount, paid, cancel_reason, event_type, topic, partition, "offset", key, value, traceparent)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (event_id) DO NOTHING`,
 		r.EventID, r.OrderID, r.UserID, r.Amount, r.Paid, nullReason(r.Reason),
 		m.Type, m.Topic, m.Partition, m.Offset, m.Key, m.Value, traceparent)
-	if err != nil {
-		return pgfault.From(fmt.Sprintf("park payment result %s", r.EventID), err)
-	}
-	return nil
 }
 
 // parkedSweepSQL selects and locks up to $1 parked results whose order

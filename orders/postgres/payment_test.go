@@ -113,8 +113,8 @@ func TestApplyPayment(t *testing.T) {
 	}
 }
 
-// queueApplyPayment sends QueueApplyPayment's statement for r in a
-// transaction that it rolls back, and returns whether it applied r.
+// queueApplyPayment runs QueueApplyPayment's statements for r in a
+// transaction that it rolls back, and returns whether they applied r.
 func queueApplyPayment(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, r orders.PaymentResult) bool {
 	t.Helper()
 	ctx := context.Background()
@@ -123,17 +123,14 @@ func queueApplyPayment(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, r or
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	b := &pgx.Batch{}
-	read, err := s.QueueApplyPayment(b, r)
+	var applied bool
+	err = inbox.Run(ctx, tx, func(q *inbox.Queue) error {
+		return s.QueueApplyPayment(q, r, func(outcome orders.ApplyOutcome, err error) error {
+			applied = outcome == orders.Applied
+			return err
+		})
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	br := tx.SendBatch(ctx, b)
-	applied, err := read(br)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := br.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return applied

@@ -63,7 +63,7 @@ func (f *fixture) startConsumer(t *testing.T, group string) {
 	}
 	c, err := inbox.New(inbox.Config{
 		Brokers: f.env.Brokers, Group: group, Topic: f.topic, Pool: f.db.Pool,
-		Apply: a.Handlers().Apply, Logger: stacktest.Logger(),
+		Effect: a.Effects().Effect, Logger: stacktest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package orderevents applies the orders service's events (OrderCreated, on
 // the orders topic) to payments: it decides the payment of each order. The
-// Applier's Handlers are the dispatch table of an inbox consumer
+// Applier's Effects are the dispatch table of an inbox consumer
 // (shop/cdc/inbox), which applies each event exactly once, in the
 // transaction that records it.
 package orderevents
@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
-
 	"shop/cdc/inbox"
 	"shop/payments"
 	ordersv1 "shop/proto/orders/v1"
@@ -22,13 +20,11 @@ import (
 
 // Store is what the Applier needs of the payments store (postgres.Store).
 type Store interface {
-	// PayOrder decides the payment of order within tx and records the
-	// decision and its event; an invalid order, or one that contradicts the
-	// recorded decision, is a fault.Invalid error.
-	PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, traceparent string) (payments.Outcome, error)
-	// QueuePayOrder queues PayOrder's statement on b and returns the
-	// function that reads its outcome from the sent batch.
-	QueuePayOrder(b *pgx.Batch, order payments.OrderCreated, traceparent string) (func(pgx.BatchResults) (payments.Outcome, error), error)
+	// QueuePayOrder queues on q the decision on order, its record and its
+	// event, and calls decided with the decision or the error once read;
+	// an invalid order, or one that contradicts the recorded decision, is
+	// a fault.Invalid error.
+	QueuePayOrder(q *inbox.Queue, order payments.OrderCreated, traceparent string, decided func(payments.Outcome, error) error) error
 }
 
 // Applier pays orders through the payments store. It is safe for concurrent
@@ -46,44 +42,13 @@ func New(store Store, logger *slog.Logger) (*Applier, error) {
 	return &Applier{store: store, logger: logger}, nil
 }
 
-// Handlers is the dispatch table of the orders events, one entry per event
-// type; its Apply is the consumer's inbox.ApplyFunc, which dead-letters an
-// event type not in the table.
-func (a *Applier) Handlers() inbox.Handlers {
-	return inbox.Handlers{
+// Effects is the dispatch table of the orders events, one entry per event
+// type; its Effect is the consumer's inbox.EffectFunc, which dead-letters
+// an event type not in the table.
+func (a *Applier) Effects() inbox.Effects {
+	return inbox.Effects{
 		ordersv1.EventOrderCreated: a.orderCreated,
 	}
-}
-
-// Pipelines is the consumer's table of pipelined effects
-// (inbox.PipelineFunc): an OrderCreated's payment is one statement, queued
-// with the rest of its transaction.
-func (a *Applier) Pipelines() inbox.Pipelines {
-	return inbox.Pipelines{
-		ordersv1.EventOrderCreated: a.queueOrderCreated,
-	}
-}
-
-// queueOrderCreated queues the payment of an OrderCreated on b, as
-// orderCreated applies it. A message that does not decode is left to
-// orderCreated (inbox.ErrNotPipelined).
-func (a *Applier) queueOrderCreated(ctx context.Context, m inbox.Message, b *pgx.Batch) (inbox.ReadFunc, error) {
-	order, err := decodeOrderCreated(m)
-	if err != nil {
-		return nil, inbox.ErrNotPipelined
-	}
-	read, err := a.store.QueuePayOrder(b, order, causeTraceparent(ctx, m))
-	if err != nil {
-		return nil, inbox.ErrNotPipelined
-	}
-	return func(br pgx.BatchResults) error {
-		out, err := read(br)
-		if err != nil {
-			return err
-		}
-		a.decided(ctx, m, out)
-		return nil
-	}, nil
 }
 
 // causeTraceparent is the traceparent of the outcome's event: it continues
@@ -104,23 +69,33 @@ func (a *Applier) decided(ctx context.Context, m inbox.Message, out payments.Out
 		slog.String("reason", string(out.Reason)), slog.Bool("replayed", out.Replayed))
 }
 
-// orderCreated decodes an OrderCreated and decides its payment within tx
-// (postgres.Store.PayOrder). A message that does not decode, or an order
-// that can never be paid (it contradicts the recorded decision), is
-// inbox.Undecodable, so that it is dead-lettered. Any other error is a
-// database failure: the consumer rolls back and retries.
-func (a *Applier) orderCreated(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
+// orderCreated decodes an OrderCreated and queues the decision on its
+// payment on q (postgres.Store.QueuePayOrder). A message that does not
+// decode, or an order that can never be paid (it contradicts the recorded
+// decision), is inbox.Undecodable, so that it is dead-lettered. Any other
+// error is a database failure: the consumer rolls back and retries.
+func (a *Applier) orderCreated(ctx context.Context, q *inbox.Queue, m inbox.Message) error {
 	order, err := decodeOrderCreated(m)
 	if err != nil {
 		return err
 	}
-	out, err := a.store.PayOrder(ctx, tx, order, causeTraceparent(ctx, m))
+	return failure(m, a.store.QueuePayOrder(q, order, causeTraceparent(ctx, m), func(out payments.Outcome, err error) error {
+		if err != nil {
+			return failure(m, err)
+		}
+		a.decided(ctx, m, out)
+		return nil
+	}))
+}
+
+// failure is err, of paying m's order, as the consumer classifies it: a
+// fault.Invalid error is inbox.Undecodable.
+func failure(m inbox.Message, err error) error {
 	if fault.KindOf(err) == fault.Invalid {
 		return inbox.Undecodable(err)
 	}
 	if err != nil {
 		return fmt.Errorf("apply %s %s: %w", m.Type, m.EventID, err)
 	}
-	a.decided(ctx, m, out)
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"shop/cdc/inbox"
@@ -19,83 +18,22 @@ import (
 	"shop/stack/stacktest"
 )
 
-// fakeStore records the orders it is asked to pay and returns err; it stands
-// in for the store to test the dispatch, not the payment.
+// fakeStore records the orders it is asked to pay and passes err to the
+// callback at once, queueing nothing; it stands in for the store to test
+// the dispatch, not the payment (see TestEffectPaths for both).
 type fakeStore struct {
 	err         error
 	orders      []payments.OrderCreated
-	queued      []payments.OrderCreated
 	traceparent string
 }
 
-func (f *fakeStore) PayOrder(_ context.Context, _ pgx.Tx, o payments.OrderCreated, traceparent string) (payments.Outcome, error) {
+func (f *fakeStore) QueuePayOrder(_ *inbox.Queue, o payments.OrderCreated, traceparent string, decided func(payments.Outcome, error) error) error {
 	f.orders = append(f.orders, o)
 	f.traceparent = traceparent
-	return payments.Outcome{OrderID: o.OrderID, UserID: o.UserID, Amount: o.Amount, Status: payments.PaymentSucceeded}, f.err
+	return decided(payments.Outcome{OrderID: o.OrderID, UserID: o.UserID, Amount: o.Amount, Status: payments.PaymentSucceeded}, f.err)
 }
 
-// QueuePayOrder records the order as queued; the read function returns
-// err.
-func (f *fakeStore) QueuePayOrder(_ *pgx.Batch, o payments.OrderCreated, traceparent string) (func(pgx.BatchResults) (payments.Outcome, error), error) {
-	f.queued = append(f.queued, o)
-	f.traceparent = traceparent
-	return func(pgx.BatchResults) (payments.Outcome, error) {
-		return payments.Outcome{OrderID: o.OrderID, UserID: o.UserID, Amount: o.Amount, Status: payments.PaymentSucceeded}, f.err
-	}, nil
-}
-
-func TestPipelines(t *testing.T) {
-	id := uuid.New()
-	good := []byte(`{"orderId":"` + id.String() + `","userId":"alice","amount":"150","currency":"RUB"}`)
-	msg := func(typ string) inbox.Message {
-		return inbox.Message{EventID: uuid.New(), Type: typ, Key: "alice", Value: good, Traceparent: "00-trace-span-01"}
-	}
-	dbErr := errors.New("connection reset")
-	tests := []struct {
-		name       string
-		m          inbox.Message
-		storeErr   error
-		wantQueued bool
-		wantErr    error // of the pipeline func
-		wantRead   error // of its read func
-	}{
-		{name: "OK", m: msg(ordersv1.EventOrderCreated), wantQueued: true},
-		{name: "ErrUnknownTypeNotPipelined", m: msg("OrderShipped"), wantErr: inbox.ErrNotPipelined},
-		{name: "ErrUndecodableNotPipelined", m: inbox.Message{EventID: uuid.New(), Type: ordersv1.EventOrderCreated, Value: []byte("{")}, wantErr: inbox.ErrNotPipelined},
-		{name: "ErrStoreAtRead", m: msg(ordersv1.EventOrderCreated), storeErr: dbErr, wantQueued: true, wantRead: dbErr},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			store := &fakeStore{err: tt.storeErr}
-			a, err := New(store, stacktest.Logger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			read, err := a.Pipelines().Pipeline(context.Background(), tt.m, &pgx.Batch{})
-			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-				t.Fatalf("Pipeline() error = %v, want %v", err, tt.wantErr)
-			}
-			var want []payments.OrderCreated
-			if tt.wantQueued {
-				want = []payments.OrderCreated{{OrderID: id, UserID: "alice", Amount: 150, Currency: "RUB"}}
-			}
-			if diff := cmp.Diff(want, store.queued); diff != "" {
-				t.Errorf("orders queued (-want +got):\n%s", diff)
-			}
-			if err != nil {
-				return
-			}
-			if store.traceparent != "00-trace-span-01" {
-				t.Errorf("traceparent = %q, want the message's", store.traceparent)
-			}
-			if err := read(nil); !errors.Is(err, tt.wantRead) || (err == nil) != (tt.wantRead == nil) {
-				t.Errorf("read() error = %v, want %v", err, tt.wantRead)
-			}
-		})
-	}
-}
-
-func TestHandlers(t *testing.T) {
+func TestEffects(t *testing.T) {
 	id := uuid.New()
 	good := []byte(`{"orderId":"` + id.String() + `","userId":"alice","amount":"150","currency":"RUB"}`)
 	msg := func(typ string) inbox.Message {
@@ -123,7 +61,7 @@ func TestHandlers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = a.Handlers().Apply(context.Background(), nil, tt.m)
+			err = a.Effects().Apply(context.Background(), nil, tt.m)
 			if gotErr := err != nil; gotErr != tt.wantErr {
 				t.Fatalf("Apply() error = %v, want error %t", err, tt.wantErr)
 			}
@@ -144,13 +82,13 @@ func TestHandlers(t *testing.T) {
 	}
 }
 
-func TestHandlersTable(t *testing.T) {
+func TestEffectsTable(t *testing.T) {
 	a, err := New(&fakeStore{}, stacktest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var types []string
-	for typ := range a.Handlers() {
+	for typ := range a.Effects() {
 		types = append(types, typ)
 	}
 	slices.Sort(types)
@@ -183,7 +121,7 @@ func TestTraceparentOfConsumerSpan(t *testing.T) {
 		Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(tracing.FromTraceparent(context.Background(), m.Traceparent), "process")
 	defer span.End()
-	if err := a.Handlers().Apply(ctx, nil, m); err != nil {
+	if err := a.Effects().Apply(ctx, nil, m); err != nil {
 		t.Fatal(err)
 	}
 	want := "00-0af7651916cd43dd8448eb211c80319c-" + span.SpanContext().SpanID().String() + "-01"

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"shop/cdc/inbox"
 	"shop/cdc/outbox"
 	"shop/payments"
 	"shop/proto/limits"
@@ -15,87 +16,65 @@ import (
 )
 
 // PayOrder decides the payment of order within tx (the inbox consumer's
-// transaction, which already holds the event id in the inbox):
+// transaction, which already holds the event id in the inbox), as
+// QueuePayOrder queues it, and returns the decision.
+func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, traceparent string) (payments.Outcome, error) {
+	var out payments.Outcome
+	err := inbox.Run(ctx, tx, func(q *inbox.Queue) error {
+		return s.QueuePayOrder(q, order, traceparent, func(o payments.Outcome, err error) error {
+			out = o
+			return err
+		})
+	})
+	return out, err
+}
+
+// QueuePayOrder queues on q the payment of order, in the inbox consumer's
+// transaction (an inbox.EffectFunc's statements), and calls decided with
+// the decision once read:
 //
 //   - an order already decided (its OrderCreated re-sent under a new event
 //     id) keeps its decision: nothing is debited, the recorded outcome is
-//     published again and returned with Replayed set;
+//     published again and passed with Replayed set;
 //   - no account: PaymentFailed(ACCOUNT_NOT_FOUND);
 //   - balance < amount: PaymentFailed(INSUFFICIENT_FUNDS), balance and ledger
 //     untouched;
 //   - otherwise the balance is debited, a DEBIT ledger row (unique per order)
 //     written, PaymentSucceeded.
 //
-// The decision is recorded in payment_outcomes and its event in the outbox
-// (aggregateid = user id), both in tx. traceparent, if any, travels with the
-// event. An invalid order, or one that contradicts the recorded decision
-// (other user or amount), is a fault.Invalid error: it can never be applied.
-// Any other error is transient and tx must be rolled back.
-//
-// All of it is one statement, one round trip (payOrderSQL): the event of
-// each possible decision is encoded beforehand, and the statement inserts
-// the one it took.
-func (s *Store) PayOrder(ctx context.Context, tx pgx.Tx, order payments.OrderCreated, traceparent string) (payments.Outcome, error) {
-	p, err := s.payOrder(order, traceparent)
-	if err != nil {
-		return payments.Outcome{}, err
-	}
-	return p.scan(tx.QueryRow(ctx, payOrderSQL, p.args...))
-}
-
-// QueuePayOrder queues PayOrder's statement for order on b, to be sent in
-// the inbox consumer's transaction with others (inbox.PipelineFunc), and
-// returns the function that reads its result from the sent batch: what
-// PayOrder would have returned.
-func (s *Store) QueuePayOrder(b *pgx.Batch, order payments.OrderCreated, traceparent string) (func(pgx.BatchResults) (payments.Outcome, error), error) {
-	p, err := s.payOrder(order, traceparent)
-	if err != nil {
-		return nil, err
-	}
-	b.Queue(payOrderSQL, p.args...)
-	return func(br pgx.BatchResults) (payments.Outcome, error) { return p.scan(br.QueryRow()) }, nil
-}
-
-// payOrderStmt is payOrderSQL for one order, ready to send.
-type payOrderStmt struct {
-	order payments.OrderCreated
-	args  []any
-}
-
-// payOrder validates order and builds its statement: the event of every
-// possible decision encoded beforehand, under one new event id.
-func (s *Store) payOrder(order payments.OrderCreated, traceparent string) (payOrderStmt, error) {
+// The decision is recorded in payment_outcomes (one statement,
+// payOrderSQL) and its event queued in the outbox (aggregateid = user id)
+// once decided, through shop/cdc/outbox. traceparent, if any, travels with
+// the event. An invalid order is a fault.Invalid error of QueuePayOrder;
+// one that contradicts the recorded decision (other user or amount) is
+// passed to decided as a fault.Invalid error, and no event is queued: it
+// can never be applied. A database error is passed to decided too; what
+// decided returns is the callback's error, and any error means the
+// transaction must be rolled back.
+func (s *Store) QueuePayOrder(q *inbox.Queue, order payments.OrderCreated, traceparent string, decided func(payments.Outcome, error) error) error {
 	if err := order.Validate(); err != nil {
-		return payOrderStmt{}, err
+		return err
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return payOrderStmt{}, fmt.Errorf("new event id: %w", err)
-	}
-	// Succeeded, insufficient funds, no account, and a recorded failure
-	// without a reason (not written by this code; published as before, with
-	// the reason unspecified).
-	var events [4]outbox.Row
-	for i, o := range []payments.Outcome{
-		{Status: payments.PaymentSucceeded},
-		{Status: payments.PaymentFailed, Reason: payments.FailureInsufficientFunds},
-		{Status: payments.PaymentFailed, Reason: payments.FailureAccountNotFound},
-		{Status: payments.PaymentFailed},
-	} {
-		o.OrderID, o.UserID, o.Amount = order.OrderID, order.UserID, order.Amount
-		if events[i], err = outcomeEvent(id, o, traceparent).Row(); err != nil {
-			return payOrderStmt{}, fmt.Errorf("publish outcome of order %s: %w", order.OrderID, err)
+	q.Queue(payOrderSQL, order.UserID, order.Amount, order.OrderID, s.clock()).QueryRow(func(row pgx.Row) error {
+		out, err := scanDecision(row, order)
+		if err != nil {
+			return decided(out, err)
 		}
-	}
-	return payOrderStmt{order: order, args: []any{order.UserID, order.Amount, order.OrderID, s.clock(),
-		id, paymentsv1.AggregateType, events[0].Traceparent, events[0].Type, events[1].Type,
-		events[0].Payload, events[1].Payload, events[2].Payload, events[3].Payload,
-	}}, nil
+		id, err := uuid.NewV7()
+		if err != nil {
+			return decided(out, fmt.Errorf("new event id: %w", err))
+		}
+		if err := outbox.Queue(q, outcomeEvent(id, out, traceparent)); err != nil {
+			return decided(out, fmt.Errorf("publish outcome of order %s: %w", order.OrderID, err))
+		}
+		return decided(out, nil)
+	})
+	return nil
 }
 
-// scan reads the statement's row: the decision, or an error.
-func (p payOrderStmt) scan(row pgx.Row) (payments.Outcome, error) {
-	order := p.order
+// scanDecision reads payOrderSQL's row for order: the decision, or an
+// error.
+func scanDecision(row pgx.Row, order payments.OrderCreated) (payments.Outcome, error) {
 	var (
 		status, prevUser string
 		reason           *string
@@ -107,7 +86,7 @@ func (p payOrderStmt) scan(row pgx.Row) (payments.Outcome, error) {
 	// the whole transaction, debit included, rolls back and the retry finds
 	// the recorded decision.
 	if err := row.Scan(&status, &reason, &replayed, &prevUser, &prevAmount); err != nil {
-		return payments.Outcome{}, fmt.Errorf("pay order %s (decision, debit, outcome, event): %w", order.OrderID, err)
+		return payments.Outcome{}, fmt.Errorf("pay order %s (decision, debit, outcome): %w", order.OrderID, err)
 	}
 	if replayed && (prevUser != order.UserID || prevAmount != order.Amount) {
 		return payments.Outcome{}, fault.Errorf(fault.Invalid, "order %s was decided for user %q amount %d, event says user %q amount %d",
@@ -121,18 +100,15 @@ func (p payOrderStmt) scan(row pgx.Row) (payments.Outcome, error) {
 	return decided, nil
 }
 
-// payOrderSQL is PayOrder's statement. $1 user, $2 amount, $3 order, $4 now;
-// the event: $5 id, $6 aggregate type, $7 traceparent, $8 and $9 the types
-// of success and failure, $10 to $13 the payloads of success, insufficient
-// funds, no account and a failure without a reason.
+// payOrderSQL decides an order's payment. $1 user, $2 amount, $3 order, $4
+// now.
 //
 // prev is the recorded decision, if any. Without one, debit takes the amount
 // when the balance covers it, and the decision follows (no account is told
 // from too little money by the account's row in the statement's snapshot).
-// The ledger row, the recorded outcome and the event are inserted as
-// decided; a replay inserts only the event, and only when the order agrees
-// with the recorded decision (PayOrder fails the other case). Postgres runs
-// every data-modifying part exactly once, in one snapshot.
+// The ledger row and the recorded outcome are inserted as decided; a
+// replay inserts nothing. Postgres runs every data-modifying part exactly
+// once, in one snapshot.
 const payOrderSQL = `WITH prev AS (
 		SELECT user_id, amount, status, reason FROM payment_outcomes WHERE order_id = $3
 	), debit AS (
@@ -155,16 +131,6 @@ const payOrderSQL = `WITH prev AS (
 	), outcome AS (
 		INSERT INTO payment_outcomes (order_id, user_id, amount, status, reason, created_at)
 		SELECT $3, $1, $2, status, reason, $4 FROM decision WHERE NOT replayed
-	), event AS (
-		INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent)
-		SELECT $5, $6::text, $1,
-			CASE WHEN status = 'SUCCEEDED' THEN $8::text ELSE $9::text END,
-			CASE WHEN status = 'SUCCEEDED' THEN $10::jsonb
-				WHEN reason = 'INSUFFICIENT_FUNDS' THEN $11::jsonb
-				WHEN reason = 'ACCOUNT_NOT_FOUND' THEN $12::jsonb
-				ELSE $13::jsonb END,
-			$7::text
-		FROM decision WHERE NOT replayed OR (prev_user = $1 AND prev_amount = $2)
 	)
 	SELECT status, reason, replayed, coalesce(prev_user, ''), coalesce(prev_amount, 0) FROM decision`
 

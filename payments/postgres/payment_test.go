@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"shop/cdc/inbox"
 	"shop/payments"
 	"shop/payments/postgres"
 	"shop/service/fault"
@@ -264,30 +265,26 @@ func TestQueuePayOrder(t *testing.T) {
 		want[i].OrderID, want[i].UserID, want[i].Amount = o.OrderID, o.UserID, o.Amount
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		var reads []func(pgx.BatchResults) (payments.Outcome, error)
-		for _, o := range orders {
-			read, err := s.QueuePayOrder(b, o, "00-trace-span-01")
-			if err != nil {
-				return err
+		return inbox.Run(ctx, tx, func(q *inbox.Queue) error {
+			for i, o := range orders {
+				err := s.QueuePayOrder(q, o, "00-trace-span-01", func(got payments.Outcome, err error) error {
+					if diff := cmp.Diff(want[i], got); err == nil && diff != "" {
+						t.Errorf("order %d (-want +got):\n%s", i, diff)
+					}
+					return err
+				})
+				if err != nil {
+					return err
+				}
 			}
-			reads = append(reads, read)
-		}
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		for i, read := range reads {
-			got, err := read(br)
-			if err != nil {
-				return err
-			}
-			if diff := cmp.Diff(want[i], got); diff != "" {
-				t.Errorf("order %d (-want +got):\n%s", i, diff)
-			}
-		}
-		return br.Close()
+			return nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := stacktest.Count(t, pool, `SELECT count(*) FROM outbox`); got != len(orders) {
+		t.Errorf("outbox rows = %d, want %d", got, len(orders))
 	}
 	if got := balance(t, pool, "alice"); got != 40 {
 		t.Errorf("balance = %d, want 40", got)
@@ -307,7 +304,7 @@ func TestQueuePayOrder(t *testing.T) {
 		t.Errorf("balance after replays = %d, want 40", got)
 	}
 	assertConsistent(t, pool)
-	if _, err := s.QueuePayOrder(&pgx.Batch{}, payments.OrderCreated{UserID: "alice", Amount: -1}, ""); fault.KindOf(err) != fault.Invalid {
+	if err := s.QueuePayOrder(&inbox.Queue{}, payments.OrderCreated{UserID: "alice", Amount: -1}, "", nil); fault.KindOf(err) != fault.Invalid {
 		t.Errorf("QueuePayOrder(invalid) error = %v, want fault.Invalid", err)
 	}
 }

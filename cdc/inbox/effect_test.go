@@ -4,15 +4,14 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/sourcecontextpb"
 )
 
-func TestHandlersApply(t *testing.T) {
+func TestEffectsApply(t *testing.T) {
 	var called string
-	h := Handlers{
-		"A": func(context.Context, pgx.Tx, Message) error { called = "A"; return nil },
-		"B": func(context.Context, pgx.Tx, Message) error { called = "B"; return nil },
+	h := Effects{
+		"A": func(context.Context, *Queue, Message) error { called = "A"; return nil },
+		"B": func(context.Context, *Queue, Message) error { called = "B"; return nil },
 	}
 	tests := []struct {
 		name            string
