@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -110,22 +111,20 @@ func drain(ch <-chan *sarama.ConsumerMessage, batch []*sarama.ConsumerMessage, m
 // failures with backoff, each retry in a transaction of its own, until it
 // commits (nil) or ctx is cancelled (ctx's error).
 func (h *handler) applyWithRetry(ctx context.Context, batch []*sarama.ConsumerMessage) error {
-	b := newBackOff()
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := h.commits.submit(ctx, batch, attempt > 0)
-		if err == nil {
-			return nil
+		if err != nil && ctx.Err() != nil {
+			return struct{}{}, backoff.Permanent(ctx.Err())
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(newBackOff()), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, _ time.Duration) {
 		h.c.log.Error("apply batch failed, retrying",
 			slog.Int("partition", int(batch[0].Partition)), slog.Int64("first_offset", batch[0].Offset),
 			slog.Int("messages", len(batch)), slog.Int("attempt", attempt), slog.Any("error", err))
-		if !sleep(ctx, b.NextBackOff()) {
-			return ctx.Err()
-		}
-	}
+		attempt++
+	}))
+	return err
 }
 
 // applyBatch runs one transaction over batch and returns how many messages

@@ -271,15 +271,3 @@ func (c *Consumer) retrying(msg string) []backoff.RetryOption {
 		}),
 	}
 }
-
-// sleep waits d or until ctx is done; it reports whether the full d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
