@@ -47,7 +47,7 @@ const pageStepTimeout = time.Minute
 // where it stopped. The browser reaches the gateway through a proxy that can
 // drop the stream. Screenshots are kept in the directory the test logs
 // ($TEST_ARTIFACTS/TestShopperPage when set); with SHOP_PAGE_SCREENSHOT=path
-// the final one is also written there (docs/page.png for the README).
+// the final one is also written there (docs/page.png, shown in docs/architecture.md).
 func TestShopperPage(t *testing.T) {
 	s := startShop(t, system.Options{})
 	proxy := newStreamProxy(t, s.URL)

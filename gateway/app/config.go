@@ -83,7 +83,7 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Auth is how the gateway establishes the caller (README.md, "Identity").
+// Auth is how the gateway establishes the caller (docs/security.md, "Identity").
 // In jwt mode a bearer token is verified with the keys of a JWK Set (a URL
 // or a file) or an HS256 secret, and must carry Issuer and Audience.
 type Auth struct {

@@ -80,10 +80,10 @@ func TestLoadConfig(t *testing.T) {
 func TestDefaultConfigMatchesContract(t *testing.T) {
 	c := DefaultConfig()
 	if c.HTTPAddr != "127.0.0.1:8080" || c.Orders.GRPCAddr != "127.0.0.1:9101" || c.Payments.GRPCAddr != "127.0.0.1:9102" || c.BackendTimeout != 3*time.Second || c.Process.LogLevel != slog.LevelInfo {
-		t.Errorf("defaults %+v differ from docs/CONTRACTS.md", c)
+		t.Errorf("defaults %+v differ from docs/configuration.md", c)
 	}
 	if c.Auth.Mode != service.AuthJWT || c.Auth.Leeway != 30*time.Second || c.RateLimit != 0 {
-		t.Errorf("auth mode %q, leeway %s, rate limit %v; want jwt, 30s, 0 (README.md)", c.Auth.Mode, c.Auth.Leeway, c.RateLimit)
+		t.Errorf("auth mode %q, leeway %s, rate limit %v; want jwt, 30s, 0 (docs/configuration.md)", c.Auth.Mode, c.Auth.Leeway, c.RateLimit)
 	}
 	// jwt mode needs a key source: the defaults alone are refused, header
 	// mode is complete.

@@ -23,7 +23,7 @@ import (
 // The fakes below stand in for the orders and payments services so that
 // the gateway's HTTP behaviour and error mapping can be tested without a
 // database. They follow the services' gRPC contract (proto comments and
-// docs/CONTRACTS.md), including error reasons and idempotent replay; the
+// docs/architecture.md), including error reasons and idempotent replay; the
 // full-stack tests run the real services.
 
 var fakeNow = time.Date(2025, 1, 2, 15, 4, 5, 123456000, time.UTC)

@@ -3,7 +3,7 @@
 -- publication. Applied after each database's own migrations.
 
 -- Debezium's default outbox layout plus a traceparent header column. Rows are
--- kept for the retention period and then purged (see README, "Outbox"), so
+-- kept for the retention period and then purged (docs/architecture.md, "Outbox retention"), so
 -- that rows written before a connector's first start are snapshotted.
 CREATE TABLE outbox (
     id            uuid        PRIMARY KEY,

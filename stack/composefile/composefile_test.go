@@ -18,7 +18,7 @@ import (
 
 const file = "../../docker-compose.yml"
 
-// The variables each service's code reads (see docs/CONTRACTS.md and each
+// The variables each service's code reads (see docs/configuration.md and each
 // app.Config): the file must set them, since the code's defaults point at
 // 127.0.0.1 and containers reach each other by service name.
 var wantEnv = map[string][]string{

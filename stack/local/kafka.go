@@ -134,8 +134,7 @@ func startKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Proces
 	// fresh their metadata is. Each append is a write and an fsync of the
 	// metadata log and wakes the raft and controller threads: about 1 % of
 	// a core at rest here. This node is the only controller and broker, and
-	// nothing reads those freshness metrics, so once in 5 s is enough
-	// (bench/README.md, "Kafka's metadata no-ops").
+	// nothing reads those freshness metrics, so once in 5 s is enough.
 	props := fmt.Sprintf(`process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
@@ -193,7 +192,7 @@ log.retention.hours=168
 // POST /api/v1/orders: when the cores are short, the scheduler serves the
 // waiting request first and the events a moment later, instead of both
 // alike. At 5 the JVMs weigh about a third of a default process
-// (bench/README.md, "The event pipeline at nice 5").
+// (docs/performance.md, "How `make run` shares the cores").
 const pipelineNice = 5
 
 // CreateTopics creates each topic with the given partitions unless it exists.

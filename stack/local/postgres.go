@@ -81,7 +81,7 @@ func runAs() (*syscall.Credential, error) {
 // DefaultMaxSlotWALKeepSize bounds the WAL that a replication slot may hold
 // back: a connector that falls further behind has its slot invalidated and
 // must snapshot again, in exchange for a disk that never fills up with WAL.
-// See README.md, "What survives what", for the trade-off.
+// See docs/faults.md, "WAL: kept, but bounded", for the trade-off.
 const DefaultMaxSlotWALKeepSize = "10GB"
 
 // StartPostgres initializes the cluster on first use and starts it with

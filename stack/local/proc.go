@@ -322,7 +322,7 @@ func logStart(log *slog.Logger, component string, attrs ...any) time.Time {
 //
 // Why: Debezium's change-event queue waits for records in whole
 // milliseconds and spins through the fraction of a millisecond left of
-// each poll interval (bench/README.md, "Kafka Connect at rest"): with the
+// each poll interval (docs/performance.md, "At rest"): with the
 // default slack, that spin is most of what an idle connector costs.
 func startWithTimerSlack(cmd *exec.Cmd, slack time.Duration) error {
 	if slack <= 0 {

@@ -42,8 +42,8 @@ func Build(ctx context.Context, root, bin string, log *slog.Logger, services ...
 // and Kafka Connect, and each of them needs a fraction of one: with one P
 // the Go scheduler has no idle P to wake and spin for each goroutine that
 // becomes runnable (a socket read, a channel send), which cost the
-// services 5 to 15 % of their CPU per order (bench/README.md, "One P per
-// service"). A service that needs more than a core gets more instances
+// services 5 to 15 % of their CPU per order (docs/performance.md, "How `make run`
+// shares the cores"). A service that needs more than a core gets more instances
 // (OrdersInstances, PaymentsInstances) or a GOMAXPROCS of its own.
 const serviceGOMAXPROCS = "1"
 

@@ -15,8 +15,8 @@ import (
 	"shop/stack/local"
 )
 
-// config is everything `stack` reads from the environment (README.md,
-// "Configuration"). The services' addresses and the topics are the shared
+// config is everything `stack` reads from the environment (docs/configuration.md,
+// "Variables"). The services' addresses and the topics are the shared
 // pieces of shop/service, with the defaults the services themselves use, so
 // the stack starts, checks and wires the services where they look by
 // default.

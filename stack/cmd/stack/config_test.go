@@ -45,14 +45,14 @@ func TestLoadConfigDefaultsAreTheServices(t *testing.T) {
 	}
 	if c.GatewayAdmin.Addr != "127.0.0.1:9110" || c.OrdersAdmin.Addr != "127.0.0.1:9111" || c.PaymentsAdmin.Addr != "127.0.0.1:9112" ||
 		c.ConnectMetricsPort != 9113 || c.KafkaMetricsPort != 9114 {
-		t.Errorf("admin %q %q %q, metrics ports connect %d kafka %d: defaults differ from README.md",
+		t.Errorf("admin %q %q %q, metrics ports connect %d kafka %d: defaults differ from docs/configuration.md",
 			c.GatewayAdmin.Addr, c.OrdersAdmin.Addr, c.PaymentsAdmin.Addr, c.ConnectMetricsPort, c.KafkaMetricsPort)
 	}
 	if c.OrdersInstances != 1 || c.PaymentsInstances != 1 {
 		t.Errorf("instances %d, %d; want 1 each", c.OrdersInstances, c.PaymentsInstances)
 	}
 	if c.Gateway.HTTPAddr != "127.0.0.1:8080" || c.TopicPartitions != 6 || c.PostgresPort != 5432 || c.ConnectPort != 8083 {
-		t.Errorf("gateway %q, partitions %d, postgres %d, connect %d: defaults differ from README.md", c.Gateway.HTTPAddr, c.TopicPartitions, c.PostgresPort, c.ConnectPort)
+		t.Errorf("gateway %q, partitions %d, postgres %d, connect %d: defaults differ from docs/configuration.md", c.Gateway.HTTPAddr, c.TopicPartitions, c.PostgresPort, c.ConnectPort)
 	}
 }
 

@@ -6,7 +6,7 @@
 //	stack test-env -- CMD...  start a throwaway stack, run CMD with STACK_TEST_* set, stop it
 //	stack token [-ttl D] USER a development bearer token for USER (AUTH_MODE=jwt, the default of `stack run`)
 //
-// Configuration comes from the environment; see README.md.
+// Configuration comes from the environment; see docs/configuration.md.
 package main
 
 import (
