@@ -26,9 +26,8 @@
 // merged transaction's error.
 //
 // orders/postgres commits order creations through it, cdc/inbox the
-// consumers' batches. It lives in the sql module beside the other Postgres
-// helpers that both already depend on, so no module gains a dependency; it
-// knows nothing of SQL itself (the commit func runs the transaction) and
+// consumers' batches. It lives beside the other Postgres helpers (sql) that
+// both already use; it knows nothing of SQL itself (the commit func runs the transaction) and
 // is safe for concurrent use.
 package groupcommit
 
