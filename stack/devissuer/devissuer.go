@@ -6,9 +6,9 @@
 // It belongs to the development stack, which creates the key on the first
 // `make run` and signs `stack token`'s tokens with it; the gateway's
 // POST /dev/token (mounted only with AUTH_DEV_ISSUER_KEY) signs with the
-// same key. It lives in the stack's module because the gateway's module
-// already requires that one, which could not require the gateway's without
-// a cycle between the two.
+// same key. It lives beside the stack, in the root module, because the
+// gateway's module already requires that one, which could not require the
+// gateway's without a cycle between the two.
 package devissuer
 
 import (
