@@ -9,8 +9,9 @@ export PATH := $(BIN):$(PATH)
 STATICCHECK_VERSION := v0.8.2
 SWAG_VERSION        := v1.16.6
 PROMTOOL_VERSION    := v0.316.0
+BUF_VERSION         := v1.75.0
 
-.PHONY: stack run infra test test-go check-generated check-alerts lint tools proto swagger bench bench-telemetry bench-streams clean fetch faults fuzz fuzz-tools
+.PHONY: stack run infra test test-go check-generated check-alerts check-compat lint tools proto swagger bench bench-telemetry bench-streams clean fetch faults fuzz fuzz-tools
 
 # The stack's own launcher, rebuilt every time (go's build cache makes that cheap).
 stack:
@@ -28,8 +29,8 @@ infra: stack
 fetch: stack
 	@$(BIN)/stack fetch
 
-## test: generated code is fresh, lint is clean, then every test against one shared throwaway stack
-test: tools fuzz-tools check-generated lint check-alerts stack
+## test: generated code is fresh, lint is clean, proto/ is compatible with the baseline, then every test against one shared throwaway stack
+test: tools fuzz-tools check-generated lint check-alerts check-compat stack
 	$(BIN)/stack test-env -- $(MAKE) --no-print-directory test-go
 
 test-go:
@@ -39,6 +40,10 @@ test-go:
 check-alerts: $(BIN)/promtool
 	promtool check rules monitoring/alerts.yml
 	promtool test rules monitoring/alerts_test.yml
+
+## check-compat: proto/ stays wire- and JSON-compatible with the release in production (compat/BASELINE; docs/upgrades.md)
+check-compat: $(BIN)/buf
+	go run ./compat/cmd/checkcompat -buf $(BIN)/buf
 
 ## lint: gofmt, go vet, staticcheck
 lint: tools
@@ -79,6 +84,10 @@ $(BIN)/staticcheck:
 $(BIN)/promtool:
 	@echo "building promtool $(PROMTOOL_VERSION) (a few minutes, once)"
 	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+$(BIN)/buf:
+	@echo "building the Buf CLI $(BUF_VERSION) (a few minutes, once)"
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 
 $(BIN)/swag:
 	GOBIN=$(BIN) go install github.com/swaggo/swag/cmd/swag@$(SWAG_VERSION)
