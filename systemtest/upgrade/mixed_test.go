@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"shop/audit"
+	"shop/bench/load"
 	"shop/service"
 	schema "shop/sql"
 	"shop/stack/local"
@@ -145,7 +146,12 @@ func (sh *shop) run(t *testing.T, p phase, prefix string) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sent := sh.place(ctx, t, newClient(url), prefix)
+	c, err := load.NewClient(url, senders, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sent := sh.place(ctx, t, c, prefix)
 	sh.waitSettled(t, prefix, sent)
 	sh.checkOutcome(t, prefix, sent)
 	sh.checkBooks(ctx, t)
@@ -243,14 +249,14 @@ func users(prefix string) []user {
 
 // place opens the accounts of the phase's users and places their orders
 // through the gateway, senders at a time, and returns the number placed.
-func (sh *shop) place(ctx context.Context, t *testing.T, c *client, prefix string) int {
+func (sh *shop) place(ctx context.Context, t *testing.T, c *load.Client, prefix string) int {
 	t.Helper()
 	us := users(prefix)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(senders)
 	for _, u := range us {
 		if u.funds > 0 {
-			g.Go(func() error { return c.openAccount(gctx, u.id, u.funds) })
+			g.Go(func() error { return c.OpenAccount(gctx, u.id, u.funds) })
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -261,7 +267,10 @@ func (sh *shop) place(ctx context.Context, t *testing.T, c *client, prefix strin
 	for i := range ordersPerUser {
 		for _, u := range us {
 			g.Go(func() error {
-				_, err := c.createOrder(gctx, u.id, u.amount(i))
+				o, err := c.CreateOrder(gctx, u.id, u.amount(i), "mixed-version test")
+				if err == nil && o.Status != "PENDING" {
+					err = fmt.Errorf("new order %s of %s: status %s, want PENDING", o.ID, u.id, o.Status)
+				}
 				return err
 			})
 		}
