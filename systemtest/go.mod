@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	shop v0.0.0
+	shop/bench v0.0.0
 	github.com/IBM/sarama v1.61.1
 	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/chromedp/cdproto v0.159.0
@@ -152,3 +153,5 @@ replace shop/gateway => ../gateway
 replace shop/service => ../service
 
 replace shop => ../
+
+replace shop/bench => ../bench
