@@ -67,8 +67,11 @@ func (db Database) sets() ([]string, error) {
 	return nil, fmt.Errorf("unknown database %q", db)
 }
 
-func load(set string) ([]migration, error) {
-	entries, err := fs.ReadDir(files, set)
+func load(set string) ([]migration, error) { return readSet(files, set) }
+
+// readSet reads the migration set set from fsys, in the order it applies.
+func readSet(fsys fs.FS, set string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, set)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations %s: %w", set, err)
 	}
@@ -79,7 +82,7 @@ func load(set string) ([]migration, error) {
 		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
 			return nil, fmt.Errorf("migration %s/%s: name must be NNNN_name.sql", set, e.Name())
 		}
-		b, err := files.ReadFile(path.Join(set, e.Name()))
+		b, err := fs.ReadFile(fsys, path.Join(set, e.Name()))
 		if err != nil {
 			return nil, err
 		}
