@@ -2,7 +2,10 @@
 // applies them as each database's owner role with the privileges of its
 // runtime role (Migrate, Grant), and opens the runtime role's pool after
 // checking the schema (Open). Each database gets the CDC set (outbox,
-// inbox, dead letters, heartbeat, publication) and its own set.
+// inbox, dead letters, heartbeat, publication) and its own set. Every
+// migration expands or contracts the schema, and says which on its first
+// line, so that the previous release keeps running on it during a rolling
+// upgrade (docs/upgrades.md); Open accepts a schema newer than its binary.
 package schema
 
 import (
