@@ -2,7 +2,10 @@
 // applies them as each database's owner role with the privileges of its
 // runtime role (Migrate, Grant), and opens the runtime role's pool after
 // checking the schema (Open). Each database gets the CDC set (outbox,
-// inbox, dead letters, heartbeat, publication) and its own set.
+// inbox, dead letters, heartbeat, publication) and its own set. Every
+// migration expands or contracts the schema, and says which on its first
+// line, so that the previous release keeps running on it during a rolling
+// upgrade (docs/upgrades.md); Open accepts a schema newer than its binary.
 package schema
 
 import (
@@ -67,8 +70,11 @@ func (db Database) sets() ([]string, error) {
 	return nil, fmt.Errorf("unknown database %q", db)
 }
 
-func load(set string) ([]migration, error) {
-	entries, err := fs.ReadDir(files, set)
+func load(set string) ([]migration, error) { return readSet(files, set) }
+
+// readSet reads the migration set set from fsys, in the order it applies.
+func readSet(fsys fs.FS, set string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, set)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations %s: %w", set, err)
 	}
@@ -79,7 +85,7 @@ func load(set string) ([]migration, error) {
 		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
 			return nil, fmt.Errorf("migration %s/%s: name must be NNNN_name.sql", set, e.Name())
 		}
-		b, err := files.ReadFile(path.Join(set, e.Name()))
+		b, err := fs.ReadFile(fsys, path.Join(set, e.Name()))
 		if err != nil {
 			return nil, err
 		}

@@ -68,3 +68,46 @@ func TestOpenSessionTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// During a rolling upgrade the schema is migrated before the new binaries
+// start, so the previous release's binaries run on a schema newer than
+// they know: Open accepts it. A binary newer than its database (a
+// migration it needs is missing) is refused with a message saying what to
+// do.
+func TestOpenSchemaAcrossVersions(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  string // run as the owner on a migrated database
+		wantErr []string
+	}{
+		{name: "NewerMigrationAccepted", change: `ALTER TABLE orders ADD COLUMN note text;
+			INSERT INTO schema_migrations (set_name, version, name) VALUES ('orders', 9999, '9999_from_a_newer_release.sql'),
+				('cdc', 9999, '9999_from_a_newer_release.sql')`},
+		{name: "OlderSchemaRefused", change: `DELETE FROM schema_migrations WHERE set_name = 'orders' AND version = 6`,
+			wantErr: []string{"migrations not applied: orders/0006_order_created_notify_after_commit.sql", "migrate the database as orders_owner first"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := stacktest.Get(t).NewDatabase(t, schema.Orders)
+			ctx := context.Background()
+			if _, err := db.Owner.Exec(ctx, tt.change); err != nil {
+				t.Fatal(err)
+			}
+			pool, err := schema.Open(ctx, db.URL, schema.Orders)
+			if err == nil {
+				pool.Close()
+			}
+			switch {
+			case len(tt.wantErr) == 0 && err != nil:
+				t.Fatalf("Open(): %v, want nil", err)
+			case len(tt.wantErr) > 0 && err == nil:
+				t.Fatalf("Open(): nil, want an error containing %q", tt.wantErr)
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Open(): %v, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}

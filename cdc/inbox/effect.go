@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -54,13 +55,23 @@ type EffectFunc func(ctx context.Context, q *Queue, m Message) error
 // to a consumer is one entry here.
 type Effects map[string]EffectFunc
 
+// ErrUnknownEventType is the reason of a message whose event type the
+// consumer does not know (errors.Is). During a rolling upgrade a newer
+// producer may emit a new type before every consumer knows it: such a
+// message is dead-lettered, not skipped, so that once the consumer is
+// upgraded an operator replays it (shopctl dead-letters replay) and its
+// effect is applied after all (docs/upgrades.md, "Events a consumer does
+// not know yet").
+var ErrUnknownEventType = errors.New("unknown event type")
+
 // Effect is the EffectFunc of the table: it calls the entry of m.Type. A
-// message of a type the table does not know can never be applied: it is
-// Undecodable.
+// message of a type the table does not know cannot be applied by this
+// release: it is Undecodable with ErrUnknownEventType, and names the type.
 func (e Effects) Effect(ctx context.Context, q *Queue, m Message) error {
 	effect, ok := e[m.Type]
 	if !ok {
-		return Undecodable(fmt.Errorf("unknown event type %q", m.Type))
+		return Undecodable(fmt.Errorf("%w %q: this release of the consumer does not apply it; replay the dead letter once a release that knows it runs",
+			ErrUnknownEventType, m.Type))
 	}
 	return effect(ctx, q, m)
 }

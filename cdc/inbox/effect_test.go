@@ -2,6 +2,9 @@ package inbox
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/sourcecontextpb"
@@ -18,11 +21,12 @@ func TestEffectsApply(t *testing.T) {
 		typ             string
 		wantCalled      string
 		wantUndecodable bool
+		wantUnknownType bool
 	}{
 		{name: "A", typ: "A", wantCalled: "A"},
 		{name: "B", typ: "B", wantCalled: "B"},
-		{name: "ErrUnknownType", typ: "C", wantUndecodable: true},
-		{name: "ErrNoType", typ: "", wantUndecodable: true},
+		{name: "ErrUnknownType", typ: "C", wantUndecodable: true, wantUnknownType: true},
+		{name: "ErrNoType", typ: "", wantUndecodable: true, wantUnknownType: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,6 +34,12 @@ func TestEffectsApply(t *testing.T) {
 			err := h.Apply(context.Background(), nil, Message{Type: tt.typ})
 			if got := IsUndecodable(err); got != tt.wantUndecodable {
 				t.Errorf("Apply() = %v, undecodable %t, want %t", err, got, tt.wantUndecodable)
+			}
+			if got := errors.Is(err, ErrUnknownEventType); got != tt.wantUnknownType {
+				t.Errorf("Apply() = %v, ErrUnknownEventType %t, want %t", err, got, tt.wantUnknownType)
+			}
+			if tt.wantUnknownType && !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.typ)) {
+				t.Errorf("Apply() = %v, want the type %q named", err, tt.typ)
 			}
 			if called != tt.wantCalled {
 				t.Errorf("called %q, want %q", called, tt.wantCalled)

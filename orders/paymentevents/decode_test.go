@@ -53,6 +53,11 @@ func TestDecode(t *testing.T) {
 			m:    msg("PaymentFailed", `{"orderId":"`+orderID.String()+`","userId":"u1","amount":"500","currency":"RUB","reason":"FAILURE_REASON_ACCOUNT_NOT_FOUND"}`),
 			want: orders.PaymentResult{EventID: eventID, OrderID: orderID, UserID: "u1", Amount: 500, Reason: orders.CancelReasonAccountNotFound},
 		},
+		{
+			name: "OKFailedUnknownFieldsIgnored",
+			m:    msg("PaymentFailed", `{"orderId":"`+orderID.String()+`","userId":"u1","amount":"500","currency":"RUB","reason":"FAILURE_REASON_INSUFFICIENT_FUNDS","retryAfter":"60s","detail":{"balance":"3"}}`),
+			want: orders.PaymentResult{EventID: eventID, OrderID: orderID, UserID: "u1", Amount: 500, Reason: orders.CancelReasonInsufficientFunds},
+		},
 		{name: "ErrUnknownType", m: msg("OrderCreated", `{}`), wantErr: true},
 		{name: "ErrEmptyType", m: msg("", `{}`), wantErr: true},
 		{name: "ErrGarbage", m: msg("PaymentSucceeded", `not json`), wantErr: true},

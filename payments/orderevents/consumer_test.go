@@ -289,6 +289,9 @@ func TestConsumerDeadLettersAndMovesOn(t *testing.T) {
 	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters`); got != 3 {
 		t.Errorf("dead letters = %d, want 3", got)
 	}
+	if got := stacktest.Count(t, f.db.Pool, `SELECT count(*) FROM dead_letters WHERE "offset" = $1 AND error LIKE '%unknown event type "OrderShipped"%'`, bad[2].offset); got != 1 {
+		t.Errorf("dead letters naming the unknown type = %d, want 1", got)
+	}
 	if got := stacktest.Count(t, f.db.Pool, `SELECT balance FROM accounts WHERE user_id = 'alice'`); got != 60 {
 		t.Errorf("balance = %d, want 60", got)
 	}

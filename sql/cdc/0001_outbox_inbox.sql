@@ -1,3 +1,4 @@
+-- expand
 -- The CDC plumbing, identical in both databases: the outbox Debezium tails,
 -- the inbox and dead letters of the consumer, the heartbeat table and the
 -- publication. Applied after each database's own migrations.

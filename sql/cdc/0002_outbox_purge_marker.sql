@@ -1,3 +1,4 @@
+-- expand
 -- What the outbox purge needs to delete only published rows (cdc/outbox,
 -- Purge): the id of each row's transaction, and a marker.
 

@@ -1,3 +1,4 @@
+-- expand
 -- Handling of dead letters by an operator (shopctl dead-letters): a dead
 -- letter is replayed (applied through the consumer's handlers and inbox) or
 -- discarded with a reason; the row stays, marked handled. Unhandled dead

@@ -1,3 +1,4 @@
+-- expand
 -- The orders database. Applied by the orders service at start (and by the
 -- test harness into a template database), as the service role.
 

@@ -1,3 +1,4 @@
+-- expand
 -- Payment results whose order was not visible when they were consumed (the
 -- order's commit decoded and paid before it is visible here, a failover, a
 -- restored backup): parked in the consumer's inbox transaction instead of

@@ -1,3 +1,4 @@
+-- expand
 -- The oldest order still PENDING, read every few seconds for the metric
 -- shop_orders_pending_oldest_seconds: the first entry of this small index
 -- (an order leaves it when it is paid or cancelled).

@@ -1,3 +1,4 @@
+-- expand
 -- The key of the page tokens' MAC (orders/pagetoken.go): one row, shared by
 -- every orders instance over this database, so that a token one instance
 -- issued is accepted by the others and no client can forge one. It is made

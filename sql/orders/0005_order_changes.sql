@@ -1,3 +1,4 @@
+-- expand
 -- The change log of orders, behind the status stream (orders.v1
 -- WatchOrders, GET /api/v1/orders/stream). Every insert of an order and
 -- every change of its status gets the user's next change number, is kept in

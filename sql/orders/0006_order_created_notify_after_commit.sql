@@ -1,3 +1,4 @@
+-- expand
 -- The creation of an order is announced after its commit, not in it.
 --
 -- A NOTIFY takes one cluster-wide lock at the commit (PreCommit_Notify) and

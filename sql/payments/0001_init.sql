@@ -1,3 +1,4 @@
+-- expand
 -- The payments database. Applied by the payments service at start (and by
 -- the test harness into a template database), as the service role.
 
