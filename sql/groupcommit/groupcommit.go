@@ -212,23 +212,33 @@ func (c *Committer[T]) withdraw(m *member[T]) bool {
 }
 
 // take appends to group the waiting members while the size of group's
-// merged members is below Max, and returns it. c.mu is held.
+// merged members is below Max, and returns it. A retry (an alone member)
+// never joins a group led by another: whoever leads runs every transaction
+// of its group before its own Do returns, so a slow or failing retry would
+// hold it back. A retry first in line leads a group of its own (take(nil));
+// one further back keeps its place and leads when it comes first, so that
+// retries are not passed over for good under load. c.mu is held.
 func (c *Committer[T]) take(group []*member[T]) []*member[T] {
-	n := 0
-	for _, m := range group {
-		if !m.alone {
+	if len(group) == 0 && len(c.waiting) > 0 && c.waiting[0].alone {
+		group = append(group, c.waiting[0])
+		c.waiting = c.waiting[1:]
+	} else {
+		n := 0
+		for _, m := range group {
 			n += c.cfg.Size(m.item)
 		}
-	}
-	i := 0
-	for ; i < len(c.waiting) && (c.cfg.Max == 0 || n < c.cfg.Max); i++ {
-		m := c.waiting[i]
-		group = append(group, m)
-		if !m.alone {
+		kept := c.waiting[:0]
+		for _, m := range c.waiting {
+			if m.alone || (c.cfg.Max != 0 && n >= c.cfg.Max) {
+				kept = append(kept, m)
+				continue
+			}
+			group = append(group, m)
 			n += c.cfg.Size(m.item)
 		}
+		clear(c.waiting[len(kept):])
+		c.waiting = kept
 	}
-	c.waiting = c.waiting[i:]
 	if len(c.waiting) == 0 {
 		c.waiting = nil
 	}

@@ -217,14 +217,24 @@ func TestCommit(t *testing.T) {
 			want: []tx{{0, "a"}, {4 * ms, "b,c"}, {4 * ms, "d"}},
 		},
 		{
-			name: "AWaitingRetryGoesAloneAfterTheMergedTransaction",
+			name: "AWaitingRetryGoesAloneInItsTurn",
 			cfg:  Config[string]{Slots: 1},
 			took: 2 * ms,
 			script: []submission{
 				{at: 0, item: "h"}, {at: 1 * ms, item: "a", alone: true}, {at: 1100 * time.Microsecond, item: "b"},
 				{at: 1200 * time.Microsecond, item: "c"},
 			},
-			want: []tx{{0, "h"}, {2 * ms, "b,c"}, {4 * ms, "a"}},
+			want: []tx{{0, "h"}, {2 * ms, "a"}, {4 * ms, "b,c"}},
+		},
+		{
+			name: "ARetryFurtherBackKeepsItsPlace",
+			cfg:  Config[string]{Slots: 1},
+			took: 2 * ms,
+			script: []submission{
+				{at: 0, item: "h"}, {at: 1 * ms, item: "b"}, {at: 1100 * time.Microsecond, item: "a", alone: true},
+				{at: 1200 * time.Microsecond, item: "c"}, {at: 3 * ms, item: "d"},
+			},
+			want: []tx{{0, "h"}, {2 * ms, "b,c"}, {4 * ms, "a"}, {6 * ms, "d"}},
 		},
 		{
 			name: "AFailedMergeIsTriedAgainMemberByMember",
@@ -311,6 +321,38 @@ func (h *holder) commit(ctx context.Context, items []string) error {
 		h.cancel()
 	}
 	return h.recorder.commit(ctx, items)
+}
+
+// TestALeaderDoesNotWaitForARetry: a caller whose group a retry waits
+// behind gets its outcome when its own transaction commits, not after the
+// retry's (which may wait on a lock or keep failing).
+func TestALeaderDoesNotWaitForARetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{start: time.Now(), took: 2 * ms, slow: time.Second}
+		c, err := New(Config[string]{Slots: 1}, r.commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = c.Do(context.Background(), "h") })
+		time.Sleep(ms)
+		var returned time.Duration
+		wg.Go(func() {
+			if err := c.Do(context.Background(), "b"); err != nil {
+				t.Errorf("Do(b): %v", err)
+			}
+			returned = time.Since(r.start)
+		})
+		time.Sleep(ms / 10)
+		wg.Go(func() { _ = c.DoAlone(context.Background(), "slow") })
+		wg.Wait()
+		if want := 4 * ms; returned != want {
+			t.Errorf("Do(b) returned at %v, want %v (its own transaction ran 2ms to 4ms)", returned, want)
+		}
+		if diff := gocmp.Diff([]tx{{0, "h"}, {2 * ms, "b"}, {4 * ms, "slow"}}, r.transactions()); diff != "" {
+			t.Errorf("transactions (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestContext checks what a submission's context does at each stage.
