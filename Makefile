@@ -11,7 +11,7 @@ SWAG_VERSION        := v1.16.6
 PROMTOOL_VERSION    := v0.316.0
 BUF_VERSION         := v1.75.0
 
-.PHONY: stack run infra test test-go check-generated check-alerts check-compat lint tools proto swagger bench bench-telemetry bench-streams clean fetch faults fuzz fuzz-tools
+.PHONY: stack run infra test test-go check-generated check-alerts check-compat lint tools proto swagger bench bench-drain bench-telemetry bench-streams clean fetch faults fuzz fuzz-tools
 
 # The stack's own launcher, rebuilt every time (go's build cache makes that cheap).
 stack:
@@ -113,6 +113,10 @@ bench:
 ## bench-telemetry: make bench's 200/s and 500/s figures with telemetry on and off, alternating (bench/telemetry-ab.sh)
 bench-telemetry:
 	bash bench/telemetry-ab.sh
+
+## bench-drain: how fast one Debezium connector task drains a backlog of outbox rows (docs/scaling.md)
+bench-drain:
+	go run ./bench/cmd/drain $(DRAIN_FLAGS)
 
 ## bench-streams: the order status stream under load: change-to-SSE-read latency, memory per open stream (see bench/STREAMS.md)
 bench-streams:
