@@ -15,6 +15,7 @@ package grpctls
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -120,3 +121,25 @@ func (s Server) TLS() bool { return s.set() }
 
 // allowed reports whether the identity may call.
 func (s Server) allowed(id string) bool { return slices.Contains(s.AllowedClients, id) }
+
+// Mode names how the server takes calls: "mutual TLS", "plaintext", or
+// both during a rolling switch.
+func (s Server) Mode() string {
+	switch {
+	case s.TLS() && s.Insecure:
+		return "mutual TLS and plaintext"
+	case s.TLS():
+		return "mutual TLS"
+	}
+	return "plaintext"
+}
+
+// LogAttrs renders s for a service's configuration log line.
+func (s Server) LogAttrs() []slog.Attr {
+	return []slog.Attr{
+		slog.String("grpc_security", s.Mode()),
+		slog.String("grpc_tls_cert_file", s.CertFile),
+		slog.String("grpc_allowed_clients", strings.Join(s.AllowedClients, ",")),
+		slog.Bool("grpc_reflection", s.Reflection),
+	}
+}
