@@ -89,6 +89,9 @@ func (c *reloading) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthIn
 		}
 		conn = pc
 		if first[0] != tlsHandshakeRecord {
+			// Visible, so that the last step of a switch to TLS can check
+			// that no caller is left in plaintext.
+			c.files.logger.Info("gRPC connection in plaintext (GRPC_INSECURE=true)", slog.String("peer", conn.RemoteAddr().String()))
 			return insecure.NewCredentials().ServerHandshake(conn)
 		}
 	}
