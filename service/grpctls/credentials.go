@@ -112,7 +112,7 @@ func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 // Info is that of gRPC's TLS credentials.
 func (c *reloading) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.3"}
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
 }
 
 // Clone returns credentials sharing c's files.
