@@ -102,10 +102,7 @@ func TestRunMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := func(name string) grpctls.Files {
-		id := ids[name]
-		return grpctls.Files{CertFile: id.Cert(), KeyFile: id.Key(), CAFile: id.CA()}
-	}
+	files := func(name string) grpctls.Files { return ids[name].Files() }
 	sec := grpctls.Server{Files: files("payments"), AllowedClients: []string{"gateway", "shopctl"}}
 	addr, admin := runSecured(t, sec)
 	gateway := dialWith(t, addr, grpctls.Client{Files: files("gateway")})

@@ -56,7 +56,9 @@ func TestGRPCMutualTLS(t *testing.T) {
 		}
 		return c
 	}
-	forgedFiles := grpctls.Files{CertFile: forged.Cert(), KeyFile: forged.Key(), CAFile: s.PKI[local.NameGateway].CA()}
+	// A forged gateway certificate, trusting the shop's CA.
+	forgedFiles := forged.Files()
+	forgedFiles.CAFile = s.PKI[local.NameGateway].CA()
 
 	for _, tc := range []struct {
 		name  string

@@ -320,10 +320,7 @@ func TestRunBalancesOverInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := func(name string) grpctls.Files {
-		id := ids[name]
-		return grpctls.Files{CertFile: id.Cert(), KeyFile: id.Key(), CAFile: id.CA()}
-	}
+	files := func(name string) grpctls.Files { return ids[name].Files() }
 	gatewayCreds, err := grpctls.ClientCredentials(grpctls.Client{Files: files("gateway")}, logger)
 	if err != nil {
 		t.Fatal(err)

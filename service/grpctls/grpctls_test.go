@@ -29,9 +29,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func files(id pki.Identity) grpctls.Files {
-	return grpctls.Files{CertFile: id.Cert(), KeyFile: id.Key(), CAFile: id.CA()}
-}
+func files(id pki.Identity) grpctls.Files { return id.Files() }
 
 // server serves the health service with s's credentials and
 // authorization, and records the serial number of each verified client
@@ -201,17 +199,24 @@ func TestClientVerifiesServer(t *testing.T) {
 	}
 }
 
-// TestRotation replaces the server's, then the client's certificate, then
-// the CA and every certificate, while the server and the client's
-// credentials live on: each new connection uses the files of the moment.
-func TestRotation(t *testing.T) {
+// paymentsAndGateway makes the certificates of payments and the gateway
+// in dir, serves as payments and returns the gateway's credentials.
+func paymentsAndGateway(t *testing.T) (string, map[string]pki.Identity, *server, credentials.TransportCredentials) {
+	t.Helper()
 	dir := t.TempDir()
 	ids, err := pki.Ensure(dir, "gateway", "payments")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := serve(t, grpctls.Server{Files: files(ids["payments"]), AllowedClients: []string{"gateway"}})
-	client := clientCreds(t, grpctls.Client{Files: files(ids["gateway"])})
+	return dir, ids, srv, clientCreds(t, grpctls.Client{Files: files(ids["gateway"])})
+}
+
+// TestRotation replaces the server's, then the client's certificate, then
+// the CA and every certificate, while the server and the client's
+// credentials live on: each new connection uses the files of the moment.
+func TestRotation(t *testing.T) {
+	dir, ids, srv, client := paymentsAndGateway(t)
 	serverSerial, err := check(t, srv.addr, client)
 	if err != nil {
 		t.Fatal(err)
@@ -259,13 +264,7 @@ func TestRotation(t *testing.T) {
 // TestRotationHalfWay keeps the pair read before while the files do not
 // match, as when a certificate is replaced before its key.
 func TestRotationHalfWay(t *testing.T) {
-	dir := t.TempDir()
-	ids, err := pki.Ensure(dir, "gateway", "payments")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serve(t, grpctls.Server{Files: files(ids["payments"]), AllowedClients: []string{"gateway"}})
-	client := clientCreds(t, grpctls.Client{Files: files(ids["gateway"])})
+	dir, ids, srv, client := paymentsAndGateway(t)
 	// The key of another certificate over the server's key file.
 	spare := pki.Identity{Name: "payments", Dir: t.TempDir()}
 	if err := loadCA(t, dir).Issue(spare, time.Now()); err != nil {

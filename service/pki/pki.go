@@ -28,6 +28,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"shop/service/grpctls"
 )
 
 // The files of an identity's directory.
@@ -55,6 +57,11 @@ type Identity struct {
 func (i Identity) Cert() string { return filepath.Join(i.Dir, CertFile) }
 func (i Identity) Key() string  { return filepath.Join(i.Dir, KeyFile) }
 func (i Identity) CA() string   { return filepath.Join(i.Dir, CAFile) }
+
+// Files are the identity's files as package grpctls takes them.
+func (i Identity) Files() grpctls.Files {
+	return grpctls.Files{CertFile: i.Cert(), KeyFile: i.Key(), CAFile: i.CA()}
+}
 
 // Environ is the identity as the variables of package grpctls.
 func (i Identity) Environ() []string {

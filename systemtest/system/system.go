@@ -200,10 +200,7 @@ func Start(t *testing.T, opts Options) *System {
 
 // GRPCFiles are the certificate files of the program name
 // (local.PKIIdentities).
-func (s *System) GRPCFiles(name string) grpctls.Files {
-	id := s.PKI[name]
-	return grpctls.Files{CertFile: id.Cert(), KeyFile: id.Key(), CAFile: id.CA()}
-}
+func (s *System) GRPCFiles(name string) grpctls.Files { return s.PKI[name].Files() }
 
 // Dial returns a connection to the gRPC service at addr with the
 // certificate of the program name, closed when the test ends.
