@@ -93,8 +93,8 @@ const streamWorkers = 32
 // maxConnectionAge is how long a TLS connection is kept before the server
 // asks the client to make a new one (GOAWAY; calls and streams in flight
 // finish on the old one): every connection is then made with certificates
-// at most this old, so a rotated certificate, or a caller no longer
-// allowed, takes effect everywhere within it.
+// read at most this long ago, so a rotated certificate, or a CA no longer
+// trusted, takes effect on every connection within it.
 const maxConnectionAge = time.Hour
 
 // Run serves s until ctx is done, then stops gracefully: health goes
