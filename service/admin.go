@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // AdminHandler serves what an operator scrapes or profiles, never on a
@@ -81,6 +84,28 @@ func (a *Admin) Serve(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("admin server: %w", err)
 	}
 	return nil
+}
+
+// ServeHealth also serves the gRPC health service h on the admin listener,
+// in plaintext (HTTP/2 without TLS, as a gRPC client dials with insecure
+// credentials): what a probe that cannot do TLS checks, such as
+// Kubernetes' grpc probe, while the service port takes mutual TLS only.
+// It reveals nothing but the serving status. Call it before Serve.
+func (a *Admin) ServeHealth(h healthpb.HealthServer) {
+	gs := grpc.NewServer()
+	healthpb.RegisterHealthServer(gs, h)
+	next := a.srv.Handler
+	a.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			gs.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	a.srv.Protocols = p
 }
 
 // Close closes the listener of an admin server that will not be served.

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"shop/service"
+	"shop/service/grpctls"
 )
 
 // echo is a gRPC service whose unary method Echo answers an empty message;
@@ -67,6 +68,7 @@ func TestRunServesAdmin(t *testing.T) {
 			AdminEnv:        "TEST_ADMIN_ADDR",
 			Service:         &echo,
 			Impl:            struct{}{},
+			GRPC:            grpctls.Server{Insecure: true},
 			ShutdownTimeout: time.Second,
 			Ready:           func(addr string) { ready <- addr },
 			AdminReady:      func(addr string) { adminReady <- addr },
@@ -147,6 +149,7 @@ func TestRunAdminAddrTaken(t *testing.T) {
 		AdminEnv:  "TEST_ADMIN_ADDR",
 		Service:   &echo,
 		Impl:      struct{}{},
+		GRPC:      grpctls.Server{Insecure: true},
 		Logger:    slog.New(slog.DiscardHandler),
 	})
 	if err == nil || !strings.Contains(err.Error(), "TEST_ADMIN_ADDR") {

@@ -1,5 +1,8 @@
 // Package service is how a service process of the shop runs: one gRPC
-// server with the standard health service, reflection and panic recovery, a
+// server with mutual TLS and the authorization of its callers (package
+// grpctls), the standard health service (also in plaintext on the admin
+// listener, for probes that cannot do TLS), reflection only when turned
+// on, and panic recovery, a
 // set of background jobs (the consumer, the retention purges), a graceful
 // stop when the process is asked to stop, and configuration read once from
 // the environment. Orders and payments are both run by Run.
@@ -22,9 +25,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"shop/service/fault"
+	"shop/service/grpctls"
 	"shop/service/tracing"
 )
 
@@ -48,6 +53,10 @@ type Spec struct {
 	// registered with the health service reporting SERVING under its name.
 	Service *grpc.ServiceDesc
 	Impl    any
+	// GRPC is the server's transport security (mutual TLS, or plaintext
+	// explicitly), the callers it accepts and whether it offers
+	// reflection.
+	GRPC grpctls.Server
 	// Jobs run beside the server.
 	Jobs []Job
 	// ShutdownTimeout bounds the graceful stop of the gRPC server; calls
@@ -81,16 +90,31 @@ type Spec struct {
 // before; an idle worker costs only its stack.
 const streamWorkers = 32
 
+// maxConnectionAge is how long a TLS connection is kept before the server
+// asks the client to make a new one (GOAWAY; calls and streams in flight
+// finish on the old one): every connection is then made with certificates
+// read at most this long ago, so a rotated certificate, or a CA no longer
+// trusted, takes effect on every connection within it.
+const maxConnectionAge = time.Hour
+
 // Run serves s until ctx is done, then stops gracefully: health goes
 // NOT_SERVING, the server drains (GracefulStop, bounded by
 // s.ShutdownTimeout), the jobs return, and Run returns nil. It returns an
 // error when the address cannot be listened on, or when the server or a job
 // stops on its own; the rest is then stopped the same way. A call whose
 // handler panics fails with codes.Internal "internal error", and the panic
-// is logged once with its stack; the server keeps serving.
+// is logged once with its stack; the server keeps serving. A caller that
+// s.GRPC does not accept gets Unauthenticated or PermissionDenied
+// (grpctls.Authorizer); Run returns an error when s.GRPC is invalid or its
+// files cannot be read. The health service is also served in plaintext on
+// the admin listener (Admin.ServeHealth).
 func Run(ctx context.Context, s Spec) error {
 	if s.Logger == nil || s.Service == nil || s.Impl == nil {
 		return fmt.Errorf("run %s: missing logger or service", s.Name)
+	}
+	creds, err := grpctls.ServerCredentials(s.GRPC, s.Logger)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", s.Name, err)
 	}
 	lis, err := net.Listen("tcp", s.Addr)
 	if err != nil {
@@ -108,7 +132,16 @@ func Run(ctx context.Context, s Spec) error {
 	// with the code the client sees (Internal).
 	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(onPanic)}
 	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(onPanic)}
-	var opts []grpc.ServerOption
+	// Authorization comes before the handler and its recovery, after the
+	// metrics: a refused call counts with its code.
+	if authUnary, authStream := grpctls.Authorizer(s.GRPC, s.Logger); authUnary != nil {
+		unary = append([]grpc.UnaryServerInterceptor{authUnary}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{authStream}, stream...)
+	}
+	opts := []grpc.ServerOption{grpc.Creds(creds)}
+	if s.GRPC.TLS() {
+		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: maxConnectionAge}))
+	}
 	if !s.NoTelemetry {
 		metrics := grpcMetrics()
 		unary = append([]grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}, unary...)
@@ -120,8 +153,13 @@ func Run(ctx context.Context, s Spec) error {
 	srv.RegisterService(s.Service, s.Impl)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
-	reflection.Register(srv)
+	if s.GRPC.Reflection {
+		reflection.Register(srv)
+	}
 	healthSrv.SetServingStatus(s.Service.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if admin != nil {
+		admin.ServeHealth(healthSrv)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	// stopped reports whether the caller asked to stop; anything that ends

@@ -82,6 +82,7 @@ func runService(ctx context.Context, t *testing.T, desc *grpc.ServiceDesc, spec 
 	done := make(chan error, 1)
 	spec.Name, spec.Addr, spec.Service, spec.Impl = "test", "127.0.0.1:0", desc, struct{}{}
 	spec.ShutdownTimeout, spec.Ready = time.Second, func(addr string) { ready <- addr }
+	spec.GRPC.Insecure = true
 	go func() { done <- service.Run(ctx, spec) }()
 	var addr string
 	select {

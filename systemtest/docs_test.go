@@ -26,14 +26,11 @@ func envVars(t reflect.Type, into map[string]string) {
 			}
 			continue
 		}
-		parts := strings.Split(tag, ",")
-		def := ""
-		for _, p := range parts[1:] {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "default="); ok {
-				def = v
-			}
-		}
-		into[strings.TrimSpace(parts[0])] = def
+		name, _, _ := strings.Cut(tag, ",")
+		// As envconfig reads it: everything after default=, commas
+		// included (a list's default).
+		_, def, _ := strings.Cut(tag, "default=")
+		into[strings.TrimSpace(name)] = def
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"shop/gateway/httpapi"
 	"shop/gateway/sse"
 	"shop/service"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 	"shop/systemtest/system"
 )
@@ -53,6 +54,7 @@ func startGateway(t *testing.T, s *shop, stream gateway.Stream) *ownGateway {
 func startGatewayWith(t *testing.T, s *shop, configure func(*gateway.Config)) *ownGateway {
 	t.Helper()
 	cfg := gateway.DefaultConfig()
+	cfg.GRPC.Files = s.GRPCFiles(local.NameGateway)
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.Orders = service.OrdersEndpoint{GRPCAddr: s.OrdersAddr}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/health" // the client side of healthCheckConfig
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
@@ -22,6 +22,7 @@ import (
 	ordersv1 "shop/proto/orders/v1"
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service"
+	"shop/service/grpctls"
 	"shop/service/tracing"
 	"shop/stack/devissuer"
 )
@@ -44,12 +45,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("gateway config: %w", err)
 	}
 
-	ordersConn, err := dial("orders", cfg.Orders.GRPCAddr, cfg.Process.Telemetry)
+	creds, err := grpctls.ClientCredentials(cfg.GRPC, logger)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	ordersConn, err := dial("orders", cfg.Orders.GRPCAddr, creds, cfg.Process.Telemetry)
 	if err != nil {
 		return err
 	}
 	defer ordersConn.Close()
-	paymentsConn, err := dial("payments", cfg.Payments.GRPCAddr, cfg.Process.Telemetry)
+	paymentsConn, err := dial("payments", cfg.Payments.GRPCAddr, creds, cfg.Process.Telemetry)
 	if err != nil {
 		return err
 	}
@@ -131,7 +136,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		"admin_addr", admin.Addr().String(),
 		"page", "http://"+ln.Addr().String()+"/",
 		"swagger", "http://"+ln.Addr().String()+"/swagger/index.html",
-		"orders", cfg.Orders.GRPCAddr, "payments", cfg.Payments.GRPCAddr,
+		"orders", cfg.Orders.GRPCAddr, "payments", cfg.Payments.GRPCAddr, "grpc_insecure", cfg.GRPC.Insecure,
 		"auth_mode", cfg.Auth.Mode, "dev_token_endpoint", devTokens != nil, "rate_limit", cfg.RateLimit)
 	if cfg.AdminReady != nil {
 		cfg.AdminReady(admin.Addr())
@@ -183,10 +188,12 @@ const serviceConfig = `{"loadBalancingConfig": [{"round_robin": {}}], "healthChe
 // host:port or gRPC target URI (dns:/// resolves to every instance), or a
 // comma-separated list of host:port, the instances of the backend, given
 // to the balancer by a static resolver of this connection's own. With
-// telemetry, each call has a client span.
-func dial(name, addr string, telemetry bool) (*grpc.ClientConn, error) {
+// telemetry, each call has a client span. With TLS creds the server's
+// certificate must name the host dialed (of host:port or of the dns:///
+// target), or name for a list.
+func dial(name, addr string, creds credentials.TransportCredentials, telemetry bool) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		// A fixed window per call (no dynamic window, which grows to
 		// 16 MiB): an order stream whose client does not read holds at

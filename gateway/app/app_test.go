@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	orders "shop/orders/app"
 	payments "shop/payments/app"
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service"
+	"shop/service/grpctls"
+	"shop/service/pki"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )
@@ -305,7 +306,8 @@ func balanceVia(t *testing.T, base string) int64 {
 
 // With ORDERS_GRPC_ADDR or PAYMENTS_GRPC_ADDR a list, the gateway balances
 // round robin over the instances, and while one is stopped the others take
-// every call. The two payments instances here have a database each, with
+// every call. Every hop is mutual TLS: the gateway verifies each payments
+// instance as "payments", the name of the list. The two payments instances here have a database each, with
 // alice's balance 100 in one and 200 in the other, so that a balance shows
 // which instance answered.
 func TestRunBalancesOverInstances(t *testing.T) {
@@ -314,9 +316,19 @@ func TestRunBalancesOverInstances(t *testing.T) {
 	topics := service.Topics{Orders: env.NewTopic(t, "orders.events"), Payments: env.NewTopic(t, "payments.events")}
 	logger := stacktest.Logger()
 	group := stacktest.Unique("payments-")
+	ids, err := pki.Ensure(t.TempDir(), "gateway", "orders", "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func(name string) grpctls.Files { return ids[name].Files() }
+	gatewayCreds, err := grpctls.ClientCredentials(grpctls.Client{Files: files("gateway")}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var instances []instance
 	for i, balance := range []int64{100, 200} {
 		cfg := payments.DefaultConfig()
+		cfg.GRPC = grpctls.Server{Files: files("payments"), AllowedClients: []string{"gateway"}}
 		cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
 		cfg.Admin.Addr = "127.0.0.1:0"
 		cfg.DatabaseURL = service.DatabaseURL(env.NewDatabase(t, schema.Payments).URL)
@@ -327,7 +339,7 @@ func TestRunBalancesOverInstances(t *testing.T) {
 			return payments.Run(ctx, cfg, logger.With("instance", i))
 		}, ready)
 		instances = append(instances, in)
-		conn, err := grpc.NewClient(in.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(in.addr, grpc.WithTransportCredentials(gatewayCreds))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,6 +354,7 @@ func TestRunBalancesOverInstances(t *testing.T) {
 		conn.Close()
 	}
 	ocfg := orders.DefaultConfig()
+	ocfg.GRPC = grpctls.Server{Files: files("orders"), AllowedClients: []string{"gateway"}}
 	ocfg.Endpoint.GRPCAddr = "127.0.0.1:0"
 	ocfg.Admin.Addr = "127.0.0.1:0"
 	ocfg.DatabaseURL = service.DatabaseURL(env.NewDatabase(t, schema.Orders).URL)
@@ -351,6 +364,7 @@ func TestRunBalancesOverInstances(t *testing.T) {
 	ordersInstance := startInstance(t, func(ctx context.Context) error { return orders.Run(ctx, ocfg, logger) }, oready)
 
 	cfg := headerConfig()
+	cfg.GRPC = grpctls.Client{Files: files("gateway")}
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Orders.GRPCAddr = ordersInstance.addr
 	cfg.Payments.GRPCAddr = instances[0].addr + "," + instances[1].addr

@@ -24,6 +24,7 @@ func jwtConfig(t *testing.T, devTokens bool) Config {
 	}
 	cfg := DefaultConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.GRPC.Insecure = true
 	cfg.Orders.GRPCAddr, cfg.Payments.GRPCAddr = stacktest.FreeAddr(t), stacktest.FreeAddr(t)
 	cfg.BackendTimeout = time.Second
 	cfg.Auth.JWKSFile, cfg.Auth.Issuer, cfg.Auth.Audience = jwksPath, devissuer.Issuer, devissuer.Audience
@@ -79,6 +80,7 @@ func TestRunAuthErrors(t *testing.T) {
 	missing := jwtConfig(t, false)
 	missing.Auth.JWKSFile += ".missing"
 	noKeys := DefaultConfig()
+	noKeys.GRPC.Insecure = true
 	tests := []struct {
 		name    string
 		cfg     Config

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shop/service"
+	"shop/service/grpctls"
 )
 
 // Config is the gateway's configuration: each field's variable and default
@@ -28,6 +29,9 @@ type Config struct {
 	// Orders and Payments are the backends the gateway dials.
 	Orders   service.OrdersEndpoint
 	Payments service.PaymentsEndpoint
+	// GRPC is how the gateway dials them: mutual TLS with its certificate
+	// (GRPC_TLS_*), or plaintext with GRPC_INSECURE=true.
+	GRPC grpctls.Client
 	// BackendTimeout is the deadline of each backend call and of the
 	// /readyz checks (a Go duration such as "3s").
 	BackendTimeout time.Duration `env:"GATEWAY_BACKEND_TIMEOUT, default=3s"`
@@ -69,7 +73,7 @@ func LoadConfig(ctx context.Context, lookup service.Lookup) (Config, error) {
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	errs = append(errs, c.GatewayEndpoint.Validate(), c.Admin.Validate(), c.Orders.Validate(), c.Payments.Validate())
+	errs = append(errs, c.GatewayEndpoint.Validate(), c.Admin.Validate(), c.Orders.Validate(), c.Payments.Validate(), c.GRPC.Validate())
 	if c.BackendTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("GATEWAY_BACKEND_TIMEOUT must be positive, got %s", c.BackendTimeout))
 	}

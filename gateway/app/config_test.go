@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,25 +91,31 @@ func TestDefaultConfigMatchesContract(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "AUTH_JWKS_URL or AUTH_JWKS_FILE") {
 		t.Errorf("defaults validate with %v, want the missing key source named", err)
 	}
+	// Neither TLS files nor GRPC_INSECURE=true: refused too.
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE, GRPC_TLS_CA_FILE (or GRPC_INSECURE=true") {
+		t.Errorf("defaults validate with %v, want the missing TLS files named", err)
+	}
 	h := headerConfig()
 	if err := h.Validate(); err != nil {
-		t.Errorf("defaults in header mode do not validate: %v", err)
+		t.Errorf("defaults in header mode, plaintext, do not validate: %v", err)
 	}
 }
 
-// header adds AUTH_MODE=header to env.
+// header adds AUTH_MODE=header and GRPC_INSECURE=true to env.
 func header(env map[string]string) map[string]string {
-	out := map[string]string{"AUTH_MODE": "header"}
+	out := map[string]string{"AUTH_MODE": "header", "GRPC_INSECURE": "true"}
 	for k, v := range env {
 		out[k] = v
 	}
 	return out
 }
 
-// headerConfig is DefaultConfig in header mode, complete without keys.
+// headerConfig is DefaultConfig in header mode, dialing in plaintext:
+// complete without keys or certificates.
 func headerConfig() Config {
 	c := DefaultConfig()
 	c.Auth.Mode = service.AuthHeader
+	c.GRPC.Insecure = true
 	return c
 }
 
@@ -145,7 +152,9 @@ func TestLoadAuthConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := LoadConfig(context.Background(), envOf(tt.env))
+			vars := map[string]string{"GRPC_INSECURE": "true"}
+			maps.Copy(vars, tt.env)
+			c, err := LoadConfig(context.Background(), envOf(vars))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)

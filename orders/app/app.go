@@ -99,6 +99,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Addr:    cfg.Endpoint.GRPCAddr,
 		Service: &ordersv1.OrderService_ServiceDesc,
 		Impl:    api,
+		GRPC:    cfg.GRPC,
 		Jobs: append([]service.Job{{Name: "payment events consumer", Run: consumer.Run},
 			{Name: "order changes watcher", Run: watcher.Run},
 			service.Every("parked payment results sweep", paymentevents.SweepInterval, logger, applier.Sweep)},

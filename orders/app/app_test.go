@@ -43,6 +43,7 @@ func TestRunEndToEnd(t *testing.T) {
 	topic := env.NewTopic(t, "payments-e2e")
 
 	cfg := app.DefaultConfig()
+	cfg.GRPC.Insecure = true // plaintext: the TLS hops are the gateway's and the system tests'
 	cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.DatabaseURL = service.DatabaseURL(db.URL)
@@ -214,6 +215,7 @@ func TestRunStartupErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := app.DefaultConfig()
+			cfg.GRPC.Insecure = true // plaintext: the TLS hops are the gateway's and the system tests'
 			cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
 			cfg.Admin.Addr = "127.0.0.1:0"
 			cfg.DatabaseURL = service.DatabaseURL(db.URL)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shop/service"
+	"shop/service/grpctls"
 )
 
 // Config is the configuration of the orders service, read from the
@@ -40,6 +41,9 @@ type Config struct {
 	// (CONNECT_URL) asked for its state: the metric shop_connector_up.
 	Connector service.OrdersConnector
 	Connect   service.Connect
+	// GRPC is the server's transport security and the callers it accepts
+	// (GRPC_TLS_*, GRPC_INSECURE, GRPC_ALLOWED_CLIENTS, GRPC_REFLECTION).
+	GRPC grpctls.Server
 	// Pipeline holds the brokers, the topics (the service consumes
 	// Topics.Payments), the retention of what it purges, the log level and the
 	// shutdown timeout.
@@ -82,6 +86,7 @@ func (c *Config) Validate() error {
 		c.Slot.Validate(),
 		c.Connector.Validate(),
 		c.Connect.Validate(),
+		c.GRPC.Validate(),
 		c.Pipeline.Validate(),
 	)
 }
@@ -97,5 +102,5 @@ func (c Config) LogValue() slog.Value {
 		slog.String("slot", c.Slot.Name),
 		slog.String("connector", c.Connector.Name),
 		slog.String("connect_url", c.Connect.URL),
-	}, c.Pipeline.LogAttrs()...)...)
+	}, append(c.GRPC.LogAttrs(), c.Pipeline.LogAttrs()...)...)...)
 }

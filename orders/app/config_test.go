@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"shop/service"
+	"shop/service/grpctls"
 )
 
 func env(m map[string]string) service.Lookup {
@@ -30,6 +32,7 @@ func TestDefaultConfig(t *testing.T) {
 		Slot:          service.OrdersSlot{Name: "orders_outbox"},
 		Connector:     service.OrdersConnector{Name: "orders-outbox"},
 		Connect:       service.Connect{URL: "http://127.0.0.1:8083"},
+		GRPC:          grpctls.Server{AllowedClients: []string{"gateway", "shopctl"}},
 		Pipeline: service.Pipeline{
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
 			Topics:    service.Topics{Orders: "orders.events", Payments: "payments.events"},
@@ -45,8 +48,10 @@ func TestDefaultConfig(t *testing.T) {
 	if got.Ready != nil {
 		t.Error("Ready: got a func, want nil (not from the environment)")
 	}
-	if err := got.Validate(); err != nil {
-		t.Errorf("defaults do not validate: %v", err)
+	// Neither TLS files nor GRPC_INSECURE=true: the service refuses to
+	// start.
+	if err := got.Validate(); err == nil || !strings.Contains(err.Error(), "GRPC_INSECURE=true") {
+		t.Errorf("defaults validate with %v, want an error asking for the TLS files or GRPC_INSECURE=true", err)
 	}
 }
 
@@ -95,10 +100,20 @@ func TestLoadConfig(t *testing.T) {
 		{name: "ErrCreateLinger", env: map[string]string{"ORDERS_CREATE_LINGER": "soon"}, wantErr: "ORDERS_CREATE_LINGER"},
 		{name: "ErrConsumerLinger", env: map[string]string{"CONSUMER_LINGER": "soon"}, wantErr: "CONSUMER_LINGER"},
 		{name: "ErrNoBrokers", env: map[string]string{"KAFKA_BROKERS": ","}, wantErr: "KAFKA_BROKERS: no brokers"},
+		{name: "ErrNoTransportSecurity", env: map[string]string{"GRPC_INSECURE": ""}, wantErr: "GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE, GRPC_TLS_CA_FILE (or GRPC_INSECURE=true"},
+		{name: "MutualTLS", env: map[string]string{"GRPC_INSECURE": "false", "GRPC_TLS_CERT_FILE": "/tls/tls.crt", "GRPC_TLS_KEY_FILE": "/tls/tls.key",
+			"GRPC_TLS_CA_FILE": "/tls/ca.crt", "GRPC_ALLOWED_CLIENTS": "gateway", "GRPC_REFLECTION": "true"}, modify: func(c *Config) {
+			c.GRPC = grpctls.Server{Files: grpctls.Files{CertFile: "/tls/tls.crt", KeyFile: "/tls/tls.key", CAFile: "/tls/ca.crt"},
+				AllowedClients: []string{"gateway"}, Reflection: true}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := LoadConfig(context.Background(), env(tt.env))
+			// Plaintext unless the case says otherwise (the defaults
+			// refuse to start: ErrNoTransportSecurity).
+			vars := map[string]string{"GRPC_INSECURE": "true"}
+			maps.Copy(vars, tt.env)
+			got, err := LoadConfig(context.Background(), env(vars))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
@@ -109,6 +124,7 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("got error %v, want nil", err)
 			}
 			want := DefaultConfig()
+			want.GRPC.Insecure = true
 			tt.modify(&want)
 			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "Ready", "AdminReady")); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
@@ -124,6 +140,8 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"OK", func(*Config) {}, ""},
+		{"ErrNoTransportSecurity", func(c *Config) { c.GRPC.Insecure = false }, "GRPC_INSECURE=true"},
+		{"ErrAllowedClient", func(c *Config) { c.GRPC.AllowedClients = []string{"gate way"} }, "GRPC_ALLOWED_CLIENTS"},
 		{"OKAnyPort", func(c *Config) { c.Endpoint.GRPCAddr = "127.0.0.1:0" }, ""},
 		{"ErrTopic", func(c *Config) { c.Topics.Payments = "" }, "PAYMENTS_TOPIC"},
 		{"ErrGroup", func(c *Config) { c.ConsumerGroup = "" }, "ORDERS_CONSUMER_GROUP"},
@@ -141,6 +159,7 @@ func TestConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
+			c.GRPC.Insecure = true
 			tt.modify(&c)
 			err := c.Validate()
 			if tt.wantErr == "" {

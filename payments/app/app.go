@@ -84,6 +84,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Addr:    cfg.Endpoint.GRPCAddr,
 		Service: &paymentsv1.PaymentService_ServiceDesc,
 		Impl:    api,
+		GRPC:    cfg.GRPC,
 		Jobs: append([]service.Job{{Name: "order events consumer", Run: consumer.Run}},
 			append(gauges, retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys)...)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,

@@ -62,6 +62,7 @@ func TestRun(t *testing.T) {
 	db := env.NewDatabase(t, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
 	cfg := app.DefaultConfig()
+	cfg.GRPC.Insecure = true // plaintext: the TLS hops are the gateway's and the system tests'
 	cfg.Endpoint.GRPCAddr = stacktest.FreeAddr(t)
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.DatabaseURL = service.DatabaseURL(db.URL)
@@ -138,6 +139,7 @@ func TestRun(t *testing.T) {
 
 func TestRunFailsOnBadDatabase(t *testing.T) {
 	cfg := app.DefaultConfig()
+	cfg.GRPC.Insecure = true // plaintext: the TLS hops are the gateway's and the system tests'
 	cfg.DatabaseURL = "postgres://nobody:x@127.0.0.1:1/none?connect_timeout=2"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"shop/service"
+	"shop/service/grpctls"
 )
 
 // Config is the configuration of the payments service, read from the
@@ -36,6 +37,9 @@ type Config struct {
 	// (CONNECT_URL) asked for its state: the metric shop_connector_up.
 	Connector service.PaymentsConnector
 	Connect   service.Connect
+	// GRPC is the server's transport security and the callers it accepts
+	// (GRPC_TLS_*, GRPC_INSECURE, GRPC_ALLOWED_CLIENTS, GRPC_REFLECTION).
+	GRPC grpctls.Server
 	// Pipeline holds the brokers, the topics (the service consumes
 	// Topics.Orders), the retention of what it purges, the log level and the
 	// shutdown timeout.
@@ -77,6 +81,7 @@ func (c *Config) Validate() error {
 		c.Slot.Validate(),
 		c.Connector.Validate(),
 		c.Connect.Validate(),
+		c.GRPC.Validate(),
 		c.Pipeline.Validate(),
 	)
 }
@@ -91,5 +96,5 @@ func (c Config) LogValue() slog.Value {
 		slog.String("slot", c.Slot.Name),
 		slog.String("connector", c.Connector.Name),
 		slog.String("connect_url", c.Connect.URL),
-	}, c.Pipeline.LogAttrs()...)...)
+	}, append(c.GRPC.LogAttrs(), c.Pipeline.LogAttrs()...)...)...)
 }

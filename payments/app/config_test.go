@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,10 +47,16 @@ func TestLoadConfig(t *testing.T) {
 		{name: "ErrBrokersEmptyList", env: map[string]string{"KAFKA_BROKERS": " , "}, wantErr: "KAFKA_BROKERS"},
 		{name: "ErrBrokerNoPort", env: map[string]string{"KAFKA_BROKERS": "kafka"}, wantErr: "KAFKA_BROKERS"},
 		{name: "ErrSlot", env: map[string]string{"PAYMENTS_SLOT": "Payments"}, wantErr: "PAYMENTS_SLOT"},
+		{name: "ErrNoTransportSecurity", env: map[string]string{"GRPC_INSECURE": ""}, wantErr: "GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE, GRPC_TLS_CA_FILE (or GRPC_INSECURE=true"},
+		{name: "ErrAllowedClients", env: map[string]string{"GRPC_ALLOWED_CLIENTS": "gateway,CN=shopctl"}, wantErr: "GRPC_ALLOWED_CLIENTS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := LoadConfig(context.Background(), lookup(tt.env))
+			// Plaintext unless the case says otherwise (the defaults
+			// refuse to start: ErrNoTransportSecurity).
+			vars := map[string]string{"GRPC_INSECURE": "true"}
+			maps.Copy(vars, tt.env)
+			got, err := LoadConfig(context.Background(), lookup(vars))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("LoadConfig() error = %v, want one mentioning %q", err, tt.wantErr)
@@ -59,6 +67,7 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("LoadConfig() error = %v", err)
 			}
 			want := DefaultConfig()
+			want.GRPC.Insecure = true
 			tt.want(&want)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("LoadConfig() (-want +got):\n%s", diff)
@@ -73,8 +82,11 @@ func TestDefaultConfig(t *testing.T) {
 		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Slot.Name != "payments_outbox" || c.Consume.Linger != 3*time.Millisecond || c.Ready != nil {
 		t.Errorf("DefaultConfig() = %+v", c)
 	}
-	if err := c.Validate(); err != nil {
-		t.Errorf("DefaultConfig().Validate() = %v, want nil", err)
+	if !slices.Equal(c.GRPC.AllowedClients, []string{"gateway", "shopctl"}) || c.GRPC.Insecure || c.GRPC.Reflection {
+		t.Errorf("DefaultConfig().GRPC = %+v, want TLS, gateway and shopctl allowed, no reflection", c.GRPC)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "GRPC_INSECURE=true") {
+		t.Errorf("DefaultConfig().Validate() = %v, want an error asking for the TLS files or GRPC_INSECURE=true", err)
 	}
 }
 
@@ -85,6 +97,7 @@ func TestValidate(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "OK", mutate: func(*Config) {}},
+		{name: "ErrNoTransportSecurity", mutate: func(c *Config) { c.GRPC.Insecure = false }, wantErr: true},
 		{name: "ErrNoBrokers", mutate: func(c *Config) { c.Kafka.Brokers = nil }, wantErr: true},
 		{name: "ErrNoTopic", mutate: func(c *Config) { c.Topics.Orders = "" }, wantErr: true},
 		{name: "ErrNoGroup", mutate: func(c *Config) { c.ConsumerGroup = "" }, wantErr: true},
@@ -98,6 +111,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
+			c.GRPC.Insecure = true
 			tt.mutate(&c)
 			if err := c.Validate(); (err != nil) != tt.wantErr {
 				t.Errorf("Validate() = %v, want error %t", err, tt.wantErr)

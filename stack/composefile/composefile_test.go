@@ -64,7 +64,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,migrate,orders,payments,postgres"; got != want {
+	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,migrate,orders,payments,pki,postgres"; got != want {
 		t.Errorf("services = %s, want %s", got, want)
 	}
 	for svc, vars := range wantEnv {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shop/service"
+	"shop/service/pki"
 )
 
 // Build builds the commands of services (Orders, Payments, NameGateway)
@@ -67,15 +68,18 @@ type Wiring struct {
 	Brokers     []string
 	Topics      service.Topics
 	ConnectURL  string
+	// GRPC is its gRPC transport security: the certificate variables of
+	// its identity (pki.Identity.Environ), or GRPC_INSECURE=true.
+	GRPC []string
 }
 
 // Environ renders w as the environment of an instance of svc (Orders or
 // Payments), such as ORDERS_GRPC_ADDR=127.0.0.1:9101.
 func (w Wiring) Environ(svc string) []string {
 	prefix := strings.ToUpper(svc) + "_"
-	return []string{"KAFKA_BROKERS=" + strings.Join(w.Brokers, ","),
+	return append([]string{"KAFKA_BROKERS=" + strings.Join(w.Brokers, ","),
 		"ORDERS_TOPIC=" + w.Topics.Orders, "PAYMENTS_TOPIC=" + w.Topics.Payments, "CONNECT_URL=" + w.ConnectURL,
-		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL}
+		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL}, w.GRPC...)
 }
 
 // grpcAddrVar is the variable of svc's gRPC listen address.
@@ -86,6 +90,10 @@ func grpcAddrVar(svc string) string { return strings.ToUpper(svc) + "_GRPC_ADDR"
 func (s *System) startServices(ctx context.Context, binaries map[string]string) error {
 	logs := filepath.Join(s.cfg.DataDir, "logs")
 	runtimeEnv := serviceRuntimeEnv(os.LookupEnv)
+	ids, err := pki.Ensure(PKIDir(s.cfg.DataDir), PKIIdentities...)
+	if err != nil {
+		return fmt.Errorf("gRPC certificates: %w", err)
+	}
 	for _, svc := range []struct {
 		name              string
 		addrs, adminAddrs []string
@@ -95,7 +103,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	} {
 		for i, addr := range svc.addrs {
 			w := Wiring{GRPCAddr: addr, AdminAddr: svc.adminAddrs[i], DatabaseURL: s.ServiceURL(svc.name),
-				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL()}
+				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL(), GRPC: ids[svc.name].Environ()}
 			env := append(append(slices.Clone(runtimeEnv), s.cfg.Env...), w.Environ(svc.name)...)
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
 			if err := s.Start(ctx, freeFirst(c, addr, grpcAddrVar(svc.name))); err != nil {
@@ -107,7 +115,8 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	if err != nil {
 		return err
 	}
-	env := append(append(append(slices.Clone(runtimeEnv), s.cfg.Env...), authEnv...), "GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
+	env := append(append(append(append(slices.Clone(runtimeEnv), s.cfg.Env...), authEnv...), ids[NameGateway].Environ()...),
+		"GATEWAY_HTTP_ADDR="+s.GatewayAddr, "GATEWAY_ADMIN_ADDR="+s.GatewayAdminAddr,
 		"ORDERS_GRPC_ADDR="+strings.Join(s.OrdersAddrs, ","), "PAYMENTS_GRPC_ADDR="+strings.Join(s.PaymentsAddrs, ","))
 	// Alive is enough to count as started: /readyz depends on the backends,
 	// and a gateway restarted while one is down must not count as failed.

@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	gateway "shop/gateway/app"
 	orders "shop/orders/app"
 	payments "shop/payments/app"
 	"shop/service"
+	"shop/service/grpctls"
+	"shop/service/pki"
 	schema "shop/sql"
 	"shop/stack/devissuer"
 	"shop/stack/local"
@@ -66,6 +67,12 @@ type System struct {
 	// groups.
 	OrdersGroup, PaymentsGroup string
 
+	// PKI are the gRPC certificates of the system's programs
+	// (local.PKIIdentities), by name, made by a CA of the test's own: the
+	// services take mutual TLS from the gateway and shopctl, as under
+	// `make run`.
+	PKI map[string]pki.Identity
+
 	services *services
 	// issuer signs the tokens of Token; nil in header mode.
 	issuer *devissuer.Key
@@ -105,6 +112,11 @@ func Start(t *testing.T, opts Options) *System {
 		PaymentsTopic: env.NewTopic(t, "payments.events"),
 		PaymentsAddr:  stacktest.FreeAddr(t),
 	}
+	ids, err := pki.Ensure(t.TempDir(), local.PKIIdentities...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PKI = ids
 	ordersConnector := env.StartConnector(t, s.OrdersDB, s.OrdersTopic)
 	paymentsConnector := env.StartConnector(t, s.PaymentsDB, s.PaymentsTopic)
 	s.services = newServices(t)
@@ -117,7 +129,7 @@ func Start(t *testing.T, opts Options) *System {
 	if opts.PaymentsBinary != "" {
 		// Wired as `make run` wires its instances, plus what is the test's own.
 		w := local.Wiring{GRPCAddr: s.PaymentsAddr, AdminAddr: "127.0.0.1:0", DatabaseURL: s.PaymentsDB.URL,
-			Brokers: env.Brokers, Topics: topics, ConnectURL: env.ConnectURL}
+			Brokers: env.Brokers, Topics: topics, ConnectURL: env.ConnectURL, GRPC: ids[local.Payments].Environ()}
 		s.Payments = StartProcess(t, "payments", opts.PaymentsBinary, append(w.Environ(local.Payments),
 			"PAYMENTS_CONSUMER_GROUP="+paymentsGroup,
 			"PAYMENTS_SLOT="+s.PaymentsDB.Name,
@@ -126,6 +138,7 @@ func Start(t *testing.T, opts Options) *System {
 		)...)
 	} else {
 		cfg := payments.DefaultConfig()
+		cfg.GRPC.Files = s.GRPCFiles(local.Payments)
 		cfg.Endpoint = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
 		cfg.Admin.Addr = "127.0.0.1:0"
 		cfg.DatabaseURL = service.DatabaseURL(s.PaymentsDB.URL)
@@ -141,6 +154,7 @@ func Start(t *testing.T, opts Options) *System {
 	}
 
 	ocfg := orders.DefaultConfig()
+	ocfg.GRPC.Files = s.GRPCFiles(local.Orders)
 	ocfg.Endpoint = service.OrdersEndpoint{GRPCAddr: "127.0.0.1:0"}
 	ocfg.Admin.Addr = "127.0.0.1:0"
 	ocfg.DatabaseURL = service.DatabaseURL(s.OrdersDB.URL)
@@ -158,6 +172,7 @@ func Start(t *testing.T, opts Options) *System {
 	})
 
 	gcfg := gateway.DefaultConfig()
+	gcfg.GRPC.Files = s.GRPCFiles(local.NameGateway)
 	gcfg.HTTPAddr = "127.0.0.1:0"
 	gcfg.Admin.Addr = "127.0.0.1:0"
 	gcfg.Payments = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
@@ -183,6 +198,26 @@ func Start(t *testing.T, opts Options) *System {
 	return s
 }
 
+// GRPCFiles are the certificate files of the program name
+// (local.PKIIdentities).
+func (s *System) GRPCFiles(name string) grpctls.Files { return s.PKI[name].Files() }
+
+// Dial returns a connection to the gRPC service at addr with the
+// certificate of the program name, closed when the test ends.
+func (s *System) Dial(t *testing.T, addr, name string) *grpc.ClientConn {
+	t.Helper()
+	creds, err := grpctls.ClientCredentials(grpctls.Client{Files: s.GRPCFiles(name)}, stacktest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // await returns the address that the service name reports on ready, and
 // fails the test when a service stops first or a minute passes.
 func (s *System) await(t *testing.T, name string, ready <-chan string) string {
@@ -204,12 +239,7 @@ func (s *System) await(t *testing.T, name string, ready <-chan string) string {
 // after a minute.
 func (s *System) WaitPaymentsServing(t *testing.T) {
 	t.Helper()
-	conn, err := grpc.NewClient(s.PaymentsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
+	client := healthpb.NewHealthClient(s.Dial(t, s.PaymentsAddr, local.NameGateway))
 	stacktest.WaitForNil(t, startTimeout, "payments at "+s.PaymentsAddr+" serving", func() error {
 		select {
 		case err := <-s.services.errs:

@@ -158,6 +158,11 @@ func (sh *shop) run(t *testing.T, p phase, prefix string) {
 	sh.checkPartitions(t, prefix)
 }
 
+// insecureGRPC is the first step of switching gRPC mutual TLS on in a
+// rolling upgrade from a release without it: the new release in plaintext,
+// explicitly.
+const insecureGRPC = "GRPC_INSECURE=true"
+
 // startInstance starts binary as an instance of svc in its consumer group,
 // wired as `make run` wires one, and returns its gRPC address once it
 // accepts connections.
@@ -165,8 +170,11 @@ func (sh *shop) startInstance(t *testing.T, svc, name, binary string) string {
 	t.Helper()
 	addr := stacktest.FreeAddr(t)
 	db := sh.db(svc)
+	// Plaintext gRPC: the baseline has no TLS, and a rolling upgrade
+	// starts by running the new release with GRPC_INSECURE=true
+	// (docs/upgrades.md, "Switching gRPC mutual TLS on").
 	w := local.Wiring{GRPCAddr: addr, AdminAddr: "127.0.0.1:0", DatabaseURL: db.URL,
-		Brokers: sh.env.Brokers, Topics: sh.topics, ConnectURL: sh.env.ConnectURL}
+		Brokers: sh.env.Brokers, Topics: sh.topics, ConnectURL: sh.env.ConnectURL, GRPC: []string{insecureGRPC}}
 	v := strings.ToUpper(svc) + "_"
 	proc := system.StartProcess(t, name, binary, append(w.Environ(svc),
 		v+"CONSUMER_GROUP="+sh.groups[svc], v+"SLOT="+db.Name, v+"CONNECTOR="+sh.connectors[svc])...)
@@ -209,7 +217,7 @@ func (sh *shop) waitGroup(t *testing.T, svc string, n int) {
 func (sh *shop) startGateway(t *testing.T, addrs map[string][]string) string {
 	t.Helper()
 	addr := stacktest.FreeAddr(t)
-	proc := system.StartProcess(t, local.NameGateway, sh.gateway, "AUTH_MODE="+service.AuthHeader,
+	proc := system.StartProcess(t, local.NameGateway, sh.gateway, "AUTH_MODE="+service.AuthHeader, insecureGRPC,
 		"GATEWAY_HTTP_ADDR="+addr, "GATEWAY_ADMIN_ADDR=127.0.0.1:0",
 		"ORDERS_GRPC_ADDR="+strings.Join(addrs[local.Orders], ","), "PAYMENTS_GRPC_ADDR="+strings.Join(addrs[local.Payments], ","))
 	url := "http://" + addr

@@ -5,6 +5,7 @@
 //	stack fetch               only fetch the jars (with mvn, into the cache)
 //	stack test-env -- CMD...  start a throwaway stack, run CMD with STACK_TEST_* set, stop it
 //	stack token [-ttl D] USER a development bearer token for USER (AUTH_MODE=jwt, the default of `stack run`)
+//	stack pki [NAME...]       the local CA and the programs' gRPC certificates under STACK_DATA_DIR/pki
 //
 // Configuration comes from the environment; see docs/configuration.md.
 package main
@@ -37,7 +38,7 @@ func main() {
 
 func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	if len(args) == 0 {
-		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD | token [-ttl D] USER")
+		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD | token [-ttl D] USER | pki [NAME...]")
 	}
 	cfg, err := loadConfig(ctx, os.LookupEnv)
 	if err != nil {
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 		return 0, fetchOnly(ctx, cfg, log)
 	case "token":
 		return token(cfg, args[1:], os.Stdout)
+	case "pki":
+		return pkiCommand(cfg, args[1:], os.Stdout)
 	case "test-env":
 		rest := args[1:]
 		if len(rest) > 0 && rest[0] == "--" {
