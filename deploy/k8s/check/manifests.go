@@ -44,6 +44,20 @@ func Get(o any, keys ...any) any {
 	return o
 }
 
+// AsInt returns v as an int when it is a whole number, however the
+// decoder typed it.
+func AsInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		return int(n), n == float64(int(n))
+	}
+	return 0, false
+}
+
 func asMap(o any) (map[string]any, bool) {
 	switch m := o.(type) {
 	case map[string]any:

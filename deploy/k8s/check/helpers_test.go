@@ -1,0 +1,58 @@
+package check
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	rendered   = map[string][]Object{}
+	renderErr  = map[string]error{}
+	renderOnce sync.Mutex
+)
+
+// root returns the repository root.
+func root(t *testing.T) string {
+	t.Helper()
+	r, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// overlay returns a fresh copy of the rendered overlay's objects (built
+// once per test binary), which a test may change.
+func overlay(t *testing.T, name string) []Object {
+	t.Helper()
+	renderOnce.Lock()
+	objs, ok := rendered[name]
+	err := renderErr[name]
+	if !ok && err == nil {
+		objs, err = Build(filepath.Join(root(t), "deploy/k8s/overlays", name))
+		rendered[name], renderErr[name] = objs, err
+	}
+	renderOnce.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Object
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// errs fails t with each error, prefixed by what was checked.
+func report(t *testing.T, what string, errs []error) {
+	t.Helper()
+	for _, err := range errs {
+		t.Errorf("%s: %v", what, err)
+	}
+}
