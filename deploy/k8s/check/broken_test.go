@@ -218,6 +218,59 @@ func TestChecksRefuseBrokenManifests(t *testing.T) {
 		},
 		check: func(t *testing.T, objs []Object) []error { return checkKafkaPeers(objs) },
 		want:  "networkPolicyPeers []",
+	}, {
+		name: "ServiceWritesEvents",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			u := must(t, objs, "KafkaUser", "orders")
+			acls := Get(u, "spec", "authorization", "acls").([]any)
+			set(t, u, append(acls, map[string]any{
+				"resource":   map[string]any{"type": "topic", "name": "orders.", "patternType": "prefix"},
+				"operations": []any{"Write"},
+			}), "spec", "authorization", "acls")
+			return objs
+		},
+		check: checkACLs,
+		want:  "KafkaUser orders may Write topic orders.events",
+	}, {
+		name: "ServiceReadsWhatItDoesNotConsume",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "KafkaUser", "shopctl"), []any{"Read", "Describe"}, "spec", "authorization", "acls", 0, "operations")
+			return objs
+		},
+		check: checkACLs,
+		want:  "KafkaUser shopctl may read topic orders.events",
+	}, {
+		name: "ConsumerWithoutRead",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "KafkaUser", "payments"), "payments-v2", "spec", "authorization", "acls", 1, "resource", "name")
+			return objs
+		},
+		check: checkACLs,
+		want:  "KafkaUser payments may not read group payments",
+	}, {
+		name: "AdminOnLoopback",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			configMap(t, objs, "orders")["ORDERS_ADMIN_ADDR"] = "127.0.0.1:9111"
+			return objs
+		},
+		check: checkPorts,
+		want:  "ORDERS_ADMIN_ADDR=127.0.0.1:9111 listens on the loopback",
+	}, {
+		name: "ContainerPortElsewhere",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			configMap(t, objs, "payments")["PAYMENTS_GRPC_ADDR"] = "0.0.0.0:9202"
+			return objs
+		},
+		check: checkPorts,
+		want:  "container port grpc is 9102, the binary listens on 9202",
+	}, {
+		name: "ProbeOnServicePort",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "Deployment", "orders"), 9999, "spec", "template", "spec", "containers", 0, "readinessProbe", "grpc", "port")
+			return objs
+		},
+		check: checkPorts,
+		want:  "readinessProbe asks port 9999",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			if errs := tc.check(t, overlay(t, "dev")); len(errs) != 0 {
