@@ -111,9 +111,5 @@ func checkACLs(t *testing.T, objs []Object) []error {
 
 // TestKafkaACLs checks every overlay's KafkaUsers (checkACLs).
 func TestKafkaACLs(t *testing.T) {
-	for _, name := range Overlays {
-		t.Run(name, func(t *testing.T) {
-			report(t, name, checkACLs(t, overlay(t, name)))
-		})
-	}
+	forEachOverlay(t, checkACLs)
 }

@@ -49,9 +49,5 @@ func viaJSON(v any) (any, error) {
 // TestPrometheusRuleIsAlertsFile checks every overlay's PrometheusRule
 // (checkPrometheusRule).
 func TestPrometheusRuleIsAlertsFile(t *testing.T) {
-	for _, name := range Overlays {
-		t.Run(name, func(t *testing.T) {
-			report(t, name, checkPrometheusRule(root(t), overlay(t, name)))
-		})
-	}
+	forEachOverlay(t, func(t *testing.T, objs []Object) []error { return checkPrometheusRule(root(t), objs) })
 }

@@ -164,9 +164,5 @@ func checkTriggerAuth(objs []Object, name string, dep Object) []error {
 // TestScaledObjects checks every overlay's ScaledObjects
 // (checkScaledObjects).
 func TestScaledObjects(t *testing.T) {
-	for _, name := range Overlays {
-		t.Run(name, func(t *testing.T) {
-			report(t, name, checkScaledObjects(t, overlay(t, name)))
-		})
-	}
+	forEachOverlay(t, checkScaledObjects)
 }

@@ -108,9 +108,5 @@ func topicPartitions(objs []Object) map[string]int {
 // TestConnectorsAreConnectFiles checks every overlay's KafkaConnectors
 // (checkConnectors).
 func TestConnectorsAreConnectFiles(t *testing.T) {
-	for _, name := range Overlays {
-		t.Run(name, func(t *testing.T) {
-			report(t, name, checkConnectors(root(t), overlay(t, name)))
-		})
-	}
+	forEachOverlay(t, func(t *testing.T, objs []Object) []error { return checkConnectors(root(t), objs) })
 }

@@ -49,7 +49,17 @@ func overlay(t *testing.T, name string) []Object {
 	return out
 }
 
-// errs fails t with each error, prefixed by what was checked.
+// forEachOverlay runs check on the objects of every overlay, each a
+// subtest, and reports what it finds.
+func forEachOverlay(t *testing.T, check func(t *testing.T, objs []Object) []error) {
+	for _, name := range Overlays {
+		t.Run(name, func(t *testing.T) {
+			report(t, name, check(t, overlay(t, name)))
+		})
+	}
+}
+
+// report fails t with each error, prefixed by what was checked.
 func report(t *testing.T, what string, errs []error) {
 	t.Helper()
 	for _, err := range errs {

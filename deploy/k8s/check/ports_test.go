@@ -122,9 +122,5 @@ func checkPorts(t *testing.T, objs []Object) []error {
 // TestPortsMatchConfig checks every overlay's ports and probes
 // (checkPorts).
 func TestPortsMatchConfig(t *testing.T) {
-	for _, name := range Overlays {
-		t.Run(name, func(t *testing.T) {
-			report(t, name, checkPorts(t, overlay(t, name)))
-		})
-	}
+	forEachOverlay(t, checkPorts)
 }
