@@ -271,6 +271,38 @@ func TestChecksRefuseBrokenManifests(t *testing.T) {
 		},
 		check: checkPorts,
 		want:  "readinessProbe asks port 9999",
+	}, {
+		name: "WritableRoot",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "Job", "orders-migrate"), false, "spec", "template", "spec", "containers", 0, "securityContext", "readOnlyRootFilesystem")
+			return objs
+		},
+		check: checkHardening,
+		want:  "Job orders-migrate container migrate: root filesystem not read-only",
+	}, {
+		name: "NoLimits",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			delete(Get(must(t, objs, "Deployment", "gateway"), "spec", "template", "spec", "containers", 0, "resources").(map[string]any), "limits")
+			return objs
+		},
+		check: checkHardening,
+		want:  "container gateway: no cpu limits",
+	}, {
+		name: "ReplicasBesideAutoscaler",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "Deployment", "payments"), 3, "spec", "replicas")
+			return objs
+		},
+		check: checkHardening,
+		want:  "Deployment payments: sets replicas",
+	}, {
+		name: "NoDisruptionBudget",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "PodDisruptionBudget", "orders"), "order", "spec", "selector", "matchLabels", "app.kubernetes.io/name")
+			return objs
+		},
+		check: checkHardening,
+		want:  "Deployment orders: no PodDisruptionBudget",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			if errs := tc.check(t, overlay(t, "dev")); len(errs) != 0 {
