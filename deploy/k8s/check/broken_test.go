@@ -303,6 +303,46 @@ func TestChecksRefuseBrokenManifests(t *testing.T) {
 		},
 		check: checkHardening,
 		want:  "Deployment orders: no PodDisruptionBudget",
+	}, {
+		name: "BrokerMisspelt",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			configMap(t, objs, "orders")["KAFKA_BROKERS"] = "shop-kafka-bootstrap:9092"
+			return objs
+		},
+		check: checkAddresses,
+		want:  "broker shop-kafka-bootstrap:9092 is no Kafka listener",
+	}, {
+		name: "BrokerWithoutTLS",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			delete(configMap(t, objs, "payments"), "KAFKA_TLS_CA_FILE")
+			return objs
+		},
+		check: checkAddresses,
+		want:  "the client's TLS is false",
+	}, {
+		name: "KEDAWithoutSCRAM",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "ScaledObject", "orders"), "plaintext", "spec", "triggers", 0, "metadata", "sasl")
+			return objs
+		},
+		check: checkAddresses,
+		want:  "the client's SCRAM-SHA-512 is false",
+	}, {
+		name: "ConnectURLMisspelt",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			configMap(t, objs, "orders")["CONNECT_URL"] = "http://shop-connect-api:8083"
+			return objs
+		},
+		check: checkAddresses,
+		want:  "CONNECT_URL http://shop-connect-api:8083 is no KafkaConnect REST API",
+	}, {
+		name: "BackendPortWrong",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			configMap(t, objs, "gateway")["PAYMENTS_GRPC_ADDR"] = "dns:///payments:9101"
+			return objs
+		},
+		check: checkAddresses,
+		want:  "PAYMENTS_GRPC_ADDR dns:///payments:9101 is no Service port",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			if errs := tc.check(t, overlay(t, "dev")); len(errs) != 0 {
