@@ -32,12 +32,19 @@ const (
 	JMXConfigMap = "shop-jmx-metrics"
 )
 
-// ConnectorOverrides are the connector settings Kubernetes adds to
-// connect/*.json: PostgreSQL 17 failover slots (the CNPG clusters
-// synchronise the slots to their standbys, so a switchover keeps the
-// connector's position). The local stack runs an older PostgreSQL without
-// failover slots, so the shared files do not carry it.
-var ConnectorOverrides = map[string]string{"slot.failover": "true"}
+// ConnectorOverrides are the connector settings Kubernetes changes in
+// connect/*.json, each for a reason of the cluster's:
+//   - slot.failover: PostgreSQL 17 failover slots (the CNPG clusters
+//     synchronise the slots to their standbys, so a switchover keeps the
+//     connector's position); the local stack's older PostgreSQL has none.
+//   - topic.creation.default.replication.factor: the topics Connect creates
+//     (Debezium's heartbeat topic) take the brokers' default, 3 in
+//     production; the files' 1 would be below min.insync.replicas 2 there,
+//     and every write to such a topic refused.
+var ConnectorOverrides = map[string]string{
+	"slot.failover": "true",
+	"topic.creation.default.replication.factor": "-1",
+}
 
 // ReservedConnectorKeys are the connector options Strimzi takes from the
 // KafkaConnector's own fields and refuses in spec.config
