@@ -77,7 +77,13 @@ func ConnectorVars(root, file string) (map[string]string, error) {
 	vars["CONNECT_DB_HOST"] = db + "-db-rw"
 	vars["CONNECT_DB_PORT"] = "5432"
 	vars["CONNECT_DB_USER"] = "debezium"
+	// The password is a reference the worker's DirectoryConfigProvider
+	// resolves from the mounted Secret's file "password", whichever way
+	// the file spells it: as the whole value, or as its directory and
+	// file.
 	vars["CONNECT_DB_PASSWORD"] = "${dir:" + DebeziumSecretDir + ":password}"
+	vars["CONNECT_SECRETS_DIR"] = DebeziumSecretDir
+	vars["CONNECT_DB_PASSWORD_SECRET"] = "password"
 	vars["TOPIC_PARTITIONS"] = strconv.Itoa(p)
 	return vars, nil
 }
