@@ -149,6 +149,7 @@ func Generate(root string) (map[string][]byte, error) {
 		"connectors.yaml":      connectors,
 		"prometheus-rule.yaml": prometheusRule,
 		"jmx-metrics.yaml":     jmxMetrics,
+		"dashboard.yaml":       dashboard,
 	} {
 		b, err := gen(root)
 		if err != nil {
