@@ -3,7 +3,6 @@ package check
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -55,11 +54,7 @@ const writer = "connect"
 func checkACLs(t *testing.T, objs []Object) []error {
 	var errs []error
 	topics := topicPartitions(objs)
-	names := make([]string, 0, len(topics))
-	for n := range topics {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedKeys(topics)
 	// reads: principal -> the topic and group it consumes.
 	type consumer struct{ topic, group string }
 	reads := map[string]consumer{}

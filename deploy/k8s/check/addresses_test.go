@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,12 +86,7 @@ func checkAddresses(_ *testing.T, objs []Object) []error {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 				continue
 			}
-			names := make([]string, 0, len(env))
-			for k := range env {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			for _, k := range names {
+			for _, k := range sortedKeys(env) {
 				v := env[k]
 				switch {
 				case k == "KAFKA_BROKERS":

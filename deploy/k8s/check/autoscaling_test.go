@@ -3,7 +3,6 @@ package check
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"testing"
 )
 
@@ -73,12 +72,7 @@ func checkScaledObjects(t *testing.T, objs []Object) []error {
 				continue
 			}
 			md, _ := Get(tr, "metadata").(map[string]any)
-			keys := make([]string, 0, len(md))
-			for k := range md {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range sortedKeys(md) {
 				allowed, known := kafkaScalerMetadata[k]
 				switch {
 				case !known:

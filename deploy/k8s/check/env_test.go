@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
@@ -180,12 +179,7 @@ func checkEnv(t *testing.T, objs []Object) []error {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 				continue
 			}
-			names := make([]string, 0, len(env))
-			for v := range env {
-				names = append(names, v)
-			}
-			sort.Strings(names)
-			for _, v := range names {
+			for _, v := range sortedKeys(env) {
 				if !bin.reads[v] && !pending[v] {
 					errs = append(errs, fmt.Errorf("%s sets %s, which its binary does not read", where, v))
 				}

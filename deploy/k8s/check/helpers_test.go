@@ -3,6 +3,7 @@ package check
 import (
 	"encoding/json"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 )
@@ -47,6 +48,16 @@ func overlay(t *testing.T, name string) []Object {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// sortedKeys returns m's keys in order, for reports in a stable order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // forEachOverlay runs check on the objects of every overlay, each a
