@@ -91,7 +91,7 @@ func grantStatements(db Database, dbname string) []string {
 			stmts = append(stmts, fmt.Sprintf("GRANT %s ON TABLE %s TO %s", narrow[t], tn, rt))
 		}
 	}
-	return stmts
+	return append(stmts, auditGrantStatements(db, dbname)...)
 }
 
 // Grant gives db's runtime role (db.RuntimeRole) exactly its privileges in
@@ -101,7 +101,8 @@ func grantStatements(db Database, dbname string) []string {
 // same for tables created later by the role conn is logged in as (ALTER
 // DEFAULT PRIVILEGES). It runs as the database's owner (db.OwnerRole), as
 // Migrate does after the migrations; it is idempotent. The runtime role
-// and the replication role must exist.
+// and the replication role must exist, and so must the audit role
+// (AuditRole), which it lets read the tables of the audit.
 func Grant(ctx context.Context, conn *pgx.Conn, db Database) error {
 	if _, err := db.sets(); err != nil {
 		return err

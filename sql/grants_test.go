@@ -186,3 +186,62 @@ func TestMigrateTwice(t *testing.T) {
 	}
 	pool.Close()
 }
+
+// The audit role connects to both databases and reads the tables of the
+// audit (accounts and ledger, orders) and nothing else: it writes nothing
+// and cannot read what the pipeline carries (outbox, inbox, dead letters,
+// idempotency keys).
+func TestAuditRolePrivileges(t *testing.T) {
+	env := stacktest.Get(t)
+	dbs := map[schema.Database]*stacktest.Database{
+		schema.Orders:   env.NewDatabase(t, schema.Orders),
+		schema.Payments: env.NewDatabase(t, schema.Payments),
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		db      schema.Database
+		stmt    string
+		allowed bool
+	}{
+		{"SelectAccounts", schema.Payments, `SELECT count(*) FROM accounts`, true},
+		{"SelectLedger", schema.Payments, `SELECT count(*) FROM ledger`, true},
+		{"SelectOrders", schema.Orders, `SELECT count(*) FROM orders`, true},
+		{"InsertLedger", schema.Payments, `INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ('alice', 'CREDIT', 100, now())`, false},
+		{"UpdateAccounts", schema.Payments, `UPDATE accounts SET balance = 0`, false},
+		{"UpdateOrders", schema.Orders, `UPDATE orders SET status = 'PAID'`, false},
+		{"SelectPaymentsOutbox", schema.Payments, `SELECT count(*) FROM outbox`, false},
+		{"SelectPaymentsInbox", schema.Payments, `SELECT count(*) FROM inbox`, false},
+		{"SelectDeadLetters", schema.Orders, `SELECT count(*) FROM dead_letters`, false},
+		{"SelectIdempotencyKeys", schema.Orders, `SELECT count(*) FROM idempotency_keys`, false},
+		{"SelectParked", schema.Orders, `SELECT count(*) FROM parked_payment_results`, false},
+		{"CreateTable", schema.Orders, `CREATE TABLE mine (n int)`, false},
+	}
+	conns := map[schema.Database]*pgx.Conn{}
+	for kind, db := range dbs {
+		conn, err := pgx.Connect(ctx, asRole(t, db.URL, schema.AuditRole))
+		if err != nil {
+			t.Fatalf("connect as %s to the %s database: %v", schema.AuditRole, kind, err)
+		}
+		t.Cleanup(func() { conn.Close(ctx) })
+		conns[kind] = conn
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := conns[tt.db].Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // nothing is kept
+			_, err = tx.Exec(ctx, tt.stmt)
+			switch {
+			case tt.allowed && err != nil:
+				t.Errorf("%s as %s: %v", tt.stmt, schema.AuditRole, err)
+			case !tt.allowed && err == nil:
+				t.Errorf("%s as %s succeeded, want it refused", tt.stmt, schema.AuditRole)
+			case !tt.allowed && sqlState(err) != "42501":
+				t.Errorf("%s as %s: err = %v, want permission denied (42501)", tt.stmt, schema.AuditRole, err)
+			}
+		})
+	}
+}
