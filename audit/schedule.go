@@ -37,16 +37,7 @@ var (
 // RegisterMetrics registers the audit's gauges with reg. Registering them
 // again with the same reg is not an error.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{violationsGauge, lastSuccess} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) && are.ExistingCollector == c {
-				continue
-			}
-			return err
-		}
-	}
-	return nil
+	return service.RegisterCollectors(reg, violationsGauge, lastSuccess)
 }
 
 // record sets the gauges from r, the report of a run that finished at at:

