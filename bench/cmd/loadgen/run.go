@@ -66,6 +66,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		if os.Getenv("GATEWAY_RATE_LIMIT") == "" {
 			env = append(env, "GATEWAY_RATE_LIMIT=0")
 		}
+		// Nor does the scheduled money audit, a scan of the whole ledger,
+		// run during a measured step (only at the stack's start).
+		if os.Getenv("AUDIT_INTERVAL") == "" {
+			env = append(env, "AUDIT_INTERVAL=24h")
+		}
 		if os.Getenv("AUTH_MODE") == "" {
 			// loadgen names its users by X-User-ID; the development issuer's
 			// tokens (AUTH_MODE=jwt, the default of `stack run`) are not used.

@@ -126,8 +126,10 @@ func parseFlags(args []string) (config, error) {
 // the offset.
 func (c config) stackEnv() []string {
 	// The orders and streams are spread over -users users faster than a
-	// shopper's rate: the gateway's per-identity rate limit is off.
-	env := []string{"AUTH_MODE=header", "GATEWAY_RATE_LIMIT=0"}
+	// shopper's rate: the gateway's per-identity rate limit is off. The
+	// scheduled money audit runs at the stack's start only, not during a
+	// measurement.
+	env := []string{"AUTH_MODE=header", "GATEWAY_RATE_LIMIT=0", "AUDIT_INTERVAL=24h"}
 	for _, p := range []struct {
 		name string
 		port int
