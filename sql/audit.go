@@ -14,11 +14,11 @@ var auditTables = map[Database][]string{
 }
 
 // auditGrantStatements returns the statements that let the audit role
-// connect to the database dbname of db and read its auditTables: SELECT
-// only, on those tables only, and no default privileges, so that a table
-// of a later migration stays closed to it.
-func auditGrantStatements(db Database, dbname string) []string {
-	role := pgx.Identifier{AuditRole}.Sanitize()
+// (AuditRole, named auditRole) connect to the database dbname of db and
+// read its auditTables: SELECT only, on those tables only, and no default
+// privileges, so that a table of a later migration stays closed to it.
+func auditGrantStatements(db Database, dbname, auditRole string) []string {
+	role := pgx.Identifier{auditRole}.Sanitize()
 	stmts := []string{
 		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", pgx.Identifier{dbname}.Sanitize(), role),
 		"GRANT USAGE ON SCHEMA public TO " + role,

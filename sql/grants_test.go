@@ -245,3 +245,19 @@ func TestAuditRolePrivileges(t *testing.T) {
 		})
 	}
 }
+
+// A cluster without the audit role (compose's Postgres volume from before
+// the role existed) still migrates: the audit's grants are skipped, and
+// only the scheduled audit, which cannot log in, stays down.
+func TestGrantWithoutTheAuditRole(t *testing.T) {
+	db := stacktest.Get(t).NewDatabase(t, schema.Payments)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := schema.GrantWithAuditRole(ctx, conn, schema.Payments, "no_such_audit_role"); err != nil {
+		t.Errorf("Grant on a cluster without the audit role: %v, want nil", err)
+	}
+}
