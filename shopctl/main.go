@@ -12,10 +12,11 @@
 //
 // status shows the connectors and their tasks (Kafka Connect at
 // CONNECT_URL), the replication slots of both databases, the consumer lag
-// of both groups, the unhandled dead letters and the oldest PENDING order;
-// it exits 1 when a connector or task is not RUNNING, a slot is missing or
-// inactive, a dead letter is unhandled, or an order has been PENDING for
-// over a minute. The connector operations (apply, restart, pause, resume,
+// of both groups, the unhandled dead letters, the oldest PENDING order and
+// the parked payment results; it exits 1 when a connector or task is not
+// RUNNING, a slot is missing or inactive, a dead letter is unhandled, an
+// order has been PENDING for over a minute, or a payment result parked for
+// over two minutes. The connector operations (apply, restart, pause, resume,
 // delete, watch) stay in connectctl.
 //
 // The service of a dead letter is the consumer that failed to apply it:

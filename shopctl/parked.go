@@ -104,6 +104,31 @@ func listParked(ctx context.Context, pool *pgxpool.Pool) ([]parked, error) {
 	return ps, nil
 }
 
+// parked shows the payment results waiting for their order: how many and
+// the age of the oldest; one older than parkedTooLong is a problem.
+func (s *status) parked(ctx context.Context, pool *pgxpool.Pool) {
+	s.section("PARKED PAYMENT RESULTS")
+	if pool == nil {
+		return
+	}
+	var (
+		n      int64
+		oldest *time.Duration
+	)
+	if err := pool.QueryRow(ctx, `SELECT count(*), now() - min(parked_at) FROM parked_payment_results`).Scan(&n, &oldest); err != nil {
+		s.problem("orders: parked payment results: %v", err)
+		return
+	}
+	if n == 0 || oldest == nil {
+		fmt.Fprintln(s.out, "  none")
+		return
+	}
+	fmt.Fprintf(s.out, "  %d, the oldest parked for %s\n", n, oldest.Round(time.Second))
+	if *oldest > parkedTooLong {
+		s.problem("orders: a payment result waits for its order for %s (over %s): shopctl parked", oldest.Round(time.Second), parkedTooLong)
+	}
+}
+
 // escapeControl writes the control characters of s (a terminal escape
 // sequence, a bell, a line break) as Go escapes, so that what a producer
 // put in an event cannot act on the operator's terminal.
