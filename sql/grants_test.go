@@ -35,14 +35,20 @@ func sqlState(err error) string {
 	return ""
 }
 
-// Only a database's own roles (and Debezium) may connect to it: the roles
-// of the other service are refused at login.
-func TestRolesConnectOnlyToTheirDatabase(t *testing.T) {
+// bothDatabases returns a fresh orders and a fresh payments database.
+func bothDatabases(t *testing.T) map[schema.Database]*stacktest.Database {
+	t.Helper()
 	env := stacktest.Get(t)
-	dbs := map[schema.Database]*stacktest.Database{
+	return map[schema.Database]*stacktest.Database{
 		schema.Orders:   env.NewDatabase(t, schema.Orders),
 		schema.Payments: env.NewDatabase(t, schema.Payments),
 	}
+}
+
+// Only a database's own roles (and Debezium) may connect to it: the roles
+// of the other service are refused at login.
+func TestRolesConnectOnlyToTheirDatabase(t *testing.T) {
+	dbs := bothDatabases(t)
 	ctx := context.Background()
 	for _, role := range []string{schema.Orders.OwnerRole(), schema.Orders.RuntimeRole(),
 		schema.Payments.OwnerRole(), schema.Payments.RuntimeRole()} {
@@ -192,11 +198,7 @@ func TestMigrateTwice(t *testing.T) {
 // and cannot read what the pipeline carries (outbox, inbox, dead letters,
 // idempotency keys).
 func TestAuditRolePrivileges(t *testing.T) {
-	env := stacktest.Get(t)
-	dbs := map[schema.Database]*stacktest.Database{
-		schema.Orders:   env.NewDatabase(t, schema.Orders),
-		schema.Payments: env.NewDatabase(t, schema.Payments),
-	}
+	dbs := bothDatabases(t)
 	ctx := context.Background()
 	tests := []struct {
 		name    string
