@@ -1,5 +1,7 @@
 // Package audit checks the money invariants of the system across the
-// payments and orders databases.
+// payments and orders databases: once (Check, for shop-audit and shopctl
+// audit), or on a schedule (NewJob, shop-audit -every) that exports the
+// violations of its last run as Prometheus gauges.
 package audit
 
 import (

@@ -8,13 +8,15 @@
 //	shopctl dead-letters replay  -service orders|payments [-by NAME] ID...
 //	shopctl dead-letters discard -service orders|payments -reason TEXT [-by NAME] ID...
 //	shopctl audit [-timeout D]
+//	shopctl parked [-timeout D]
 //
 // status shows the connectors and their tasks (Kafka Connect at
 // CONNECT_URL), the replication slots of both databases, the consumer lag
-// of both groups, the unhandled dead letters and the oldest PENDING order;
-// it exits 1 when a connector or task is not RUNNING, a slot is missing or
-// inactive, a dead letter is unhandled, or an order has been PENDING for
-// over a minute. The connector operations (apply, restart, pause, resume,
+// of both groups, the unhandled dead letters, the oldest PENDING order and
+// the parked payment results; it exits 1 when a connector or task is not
+// RUNNING, a slot is missing or inactive, a dead letter is unhandled, an
+// order has been PENDING for over a minute, or a payment result parked for
+// over two minutes. The connector operations (apply, restart, pause, resume,
 // delete, watch) stay in connectctl.
 //
 // The service of a dead letter is the consumer that failed to apply it:
@@ -26,6 +28,10 @@
 // with a reason; the row stays. Both record who (-by, default $USER), when
 // and what in dead_letter_actions.
 //
+// parked lists the payment results parked in the orders database because
+// their order is not there, oldest first, with their age; it exits 1 when
+// one has waited longer than the PaymentResultParked alert's two minutes.
+//
 // Everything is configured like the services: ORDERS_DATABASE_URL,
 // PAYMENTS_DATABASE_URL, KAFKA_BROKERS, ORDERS_TOPIC, PAYMENTS_TOPIC,
 // ORDERS_CONSUMER_GROUP, PAYMENTS_CONSUMER_GROUP, ORDERS_SLOT,
@@ -34,8 +40,9 @@
 // (ORDERS_CONNECTOR, PAYMENTS_CONNECTOR).
 //
 // Exit status: 0 when all is well, 1 when status finds a problem, audit a
-// violation, or a replay a message that still cannot be applied, 2 on a
-// usage error or when the command could not run.
+// violation, parked a result waiting too long, or a replay a message that
+// still cannot be applied, 2 on a usage error or when the command could
+// not run.
 package main
 
 import (
@@ -60,6 +67,7 @@ const usage = `usage:
   shopctl dead-letters replay  -service orders|payments [-by NAME] ID...
   shopctl dead-letters discard -service orders|payments -reason TEXT [-by NAME] ID...
   shopctl audit [-timeout D]
+  shopctl parked [-timeout D]
 The connectors' operations are connectctl's (apply, status, restart, pause,
 resume, delete, wait, watch); shopctl status shows them too`
 
@@ -92,6 +100,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return runDeadLetters(ctx, args[1:], lookup, out, logger)
 	case "audit":
 		return runAudit(ctx, args[1:], lookup, out)
+	case "parked":
+		return runParked(ctx, args[1:], lookup, out)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(out, usage)
 		return nil

@@ -258,6 +258,22 @@ func TestStatusAndPoisonMessage(t *testing.T) {
 	}
 	mustShopctl(t, env, "dead-letters", "discard", "-service", "payments", "-reason", "test poison", fmt.Sprint(id))
 	mustShopctl(t, env, "status")
+
+	// A payment result parked for ten minutes, its order never seen.
+	event := uuid.New()
+	if _, err := s.OrdersDB.Pool.Exec(context.Background(), `INSERT INTO parked_payment_results
+		(event_id, order_id, user_id, amount, paid, event_type, topic, partition, "offset", key, value, parked_at)
+		VALUES ($1, $2, 'ghost', 100, true, 'PaymentSucceeded', 'payments.events', 0, 1, 'ghost', '{}', now() - interval '10 minutes')`, event, uuid.New()); err != nil {
+		t.Fatal(err)
+	}
+	out, err = shopctl(t, env, "status")
+	if !errors.Is(err, errFound) || !strings.Contains(out, "1, the oldest parked for 10m0s") || !strings.Contains(out, "waits for its order") {
+		t.Errorf("status with a result parked for 10 minutes: %v, want errFound and the result shown", err)
+	}
+	if _, err := s.OrdersDB.Pool.Exec(context.Background(), `DELETE FROM parked_payment_results WHERE event_id = $1`, event); err != nil {
+		t.Fatal(err)
+	}
+	mustShopctl(t, env, "status")
 	if n := count(t, s.PaymentsDB, `SELECT count(*) FROM dead_letters WHERE resolution = 'discarded' AND reason = 'test poison'`); n != 1 {
 		t.Errorf("discarded dead letters with the reason: %d, want 1", n)
 	}

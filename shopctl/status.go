@@ -51,6 +51,7 @@ func runStatus(ctx context.Context, args []string, lookup func(string) (string, 
 	st.consumerLag(ctx, cfg)
 	st.deadLetters(ctx, cfg, pools)
 	st.pending(ctx, pools["orders"])
+	st.parked(ctx, pools["orders"])
 	fmt.Fprintln(out)
 	if len(st.problems) == 0 {
 		fmt.Fprintln(out, "OK")

@@ -101,8 +101,15 @@ func grantStatements(db Database, dbname string) []string {
 // same for tables created later by the role conn is logged in as (ALTER
 // DEFAULT PRIVILEGES). It runs as the database's owner (db.OwnerRole), as
 // Migrate does after the migrations; it is idempotent. The runtime role
-// and the replication role must exist.
+// and the replication role must exist. The audit role (AuditRole) gets
+// CONNECT and SELECT on the audit's tables when it exists; a cluster
+// without it (created before it was) migrates all the same, and only the
+// scheduled audit cannot log in.
 func Grant(ctx context.Context, conn *pgx.Conn, db Database) error {
+	return grant(ctx, conn, db, AuditRole)
+}
+
+func grant(ctx context.Context, conn *pgx.Conn, db Database, auditRole string) error {
 	if _, err := db.sets(); err != nil {
 		return err
 	}
@@ -110,8 +117,16 @@ func Grant(ctx context.Context, conn *pgx.Conn, db Database) error {
 	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&dbname); err != nil {
 		return fmt.Errorf("grant %s: %w", db, err)
 	}
+	stmts := grantStatements(db, dbname)
+	var audit bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", auditRole).Scan(&audit); err != nil {
+		return fmt.Errorf("grant %s: %w", db, err)
+	}
+	if audit {
+		stmts = append(stmts, auditGrantStatements(db, dbname, auditRole)...)
+	}
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		for _, s := range grantStatements(db, dbname) {
+		for _, s := range stmts {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
@@ -127,5 +142,5 @@ func Grant(ctx context.Context, conn *pgx.Conn, db Database) error {
 // grantsVersion is what Version hashes of the grants: the statements for a
 // database named after db.
 func grantsVersion(db Database) string {
-	return strings.Join(grantStatements(db, string(db)), ";\n")
+	return strings.Join(append(grantStatements(db, string(db)), auditGrantStatements(db, string(db), AuditRole)...), ";\n")
 }

@@ -35,14 +35,20 @@ func sqlState(err error) string {
 	return ""
 }
 
-// Only a database's own roles (and Debezium) may connect to it: the roles
-// of the other service are refused at login.
-func TestRolesConnectOnlyToTheirDatabase(t *testing.T) {
+// bothDatabases returns a fresh orders and a fresh payments database.
+func bothDatabases(t *testing.T) map[schema.Database]*stacktest.Database {
+	t.Helper()
 	env := stacktest.Get(t)
-	dbs := map[schema.Database]*stacktest.Database{
+	return map[schema.Database]*stacktest.Database{
 		schema.Orders:   env.NewDatabase(t, schema.Orders),
 		schema.Payments: env.NewDatabase(t, schema.Payments),
 	}
+}
+
+// Only a database's own roles (and Debezium) may connect to it: the roles
+// of the other service are refused at login.
+func TestRolesConnectOnlyToTheirDatabase(t *testing.T) {
+	dbs := bothDatabases(t)
 	ctx := context.Background()
 	for _, role := range []string{schema.Orders.OwnerRole(), schema.Orders.RuntimeRole(),
 		schema.Payments.OwnerRole(), schema.Payments.RuntimeRole()} {
@@ -185,4 +191,75 @@ func TestMigrateTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Close()
+}
+
+// The audit role connects to both databases and reads the tables of the
+// audit (accounts and ledger, orders) and nothing else: it writes nothing
+// and cannot read what the pipeline carries (outbox, inbox, dead letters,
+// idempotency keys).
+func TestAuditRolePrivileges(t *testing.T) {
+	dbs := bothDatabases(t)
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		db      schema.Database
+		stmt    string
+		allowed bool
+	}{
+		{"SelectAccounts", schema.Payments, `SELECT count(*) FROM accounts`, true},
+		{"SelectLedger", schema.Payments, `SELECT count(*) FROM ledger`, true},
+		{"SelectOrders", schema.Orders, `SELECT count(*) FROM orders`, true},
+		{"InsertLedger", schema.Payments, `INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ('alice', 'CREDIT', 100, now())`, false},
+		{"UpdateAccounts", schema.Payments, `UPDATE accounts SET balance = 0`, false},
+		{"UpdateOrders", schema.Orders, `UPDATE orders SET status = 'PAID'`, false},
+		{"SelectPaymentsOutbox", schema.Payments, `SELECT count(*) FROM outbox`, false},
+		{"SelectPaymentsInbox", schema.Payments, `SELECT count(*) FROM inbox`, false},
+		{"SelectDeadLetters", schema.Orders, `SELECT count(*) FROM dead_letters`, false},
+		{"SelectIdempotencyKeys", schema.Orders, `SELECT count(*) FROM idempotency_keys`, false},
+		{"SelectParked", schema.Orders, `SELECT count(*) FROM parked_payment_results`, false},
+		{"CreateTable", schema.Orders, `CREATE TABLE mine (n int)`, false},
+	}
+	conns := map[schema.Database]*pgx.Conn{}
+	for kind, db := range dbs {
+		conn, err := pgx.Connect(ctx, asRole(t, db.URL, schema.AuditRole))
+		if err != nil {
+			t.Fatalf("connect as %s to the %s database: %v", schema.AuditRole, kind, err)
+		}
+		t.Cleanup(func() { conn.Close(ctx) })
+		conns[kind] = conn
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := conns[tt.db].Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // nothing is kept
+			_, err = tx.Exec(ctx, tt.stmt)
+			switch {
+			case tt.allowed && err != nil:
+				t.Errorf("%s as %s: %v", tt.stmt, schema.AuditRole, err)
+			case !tt.allowed && err == nil:
+				t.Errorf("%s as %s succeeded, want it refused", tt.stmt, schema.AuditRole)
+			case !tt.allowed && sqlState(err) != "42501":
+				t.Errorf("%s as %s: err = %v, want permission denied (42501)", tt.stmt, schema.AuditRole, err)
+			}
+		})
+	}
+}
+
+// A cluster without the audit role (compose's Postgres volume from before
+// the role existed) still migrates: the audit's grants are skipped, and
+// only the scheduled audit, which cannot log in, stays down.
+func TestGrantWithoutTheAuditRole(t *testing.T) {
+	db := stacktest.Get(t).NewDatabase(t, schema.Payments)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := schema.GrantWithAuditRole(ctx, conn, schema.Payments, "no_such_audit_role"); err != nil {
+		t.Errorf("Grant on a cluster without the audit role: %v, want nil", err)
+	}
 }

@@ -43,6 +43,11 @@ const (
 // read access to the captured tables, Grant the right to connect.
 const ReplicationRole = "debezium"
 
+// AuditRole is the role the scheduled money audit (shop/audit, shop-audit
+// -every) connects as, to both databases: Grant lets it read the tables
+// of the audit (auditTables) and nothing else. The stack creates it.
+const AuditRole = "shop_audit"
+
 // OwnerRole is the role that owns db's database and its tables and runs its
 // migrations (Migrate). The service never connects as it.
 func (db Database) OwnerRole() string { return string(db) + "_owner" }

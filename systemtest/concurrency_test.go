@@ -29,7 +29,8 @@ func TestConcurrentOrdersOverdraw(t *testing.T) {
 		workers = 8
 		paid    = balance / amount
 	)
-	s := startShop(t, system.Options{})
+	// One user's orders at once, on purpose: no rate limit.
+	s := startShop(t, system.Options{RateLimit: system.NoRateLimit})
 	user := stacktest.Unique("rush")
 	s.openAccount(t, user, balance)
 

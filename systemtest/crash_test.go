@@ -23,7 +23,9 @@ func TestPaymentsKilled(t *testing.T) {
 		funds    = 3000 // each funded user can pay for 30 of their 50 orders
 		killFrom = total / 3
 	)
-	s := startShop(t, system.Options{PaymentsBinary: system.BuildPayments(t)})
+	// 200 orders from four users as fast as they are answered: no rate
+	// limit.
+	s := startShop(t, system.Options{PaymentsBinary: system.BuildPayments(t), RateLimit: system.NoRateLimit})
 	funded := []string{stacktest.Unique("k"), stacktest.Unique("k"), stacktest.Unique("k")}
 	for _, u := range funded {
 		s.openAccount(t, u, funds)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"shop/audit"
 	gatewayapp "shop/gateway/app"
 	ordersapp "shop/orders/app"
 	paymentsapp "shop/payments/app"
@@ -87,6 +88,7 @@ func TestDocsConfigurationTable(t *testing.T) {
 		"orders":   ordersapp.Config{},
 		"payments": paymentsapp.Config{},
 		"gateway":  gatewayapp.Config{},
+		"audit":    audit.Config{},
 	} {
 		vars := map[string]string{}
 		envVars(reflect.TypeOf(cfg), vars)

@@ -241,7 +241,9 @@ func (s *sseStream) first(t *testing.T) sse.Frame {
 // change once, in number order, and the changes of another user never.
 func TestStreamResumesAcrossGatewayRestartWithoutGapOrDuplicate(t *testing.T) {
 	t.Parallel()
-	s := startShop(t, system.Options{})
+	// alice's 14 orders and their 14 reads go within seconds: more than a
+	// shopper sends, so no rate limit.
+	s := startShop(t, system.Options{RateLimit: system.NoRateLimit})
 	s.openAccount(t, "alice", 10_000)
 	s.openAccount(t, "bob", 10_000)
 	g1 := startGateway(t, s, streamConfig())

@@ -1,13 +1,14 @@
 package inbox
 
 import (
-	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"shop/service"
 )
 
 // The consumer's metrics. They are updated by every Consumer of the process
@@ -40,16 +41,7 @@ const lagInterval = time.Second
 // them again with the same reg is not an error, so that several services
 // running in one process may each call it.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{consumerLag, eventDelivery, deadLettersWritten} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) && are.ExistingCollector == c {
-				continue
-			}
-			return err
-		}
-	}
-	return nil
+	return service.RegisterCollectors(reg, consumerLag, eventDelivery, deadLettersWritten)
 }
 
 // partitionLag keeps one claimed partition's lag gauge up to date.

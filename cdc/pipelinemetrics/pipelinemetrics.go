@@ -1,7 +1,8 @@
 // Package pipelinemetrics measures, every few seconds, the health of one
 // service's part of the CDC pipeline: its unhandled dead letters, the
 // replication slot of its database, the state of the connector that
-// publishes its outbox, and (orders only) the oldest order still pending.
+// publishes its outbox, and (orders only) the oldest order still pending
+// and the payment results parked because their order never appeared.
 // The consumer's own metrics (lag, delivery time, dead letters written)
 // live with the consumer, in shop/cdc/inbox.
 //
@@ -58,22 +59,23 @@ var (
 		Name: "shop_orders_pending_oldest_seconds",
 		Help: "Age in seconds of the oldest order still PENDING; 0 when there is none.",
 	})
+
+	parkedPayments = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "shop_parked_payment_results",
+		Help: "Payment results parked in the orders database because their order is not there (parked_payment_results).",
+	})
+
+	parkedPaymentsOldest = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "shop_parked_payment_results_oldest_seconds",
+		Help: "Age in seconds of the oldest parked payment result; 0 when there is none.",
+	})
 )
 
 // Register registers the gauges with reg. Registering them again with the
 // same reg is not an error, so that several services in one process may
 // each call it.
 func Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{deadLetters, slotLag, slotActive, connectorUp, ordersPendingOldest} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) && are.ExistingCollector == c {
-				continue
-			}
-			return err
-		}
-	}
-	return nil
+	return service.RegisterCollectors(reg, deadLetters, slotLag, slotActive, connectorUp, ordersPendingOldest, parkedPayments, parkedPaymentsOldest)
 }
 
 // Config says what a service's jobs measure.
@@ -228,11 +230,17 @@ func refreshConnector(ctx context.Context, client *connect.Client, name string, 
 // shop_orders_pending_oldest_seconds from pool, the orders database, every
 // interval (0 means DefaultInterval).
 func OrdersPendingJob(pool *pgxpool.Pool, interval time.Duration, logger *slog.Logger) service.Job {
+	return poolJob("pending orders gauge", pool, interval, logger, refreshOrdersPending)
+}
+
+// poolJob returns the job named name that runs refresh over pool every
+// interval (0 means DefaultInterval), each run bounded by one interval.
+func poolJob(name string, pool *pgxpool.Pool, interval time.Duration, logger *slog.Logger, refresh func(context.Context, *pgxpool.Pool) error) service.Job {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return service.Every("pending orders gauge", interval, logger, bounded(interval, func(ctx context.Context) error {
-		return refreshOrdersPending(ctx, pool)
+	return service.Every(name, interval, logger, bounded(interval, func(ctx context.Context) error {
+		return refresh(ctx, pool)
 	}))
 }
 
@@ -249,6 +257,34 @@ func refreshOrdersPending(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// ParkedPaymentsJob returns the orders service's job that refreshes
+// shop_parked_payment_results and
+// shop_parked_payment_results_oldest_seconds from pool, the orders
+// database, every interval (0 means DefaultInterval). A parked result is
+// a payment (often a debit) whose order the orders database does not have:
+// it normally lives for less than the sweeper's second.
+func ParkedPaymentsJob(pool *pgxpool.Pool, interval time.Duration, logger *slog.Logger) service.Job {
+	return poolJob("parked payment results gauges", pool, interval, logger, refreshParkedPayments)
+}
+
+func refreshParkedPayments(ctx context.Context, pool *pgxpool.Pool) error {
+	// The table holds only results waiting for their order (the sweeper
+	// deletes what it applies): a scan of a table that is empty when all
+	// is well.
+	var (
+		n   int64
+		age float64
+	)
+	err := pool.QueryRow(ctx, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(parked_at)), 0)::float8
+		FROM parked_payment_results`).Scan(&n, &age)
+	if err != nil {
+		return fmt.Errorf("parked payment results: %w", err)
+	}
+	parkedPayments.Set(float64(n))
+	parkedPaymentsOldest.Set(max(age, 0))
+	return nil
+}
+
 func boolValue(b bool) float64 {
 	if b {
 		return 1
@@ -261,7 +297,7 @@ func boolValue(b bool) float64 {
 // jobs that refresh the gauges of one service's database: its dead letters,
 // and the replication slot and state of the connector that publishes its
 // outbox, asked of Kafka Connect at connectURL. Both services call it the
-// same way; orders adds OrdersPendingJob.
+// same way; orders adds OrdersPendingJob and ParkedPaymentsJob.
 func ServiceJobs(reg prometheus.Registerer, pool *pgxpool.Pool, slot, connectURL, connector string, logger *slog.Logger) ([]service.Job, error) {
 	if err := errors.Join(inbox.RegisterMetrics(reg), Register(reg)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)

@@ -220,3 +220,33 @@ func TestOrdersPending(t *testing.T) {
 	}
 	waitValue(t, reg, "shop_orders_pending_oldest_seconds", "", "", "no pending order", eq(0))
 }
+
+// The parked gauges count the payment results waiting for their order and
+// give the age of the oldest, 0 when none.
+func TestParkedPaymentResults(t *testing.T) {
+	env := stacktest.Get(t)
+	reg := registry(t)
+	db := env.NewDatabase(t, schema.Orders)
+	runJobs(t, pipelinemetrics.ParkedPaymentsJob(db.Pool, 200*time.Millisecond, stacktest.Logger()))
+	waitValue(t, reg, "shop_parked_payment_results", "", "", "nothing parked", eq(0))
+	ctx := context.Background()
+	park := `INSERT INTO parked_payment_results (event_id, order_id, user_id, amount, paid, event_type, topic, partition, "offset", key, value, parked_at)
+		VALUES ($1, $2, 'alice', 100, true, 'PaymentSucceeded', 'payments.events', 0, $3, 'alice', '{}', now() - $4::interval)`
+	oldest := uuid.New()
+	for i, age := range []string{"10 minutes", "5 seconds"} {
+		id := uuid.New()
+		if i == 0 {
+			id = oldest
+		}
+		if _, err := db.Pool.Exec(ctx, park, id, uuid.New(), i, age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitValue(t, reg, "shop_parked_payment_results", "", "", "two parked", eq(2))
+	waitValue(t, reg, "shop_parked_payment_results_oldest_seconds", "", "", "oldest parked result's age", func(v float64) bool { return v >= 600 && v < 3600 })
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM parked_payment_results`); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, reg, "shop_parked_payment_results_oldest_seconds", "", "", "none parked", eq(0))
+	waitValue(t, reg, "shop_parked_payment_results", "", "", "none parked", eq(0))
+}

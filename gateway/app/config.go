@@ -41,9 +41,10 @@ type Config struct {
 	// Auth is how the caller of /api/v1 is established.
 	Auth Auth
 	// RateLimit is each identity's request rate on /api/v1 (requests per
-	// second, 0: no limit) and burst.
-	RateLimit float64 `env:"GATEWAY_RATE_LIMIT, default=0"`
-	RateBurst int     `env:"GATEWAY_RATE_BURST, default=50"`
+	// second, 0: no limit) and burst: on by default, at numbers a shopper
+	// never reaches (docs/security.md).
+	RateLimit float64 `env:"GATEWAY_RATE_LIMIT, default=5"`
+	RateBurst int     `env:"GATEWAY_RATE_BURST, default=20"`
 	// Stream configures GET /api/v1/orders/stream (stream.go).
 	Stream Stream
 

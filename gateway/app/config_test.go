@@ -83,8 +83,12 @@ func TestDefaultConfigMatchesContract(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:8080" || c.Orders.GRPCAddr != "127.0.0.1:9101" || c.Payments.GRPCAddr != "127.0.0.1:9102" || c.BackendTimeout != 3*time.Second || c.Process.LogLevel != slog.LevelInfo {
 		t.Errorf("defaults %+v differ from docs/configuration.md", c)
 	}
-	if c.Auth.Mode != service.AuthJWT || c.Auth.Leeway != 30*time.Second || c.RateLimit != 0 {
-		t.Errorf("auth mode %q, leeway %s, rate limit %v; want jwt, 30s, 0 (docs/configuration.md)", c.Auth.Mode, c.Auth.Leeway, c.RateLimit)
+	if c.Auth.Mode != service.AuthJWT || c.Auth.Leeway != 30*time.Second {
+		t.Errorf("auth mode %q, leeway %s; want jwt, 30s (docs/configuration.md)", c.Auth.Mode, c.Auth.Leeway)
+	}
+	// The per-identity rate limit is on unless turned off (docs/security.md).
+	if c.RateLimit != 5 || c.RateBurst != 20 {
+		t.Errorf("rate limit %v/s, burst %d; want 5/s, burst 20 (docs/security.md)", c.RateLimit, c.RateBurst)
 	}
 	// jwt mode needs a key source: the defaults alone are refused, header
 	// mode is complete.

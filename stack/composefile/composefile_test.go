@@ -27,8 +27,9 @@ var wantEnv = map[string][]string{
 	"gateway":    {"GATEWAY_HTTP_ADDR", "GATEWAY_ADMIN_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT", "AUTH_MODE", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"},
 	"connectors": {"CONNECT_URL", "CONNECT_DB_HOST", "CONNECT_DB_PORT", "CONNECT_DB_USER", "CONNECT_DB_PASSWORD", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
 	"migrate":    {"ORDERS_MIGRATION_DATABASE_URL", "PAYMENTS_MIGRATION_DATABASE_URL"},
+	"audit":      {"PAYMENTS_DATABASE_URL", "ORDERS_DATABASE_URL", "AUDIT_INTERVAL", "AUDIT_ADMIN_ADDR"},
 	"postgres": {"POSTGRES_PASSWORD", "ORDERS_OWNER_DB_PASSWORD", "ORDERS_DB_PASSWORD", "PAYMENTS_OWNER_DB_PASSWORD",
-		"PAYMENTS_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD"},
+		"PAYMENTS_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD", "AUDIT_DB_PASSWORD"},
 	"connect": {"KAFKA_OPTS", "BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC",
 		"CONNECT_CONFIG_PROVIDERS"},
 }
@@ -64,7 +65,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,migrate,orders,payments,pki,postgres"; got != want {
+	if got, want := strings.Join(names, ","), "audit,connect,connectors,gateway,jmx-exporter,kafka,migrate,orders,payments,pki,postgres"; got != want {
 		t.Errorf("services = %s, want %s", got, want)
 	}
 	for svc, vars := range wantEnv {
@@ -89,7 +90,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 			t.Errorf("service %s does not publish port %d", svc, port)
 		}
 	}
-	for _, svc := range []string{"orders", "payments", "gateway", "connectors", "migrate"} {
+	for _, svc := range []string{"orders", "payments", "gateway", "connectors", "migrate", "audit"} {
 		b := p.Services[svc].Build
 		if b == nil {
 			t.Errorf("service %s has no build", svc)
@@ -188,8 +189,8 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 			}
 		})
 	}
-	if len(env) < 9 {
-		t.Errorf(".env.example names %d variables, want the 6 passwords and the 3 JWT settings", len(env))
+	if len(env) < 10 {
+		t.Errorf(".env.example names %d variables, want the 7 passwords and the 3 JWT settings", len(env))
 	}
 
 	// No password reaches a container it is not for: the owners' only the
@@ -199,6 +200,7 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 		{"PAYMENTS_OWNER_DB_PASSWORD", "migrate,postgres"},
 		{"ORDERS_DB_PASSWORD", "orders,postgres"},
 		{"PAYMENTS_DB_PASSWORD", "payments,postgres"},
+		{"AUDIT_DB_PASSWORD", "audit,postgres"},
 		{"DEBEZIUM_DB_PASSWORD", "postgres"},
 		{"POSTGRES_PASSWORD", "postgres"},
 	} {
@@ -208,6 +210,13 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 					t.Errorf("service %s: %s holds %s", name, k, c.variable)
 				}
 			}
+		}
+	}
+	// The scheduled audit connects to both databases as the audit role,
+	// never as a service's.
+	for _, v := range []string{"PAYMENTS_DATABASE_URL", "ORDERS_DATABASE_URL"} {
+		if u := p.Services["audit"].Environment[v]; u == nil || !strings.Contains(*u, "://shop_audit:") {
+			t.Errorf("audit %s = %v, want the shop_audit role", v, u)
 		}
 	}
 	// Connect reads the replication password from its secret file: the

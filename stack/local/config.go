@@ -59,10 +59,11 @@ func (cfg Config) Password(role string) string {
 }
 
 // Roles are the roles of the stack with their passwords: the replication
-// role and the services' roles (ServiceRoles).
+// role, the services' roles (ServiceRoles) and the audit's
+// (schema.AuditRole).
 func (cfg Config) Roles() []Role {
 	roles := []Role{{Name: ReplicationRole, Attrs: "LOGIN REPLICATION", Password: cfg.ReplicationPassword}}
-	for _, r := range ServiceRoles() {
+	for _, r := range append(ServiceRoles(), schema.AuditRole) {
 		roles = append(roles, Role{Name: r, Attrs: "LOGIN", Password: cfg.Password(r)})
 	}
 	return roles
@@ -123,6 +124,10 @@ type SystemConfig struct {
 	// 9113 and 9114, give orders 9111, 9115 and payments 9112, 9116).
 	// Empty gives a free port on 127.0.0.1.
 	GatewayAdminAddr, OrdersAdminAddr, PaymentsAdminAddr string
+	// AuditAdminAddr is the scheduled audit's admin listener (/metrics);
+	// no service instance gets its port. Empty picks a free port on
+	// 127.0.0.1.
+	AuditAdminAddr string
 	// OrdersInstances and PaymentsInstances are the instances of each
 	// service (default 1); they share the service's consumer group and
 	// database, and the gateway balances over them.

@@ -22,7 +22,10 @@ func (s *System) assignAddrs() error {
 	if s.GatewayAdminAddr, err = orFreeAddr(cfg.GatewayAdminAddr); err != nil {
 		return err
 	}
-	inUse := append(append([]string{s.GatewayAddr, s.GatewayAdminAddr,
+	if s.AuditAdminAddr, err = orFreeAddr(cfg.AuditAdminAddr); err != nil {
+		return err
+	}
+	inUse := append(append([]string{s.GatewayAddr, s.GatewayAdminAddr, s.AuditAdminAddr,
 		"127.0.0.1:" + strconv.Itoa(cfg.KafkaMetricsPort), "127.0.0.1:" + strconv.Itoa(cfg.ConnectMetricsPort)},
 		s.OrdersAddrs...), s.PaymentsAddrs...)
 	s.OrdersAdminAddrs, s.PaymentsAdminAddrs, err = assignAdminAddrs(cfg.OrdersAdminAddr, cfg.PaymentsAdminAddr, orders, payments, inUse)
@@ -32,6 +35,7 @@ func (s *System) assignAddrs() error {
 	checks := []struct{ name, addr, env string }{
 		{NameGateway, s.GatewayAddr, "GATEWAY_HTTP_ADDR"},
 		{NameGateway + " admin", s.GatewayAdminAddr, "GATEWAY_ADMIN_ADDR"},
+		{NameAudit + " admin", s.AuditAdminAddr, "AUDIT_ADMIN_ADDR"},
 	}
 	for i, a := range s.OrdersAddrs {
 		checks = append(checks, struct{ name, addr, env string }{InstanceName(Orders, i+1), a, "ORDERS_GRPC_ADDR, ORDERS_INSTANCES"})

@@ -19,13 +19,16 @@ import (
 	"shop/service/pki"
 )
 
-// Build builds the commands of services (Orders, Payments, NameGateway)
-// into bin, from the Go workspace that holds root (the working directory
-// when empty), and returns their paths by service.
+// Build builds the commands of services (Orders, Payments, NameGateway,
+// NameAudit) into bin, from the Go workspace that holds root (the working
+// directory when empty), and returns their paths by service.
 func Build(ctx context.Context, root, bin string, log *slog.Logger, services ...string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, svc := range services {
 		pkg := "shop/" + svc + "/cmd/" + svc
+		if svc == NameAudit {
+			pkg = auditPackage
+		}
 		log.Info("building "+svc, "package", pkg)
 		path := filepath.Join(bin, svc)
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", path, pkg)
@@ -122,6 +125,9 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	// and a gateway restarted while one is down must not count as failed.
 	gw := ServiceComponent(NameGateway, binaries[NameGateway], logs, env, HTTPReady(s.GatewayURL()+"/healthz"))
 	if err := s.Start(ctx, freeFirst(gw, s.GatewayAddr, "GATEWAY_HTTP_ADDR")); err != nil {
+		return err
+	}
+	if err := s.startAudit(ctx, binaries[NameAudit], runtimeEnv); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -37,7 +37,8 @@ func InstanceName(svc string, i int) string { return svc + "-" + strconv.Itoa(i)
 // Kafka, Kafka Connect with the connectors, the service instances and the
 // gateway; or, started by StartInfra, the first three alone. The embedded Supervisor finds, waits for and stops its
 // components; their names are NamePostgres, NameKafka, NameConnect,
-// InstanceName(Orders, i), InstanceName(Payments, i) and NameGateway.
+// InstanceName(Orders, i), InstanceName(Payments, i), NameGateway and
+// NameAudit.
 type System struct {
 	*Supervisor
 	Jars jars.Layout
@@ -50,7 +51,9 @@ type System struct {
 	// admin listeners, in the same order. Empty without Services.
 	OrdersAdminAddrs, PaymentsAdminAddrs []string
 	GatewayAdminAddr                     string
-	cfg                                  SystemConfig
+	// AuditAdminAddr is the scheduled audit's admin listener (NameAudit).
+	AuditAdminAddr string
+	cfg            SystemConfig
 }
 
 // StartInfra starts the infrastructure alone, supervised: Postgres (with
@@ -99,7 +102,7 @@ func StartSystem(ctx context.Context, cfg SystemConfig, log *slog.Logger) (_ *Sy
 		if err := s.assignAddrs(); err != nil {
 			return nil, err
 		}
-		if binaries, err = Build(ctx, cfg.Root, cfg.BinDir, log, Orders, Payments, NameGateway); err != nil {
+		if binaries, err = Build(ctx, cfg.Root, cfg.BinDir, log, Orders, Payments, NameGateway, NameAudit); err != nil {
 			return nil, err
 		}
 	}

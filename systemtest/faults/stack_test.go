@@ -79,6 +79,11 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 				CacheDir:          jars.DefaultCacheDir(),
 				SuperuserPassword: "postgres", ReplicationPassword: "debezium",
 			},
+			// The matrix drives FAULTS_RATE orders/s through FAULTS_USERS
+			// accounts, with bursts of retries after each fault: it
+			// measures the pipeline, not the edge, so the gateway's
+			// per-identity rate limit is off.
+			Env:               []string{"GATEWAY_RATE_LIMIT=0"},
 			Services:          true,
 			Root:              root,
 			BinDir:            filepath.Join(dir, "bin"),

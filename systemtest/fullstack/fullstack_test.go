@@ -29,7 +29,9 @@ type shop struct {
 
 func startShop(t *testing.T) *shop {
 	t.Helper()
-	return &shop{System: system.Start(t, system.Options{})}
+	// waitFinal polls the gateway every 20 ms as one user: faster than a
+	// shopper, so no rate limit.
+	return &shop{System: system.Start(t, system.Options{RateLimit: system.NoRateLimit})}
 }
 
 type response struct {

@@ -44,7 +44,23 @@ type Options struct {
 	// development issuer of the test's own (System.Token gives one);
 	// otherwise the gateway trusts X-User-ID (AUTH_MODE=header).
 	JWT bool
+	// RateLimit, when set, replaces the gateway's default per-identity
+	// rate limit (GATEWAY_RATE_LIMIT, GATEWAY_RATE_BURST); NoRateLimit
+	// turns it off. A test that sends one user's requests faster than a
+	// shopper would sets what it needs.
+	RateLimit *RateLimit
 }
+
+// RateLimit is the gateway's per-identity rate limit: requests per second
+// (0: none) and burst.
+type RateLimit struct {
+	PerSecond float64
+	Burst     int
+}
+
+// NoRateLimit turns the gateway's per-identity rate limit off: for a test
+// whose one user sends a flood on purpose (a race, a fuzzer).
+var NoRateLimit = &RateLimit{Burst: 1}
 
 // System is the whole backend of one test. Its fields are set by Start and
 // read only afterwards.
@@ -179,6 +195,9 @@ func Start(t *testing.T, opts Options) *System {
 	s.OrdersAddr = s.await(t, "orders", ordersAddr)
 	gcfg.Orders = service.OrdersEndpoint{GRPCAddr: s.OrdersAddr}
 	gcfg.Auth.Mode = service.AuthHeader
+	if opts.RateLimit != nil {
+		gcfg.RateLimit, gcfg.RateBurst = opts.RateLimit.PerSecond, opts.RateLimit.Burst
+	}
 	if opts.JWT {
 		key, _, jwks, err := devissuer.Ensure(t.TempDir())
 		if err != nil {

@@ -125,7 +125,11 @@ func parseFlags(args []string) (config, error) {
 // STACK_DATA_DIR): the header identity (X-User-ID) and every port shifted by
 // the offset.
 func (c config) stackEnv() []string {
-	env := []string{"AUTH_MODE=header"}
+	// The orders and streams are spread over -users users faster than a
+	// shopper's rate: the gateway's per-identity rate limit is off. The
+	// scheduled money audit runs at the stack's start only, not during a
+	// measurement.
+	env := []string{"AUTH_MODE=header", "GATEWAY_RATE_LIMIT=0", "AUDIT_INTERVAL=24h"}
 	for _, p := range []struct {
 		name string
 		port int

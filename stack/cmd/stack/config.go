@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"shop/audit"
 	"shop/service"
 	schema "shop/sql"
 	"shop/stack/jars"
@@ -55,6 +56,7 @@ type config struct {
 	OrdersPassword        string `env:"ORDERS_DB_PASSWORD, default=orders_app"`
 	PaymentsOwnerPassword string `env:"PAYMENTS_OWNER_DB_PASSWORD, default=payments_owner"`
 	PaymentsPassword      string `env:"PAYMENTS_DB_PASSWORD, default=payments_app"`
+	AuditPassword         string `env:"AUDIT_DB_PASSWORD, default=shop_audit"`
 
 	// Topics are created with TopicPartitions partitions, routed to by the
 	// connectors and consumed by the services.
@@ -69,6 +71,8 @@ type config struct {
 	GatewayAdmin  service.GatewayAdmin
 	OrdersAdmin   service.OrdersAdmin
 	PaymentsAdmin service.PaymentsAdmin
+	// AuditAdmin is the scheduled audit's admin listener (audit.Admin).
+	AuditAdmin audit.Admin
 	// OrdersInstances and PaymentsInstances are the instances of each
 	// service, on consecutive ports from ORDERS_GRPC_ADDR and
 	// PAYMENTS_GRPC_ADDR (local.SystemConfig says how clashes are skipped).
@@ -171,6 +175,7 @@ func (c config) infra() local.Config {
 			schema.Orders.RuntimeRole():   c.OrdersPassword,
 			schema.Payments.OwnerRole():   c.PaymentsOwnerPassword,
 			schema.Payments.RuntimeRole(): c.PaymentsPassword,
+			schema.AuditRole:              c.AuditPassword,
 		},
 		ReplicationPassword: c.ReplicationPassword,
 	}
@@ -190,6 +195,7 @@ func (c config) system(withServices bool) local.SystemConfig {
 		GatewayAdminAddr:  c.GatewayAdmin.Addr,
 		OrdersAdminAddr:   c.OrdersAdmin.Addr,
 		PaymentsAdminAddr: c.PaymentsAdmin.Addr,
+		AuditAdminAddr:    c.AuditAdmin.Addr,
 		OrdersInstances:   c.OrdersInstances,
 		PaymentsInstances: c.PaymentsInstances,
 		AuthMode:          c.Auth.Mode,

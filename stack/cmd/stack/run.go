@@ -37,8 +37,8 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 	if withServices {
 		fmt.Fprintf(&b, "  gateway:     %s/api/v1\n  swagger ui:  %s/swagger/index.html\n  orders:      %s\n  payments:    %s\n",
 			s.GatewayURL(), s.GatewayURL(), strings.Join(s.OrdersAddrs, " "), strings.Join(s.PaymentsAddrs, " "))
-		fmt.Fprintf(&b, "  admin (/metrics, /debug/pprof/):\n    gateway:   %s\n    orders:    %s\n    payments:  %s\n",
-			adminURLs(s.GatewayAdminAddr), adminURLs(s.OrdersAdminAddrs...), adminURLs(s.PaymentsAdminAddrs...))
+		fmt.Fprintf(&b, "  admin (/metrics, /debug/pprof/):\n    gateway:   %s\n    orders:    %s\n    payments:  %s\n    audit:     %s\n",
+			adminURLs(s.GatewayAdminAddr), adminURLs(s.OrdersAdminAddrs...), adminURLs(s.PaymentsAdminAddrs...), adminURLs(s.AuditAdminAddr))
 		if cfg.Auth.Mode == service.AuthJWT {
 			fmt.Fprintf(&b, "  identity:    AUTH_MODE=jwt, development issuer: a token with `.bin/stack token alice` or POST %s/dev/token {\"user_id\":\"alice\"}\n", s.GatewayURL())
 		} else {

@@ -4,18 +4,23 @@
 #               service) applies the migrations as it.
 #   <db>_app    the service at run time: rows only, no DDL (schema.Grant).
 #   debezium    REPLICATION, reads the captured tables (kept apart).
-# Only a database's own roles and debezium may connect to it. The role
-# names are schema.Database's OwnerRole and RuntimeRole (sql/schema.go).
+#   shop_audit  the scheduled audit: reads the audit's tables of both
+#               databases and nothing else (schema.Grant).
+# Only a database's own roles and debezium may connect to it, and
+# shop_audit once the migrate service has granted it. The role names are
+# schema.Database's OwnerRole and RuntimeRole, and schema.AuditRole
+# (sql/schema.go).
 set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" \
   -v orders_owner_pw="$ORDERS_OWNER_DB_PASSWORD" -v orders_pw="$ORDERS_DB_PASSWORD" \
   -v payments_owner_pw="$PAYMENTS_OWNER_DB_PASSWORD" -v payments_pw="$PAYMENTS_DB_PASSWORD" \
-  -v debezium_pw="$DEBEZIUM_DB_PASSWORD" <<'SQL'
+  -v debezium_pw="$DEBEZIUM_DB_PASSWORD" -v audit_pw="$AUDIT_DB_PASSWORD" <<'SQL'
 CREATE ROLE orders_owner WITH LOGIN PASSWORD :'orders_owner_pw';
 CREATE ROLE orders_app WITH LOGIN PASSWORD :'orders_pw';
 CREATE ROLE payments_owner WITH LOGIN PASSWORD :'payments_owner_pw';
 CREATE ROLE payments_app WITH LOGIN PASSWORD :'payments_pw';
 CREATE ROLE debezium WITH LOGIN REPLICATION PASSWORD :'debezium_pw';
+CREATE ROLE shop_audit WITH LOGIN PASSWORD :'audit_pw';
 CREATE DATABASE orders OWNER orders_owner;
 CREATE DATABASE payments OWNER payments_owner;
 REVOKE ALL ON DATABASE orders, payments FROM PUBLIC;
