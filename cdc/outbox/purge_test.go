@@ -410,7 +410,7 @@ func TestDroppedSlotLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := connect.NewClient(env.ConnectURL)
+	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,9 @@ type Wiring struct {
 	Brokers     []string
 	Topics      service.Topics
 	ConnectURL  string
+	// ConnectUser and ConnectPasswordFile are the credentials of Kafka
+	// Connect's REST API (the file holds the password).
+	ConnectUser, ConnectPasswordFile string
 }
 
 // Environ renders w as the environment of an instance of svc (Orders or
@@ -75,6 +78,7 @@ func (w Wiring) Environ(svc string) []string {
 	prefix := strings.ToUpper(svc) + "_"
 	return []string{"KAFKA_BROKERS=" + strings.Join(w.Brokers, ","),
 		"ORDERS_TOPIC=" + w.Topics.Orders, "PAYMENTS_TOPIC=" + w.Topics.Payments, "CONNECT_URL=" + w.ConnectURL,
+		"CONNECT_USERNAME=" + w.ConnectUser, "CONNECT_PASSWORD_FILE=" + w.ConnectPasswordFile,
 		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL}
 }
 
@@ -95,7 +99,8 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	} {
 		for i, addr := range svc.addrs {
 			w := Wiring{GRPCAddr: addr, AdminAddr: svc.adminAddrs[i], DatabaseURL: s.ServiceURL(svc.name),
-				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL()}
+				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL(),
+				ConnectUser: s.connectCred.Username, ConnectPasswordFile: s.ConnectPasswordFile()}
 			env := append(append(slices.Clone(runtimeEnv), s.cfg.Env...), w.Environ(svc.name)...)
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
 			if err := s.Start(ctx, freeFirst(c, addr, grpcAddrVar(svc.name))); err != nil {
