@@ -84,6 +84,7 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 			BinDir:            filepath.Join(dir, "bin"),
 			OrdersInstances:   2,
 			PaymentsInstances: 2,
+			Env:               purgeEnv(),
 		}, log)
 		_, taken := errors.AsType[*local.PortInUseError](err)
 		if (taken || err != nil && strings.Contains(err.Error(), "already in use")) && attempt < 3 {
