@@ -146,14 +146,20 @@ func newSlots(t *testing.T, env *stacktest.Env, db *stacktest.Database) *slots {
 // database.
 func (s *slots) create(name string) {
 	s.t.Helper()
+	s.admin1(fmt.Sprintf("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')", name))
+}
+
+// admin1 runs one statement as the superuser on the test database.
+func (s *slots) admin1(sql string) {
+	s.t.Helper()
 	ctx := context.Background()
 	conn, err := pgconn.ConnectConfig(ctx, s.admin)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')", name)).ReadAll(); err != nil {
-		s.t.Fatalf("create slot %s: %v", name, err)
+	if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
+		s.t.Fatalf("%s: %v", sql, err)
 	}
 }
 
@@ -178,15 +184,7 @@ func (s *slots) decodedBytes(name string) int {
 // drop drops the (inactive) slot.
 func (s *slots) drop(name string) {
 	s.t.Helper()
-	ctx := context.Background()
-	conn, err := pgconn.ConnectConfig(ctx, s.admin)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", name)).ReadAll(); err != nil {
-		s.t.Fatalf("drop slot %s: %v", name, err)
-	}
+	s.admin1(fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", name))
 }
 
 func (s *slots) active(name string) bool {
