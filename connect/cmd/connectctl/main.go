@@ -14,10 +14,10 @@
 // ${CONNECT_SECRETS_DIR}/${CONNECT_DB_PASSWORD_SECRET} (default
 // /run/secrets/debezium_db_password) through its directory config
 // provider. Every request carries CONNECT_USERNAME and the password of
-// CONNECT_PASSWORD_FILE (or CONNECT_PASSWORD). status exits 1 unless every connector and task is
-// RUNNING. watch runs until interrupted, restarting failed connectors and
-// tasks with backoff (connect.Watch): the supervisor of connectors where no
-// other one runs (Compose).
+// CONNECT_PASSWORD_FILE (or CONNECT_PASSWORD). status exits 1 unless every
+// connector and task is RUNNING. watch runs until interrupted, restarting
+// failed connectors and tasks with backoff (connect.Watch): the supervisor
+// of connectors where no other one runs (Compose).
 package main
 
 import (
