@@ -165,8 +165,9 @@ func (sh *shop) startInstance(t *testing.T, svc, name, binary string) string {
 	t.Helper()
 	addr := stacktest.FreeAddr(t)
 	db := sh.db(svc)
+	cs := sh.env.ConnectSettings(t)
 	w := local.Wiring{GRPCAddr: addr, AdminAddr: "127.0.0.1:0", DatabaseURL: db.URL,
-		Brokers: sh.env.Brokers, Topics: sh.topics, ConnectURL: sh.env.ConnectURL}
+		Brokers: sh.env.Brokers, Topics: sh.topics, ConnectURL: cs.URL, ConnectUser: cs.Username, ConnectPasswordFile: cs.PasswordFile}
 	v := strings.ToUpper(svc) + "_"
 	proc := system.StartProcess(t, name, binary, append(w.Environ(svc),
 		v+"CONSUMER_GROUP="+sh.groups[svc], v+"SLOT="+db.Name, v+"CONNECTOR="+sh.connectors[svc])...)
