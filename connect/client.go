@@ -380,7 +380,14 @@ func (c *Client) Pause(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/pause", nil, nil)
 }
 
-// Resume resumes a paused connector.
+// Stop stops the connector and its tasks (PUT /connectors/{name}/stop):
+// unlike Pause, its tasks shut down, and Debezium lets go of its
+// replication slot; the config stays. Resume starts it again.
+func (c *Client) Stop(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/stop", nil, nil)
+}
+
+// Resume resumes a paused or stopped connector.
 func (c *Client) Resume(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/resume", nil, nil)
 }

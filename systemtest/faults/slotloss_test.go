@@ -28,7 +28,7 @@ func purgeEnv() []string {
 }
 
 // loseSlot is the fault "slot lost under backlog": the orders connector is
-// paused (its slot goes inactive) while orders keep coming, until more than
+// stopped (its slot goes inactive) while orders keep coming, until more than
 // a purge window of outbox rows waits unpublished, older than the
 // retention; its replication slot is then dropped, and the connector
 // resumed: it finds its slot gone, creates it again and snapshots the
@@ -73,10 +73,10 @@ func (sh *shop) loseSlot(ctx context.Context, log *slog.Logger) error {
 		return exists, active, err
 	}
 
-	if err := client.Pause(ctx, name); err != nil {
+	if err := client.Stop(ctx, name); err != nil {
 		return err
 	}
-	log.Info("connector paused", "connector", name)
+	log.Info("connector stopped", "connector", name)
 	if err := poll("the slot inactive", func() (bool, error) {
 		_, active, err := slotState()
 		return !active, err
