@@ -76,6 +76,12 @@ func RESTAuthProps(secretsDir string) map[string]string {
 // login module's users file and the JAAS file from it.
 func ensureRESTAuth(dir string) (connect.Credentials, restAuthFiles, error) {
 	f := restAuthIn(dir)
+	// The worker's directory as startConnect makes it (its parents are
+	// traversed by others: Postgres runs as its own user under root), then
+	// the credentials' own, owner-only.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return connect.Credentials{}, f, err
+	}
 	if err := os.MkdirAll(f.dir, 0o700); err != nil {
 		return connect.Credentials{}, f, err
 	}
