@@ -118,13 +118,11 @@ func ensureRESTAuth(dir string) (connect.Credentials, restAuthFiles, error) {
 	return connect.Credentials{Username: ConnectUser, Password: pw}, f, nil
 }
 
-// writeSecrets writes each secret into dir, one owner-only file per name
-// holding exactly the value (the directory config provider reads a file's
-// whole content), in an owner-only directory.
+// writeSecrets makes the owner-only directory dir (the directory config
+// provider refuses to start with an allowed path that does not exist) and
+// writes each secret into it, one owner-only file per name holding exactly
+// the value (the provider reads a file's whole content).
 func writeSecrets(dir string, secrets map[string]string) error {
-	if len(secrets) == 0 {
-		return nil
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

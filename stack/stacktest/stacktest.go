@@ -455,15 +455,23 @@ func (e *Env) ConnectSecret(t testing.TB, value string) string {
 // are RUNNING, and deletes it when the test ends.
 func (e *Env) StartConnector(t testing.TB, db *Database, topic string, worker ...*local.ConnectWorker) string {
 	t.Helper()
-	c, err := Connector(db, e.ConnectorVars(db, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := e.ConnectorVars(db, topic)
 	client := e.ConnectClient(t)
 	if len(worker) > 0 {
-		if client, err = connect.NewClient(worker[0].URL(), worker[0].Credentials()); err != nil {
+		// That worker reads the password from its own secrets directory.
+		w := worker[0]
+		vars["CONNECT_SECRETS_DIR"] = w.SecretsDir()
+		if err := os.WriteFile(filepath.Join(w.SecretsDir(), local.ConnectPasswordSecret), []byte(e.ReplicationPassword), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		var err error
+		if client, err = connect.NewClient(w.URL(), w.Credentials()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Connector(db, vars)
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -483,10 +491,9 @@ func (e *Env) StartConnector(t testing.TB, db *Database, topic string, worker ..
 	return c.Name
 }
 
-// StartConnectWorker starts a Kafka Connect worker of its own (own group and
-// internal topics, own REST credentials, the shared worker's secrets
-// directory) for a test that kills or restarts it; it is stopped when the
-// test ends.
+// StartConnectWorker starts a Kafka Connect worker of its own (own group,
+// internal topics, REST credentials and secrets directory) for a test that
+// kills or restarts it; it is stopped when the test ends.
 func (e *Env) StartConnectWorker(t testing.TB) *local.ConnectWorker {
 	t.Helper()
 	port, err := local.FreePort()
@@ -497,7 +504,6 @@ func (e *Env) StartConnectWorker(t testing.TB) *local.ConnectWorker {
 	defer cancel()
 	w, err := local.StartConnect(ctx, local.ConnectConfig{
 		Dir: t.TempDir(), Port: port, Brokers: e.Brokers, Jars: e.Jars, GroupID: Unique("connect-"), HeapMB: 512,
-		SecretsDir: e.ConnectSecretsDir,
 	}, Logger())
 	if err != nil {
 		t.Fatalf("connect worker: %v", err)
