@@ -13,22 +13,52 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"shop/service"
 )
 
 // Client talks to one Kafka Connect worker. It is safe for concurrent use.
 type Client struct {
 	base string
+	cred Credentials
 	http *http.Client
 }
 
+// Credentials are what Kafka Connect's REST API asks of every request
+// (HTTP basic authentication, Kafka's BasicAuthSecurityRestExtension). The
+// zero value sends none.
+type Credentials struct {
+	Username, Password string
+}
+
 // NewClient returns a client for the worker at baseURL (for example
-// http://127.0.0.1:8083).
-func NewClient(baseURL string) (*Client, error) {
+// http://127.0.0.1:8083) that sends cred with every request.
+func NewClient(baseURL string, cred Credentials) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("kafka connect url %q: want scheme://host:port", baseURL)
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 90 * time.Second}}, nil
+	if u.User != nil {
+		return nil, fmt.Errorf("kafka connect url %s: credentials belong in CONNECT_USERNAME and CONNECT_PASSWORD_FILE, not in the URL", u.Redacted())
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), cred: cred, http: &http.Client{Timeout: 90 * time.Second}}, nil
+}
+
+// FromSettings returns a client for the Kafka Connect that s names, with
+// its credentials (the password read from CONNECT_PASSWORD_FILE when set).
+func FromSettings(s service.Connect) (*Client, error) {
+	user, pw, err := s.Credentials()
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(s.URL, Credentials{Username: user, Password: pw})
+}
+
+// IsUnauthorized reports whether err is Connect's 401: no credentials, or
+// wrong ones.
+func IsUnauthorized(err error) bool {
+	var ce *Error
+	return errors.As(err, &ce) && ce.Status == http.StatusUnauthorized
 }
 
 // Error is an answer of Kafka Connect other than success, with its own message.
@@ -116,6 +146,9 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.cred.Username != "" {
+		req.SetBasicAuth(c.cred.Username, c.cred.Password)
+	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -135,6 +168,9 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		if json.Unmarshal(b, &e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(string(b))
 		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			e.Message = unauthorized(c.cred, e.Message)
+		}
 		return &Error{Status: resp.StatusCode, Message: e.Message}
 	}
 	if out != nil && len(b) > 0 {
@@ -143,6 +179,17 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		}
 	}
 	return nil
+}
+
+// unauthorized says why Connect answered 401, for an operator to act on.
+func unauthorized(cred Credentials, msg string) string {
+	if msg == "" {
+		msg = "unauthorized"
+	}
+	if cred.Username == "" {
+		return msg + " (no credentials sent: set CONNECT_USERNAME and CONNECT_PASSWORD_FILE)"
+	}
+	return msg + " (user " + cred.Username + " refused: check CONNECT_USERNAME and CONNECT_PASSWORD_FILE)"
 }
 
 // Apply validates the config with the connector's plugin and then creates or
@@ -333,7 +380,14 @@ func (c *Client) Pause(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/pause", nil, nil)
 }
 
-// Resume resumes a paused connector.
+// Stop stops the connector and its tasks (PUT /connectors/{name}/stop):
+// unlike Pause, its tasks shut down, and Debezium lets go of its
+// replication slot; the config stays. Resume starts it again.
+func (c *Client) Stop(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/stop", nil, nil)
+}
+
+// Resume resumes a paused or stopped connector.
 func (c *Client) Resume(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/resume", nil, nil)
 }

@@ -191,7 +191,7 @@ func TestClientWaitsOutRebalances(t *testing.T) {
 				fmt.Fprint(w, `{"name":"x","connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"RUNNING"}]}`)
 			}))
 			defer srv.Close()
-			c, err := NewClient(srv.URL)
+			c, err := NewClient(srv.URL, Credentials{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestClientStopsWaitingWithItsContext(t *testing.T) {
 		fmt.Fprint(w, `{"error_code":409,"message":"rebalance in progress"}`)
 	}))
 	defer srv.Close()
-	c, err := NewClient(srv.URL)
+	c, err := NewClient(srv.URL, Credentials{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,5 +258,88 @@ func TestBackOffPauses(t *testing.T) {
 				t.Errorf("pauses = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// The replication password is never in a connector config: the bundled
+// configs name a file that Connect's directory config provider reads (the
+// compose secret by default, the caller's directory and file otherwise),
+// and a config that sets the password any other way cannot be rendered from
+// them.
+func TestBundledConfigsReadThePasswordThroughTheProvider(t *testing.T) {
+	vars := TopicVars(service.Defaults[service.Topics]())
+	tests := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"Default", nil, "${dir:/run/secrets:debezium_db_password}"},
+		{"SecretsDir", map[string]string{"CONNECT_SECRETS_DIR": "/data/connect/secrets"}, "${dir:/data/connect/secrets:debezium_db_password}"},
+		{"OtherSecret", map[string]string{"CONNECT_SECRETS_DIR": "/s", "CONNECT_DB_PASSWORD_SECRET": "other"}, "${dir:/s:other}"},
+		{"PasswordVariableIgnored", map[string]string{"CONNECT_DB_PASSWORD": "literal"}, "${dir:/run/secrets:debezium_db_password}"},
+	}
+	for _, f := range Files() {
+		for _, tt := range tests {
+			t.Run(f+"/"+tt.name, func(t *testing.T) {
+				m := map[string]string{}
+				for k, v := range vars {
+					m[k] = v
+				}
+				for k, v := range tt.vars {
+					m[k] = v
+				}
+				c, err := Bundled(f, lookup(m))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.Config["database.password"]; got != tt.want {
+					t.Errorf("database.password = %q, want %q", got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// Every request carries the credentials; Connect's 401 says which
+// variables to check.
+func TestClientSendsCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "shop" || p != "right" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error_code":401,"message":"User cannot access the resource."}`)
+			return
+		}
+		fmt.Fprint(w, `["a"]`)
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name    string
+		cred    Credentials
+		wantErr string
+	}{
+		{"OK", Credentials{Username: "shop", Password: "right"}, ""},
+		{"ErrNone", Credentials{}, "401: User cannot access the resource. (no credentials sent: set CONNECT_USERNAME"},
+		{"ErrWrong", Credentials{Username: "shop", Password: "wrong"}, "401: User cannot access the resource. (user shop refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewClient(srv.URL, tt.cred)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names, err := c.List(context.Background())
+			if tt.wantErr == "" {
+				if err != nil || len(names) != 1 {
+					t.Fatalf("List = %v, %v; want [a]", names, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !IsUnauthorized(err) {
+				t.Fatalf("err = %v, want a 401 containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	if _, err := NewClient("http://shop:pw@127.0.0.1:8083", Credentials{}); err == nil || strings.Contains(err.Error(), "pw") {
+		t.Errorf("NewClient with credentials in the URL: err = %v, want a refusal that does not echo the password", err)
 	}
 }

@@ -50,7 +50,7 @@ func TestWatchRestartsFailedConnector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := connect.NewClient(env.ConnectURL)
+	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestWatchRestartsFailedConnector(t *testing.T) {
 }
 
 func TestWatchNeedsIntervalAndNames(t *testing.T) {
-	c, err := connect.NewClient("http://127.0.0.1:1")
+	c, err := connect.NewClient("http://127.0.0.1:1", connect.Credentials{})
 	if err != nil {
 		t.Fatal(err)
 	}

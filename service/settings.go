@@ -143,18 +143,52 @@ func (t Topics) Validate() error {
 }
 
 // Connect is Kafka Connect's REST API, where a service reads the state of
-// the connector publishing its outbox (the metric shop_connector_up).
+// the connector publishing its outbox (the metric shop_connector_up), and
+// the credentials it asks for (HTTP basic authentication): the password in
+// the file PasswordFile (a mounted secret; `make run` writes one under its
+// data dir), or, where no file can be mounted, in Password. Without a
+// username no credentials are sent.
 type Connect struct {
-	URL string `env:"CONNECT_URL, default=http://127.0.0.1:8083"`
+	URL          string `env:"CONNECT_URL, default=http://127.0.0.1:8083"`
+	Username     string `env:"CONNECT_USERNAME"`
+	PasswordFile string `env:"CONNECT_PASSWORD_FILE"`
+	Password     string `env:"CONNECT_PASSWORD"`
 }
 
-// Validate checks that the URL is an http(s) URL with a host.
+// Validate checks that the URL is an http(s) URL with a host, and that a
+// username comes with exactly one of the password and its file.
 func (c Connect) Validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("CONNECT_URL %q: not an http(s) URL", c.URL)
 	}
+	switch {
+	case c.Username == "" && (c.PasswordFile != "" || c.Password != ""):
+		return errors.New("CONNECT_PASSWORD_FILE or CONNECT_PASSWORD set without CONNECT_USERNAME")
+	case c.Username != "" && c.PasswordFile == "" && c.Password == "":
+		return errors.New("CONNECT_USERNAME set without CONNECT_PASSWORD_FILE or CONNECT_PASSWORD")
+	case c.PasswordFile != "" && c.Password != "":
+		return errors.New("CONNECT_PASSWORD_FILE and CONNECT_PASSWORD both set: keep one")
+	}
 	return nil
+}
+
+// Credentials returns the username and password to send, reading the
+// password file (its first line) when one is named; empty when no username
+// is set.
+func (c Connect) Credentials() (username, password string, err error) {
+	if c.Username == "" || c.PasswordFile == "" {
+		return c.Username, c.Password, nil
+	}
+	b, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return "", "", fmt.Errorf("CONNECT_PASSWORD_FILE: %w", err)
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	if pw = strings.TrimRight(pw, "\r"); pw == "" {
+		return "", "", fmt.Errorf("CONNECT_PASSWORD_FILE %s: empty", c.PasswordFile)
+	}
+	return c.Username, pw, nil
 }
 
 // OrdersConnector is the name of the connector publishing the orders

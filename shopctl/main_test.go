@@ -180,6 +180,8 @@ func TestStatusAndPoisonMessage(t *testing.T) {
 		"ORDERS_CONNECTOR":        s.OrdersDB.Name,
 		"PAYMENTS_CONNECTOR":      s.PaymentsDB.Name,
 		"CONNECT_URL":             s.Env.ConnectURL,
+		"CONNECT_USERNAME":        s.Env.ConnectUsername,
+		"CONNECT_PASSWORD":        s.Env.ConnectPassword,
 		"USER":                    "tester",
 	}
 	// One order through the whole pipeline: PAID, and status clean.

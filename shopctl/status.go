@@ -79,7 +79,7 @@ func (s *status) section(title string) { fmt.Fprintln(s.out, title) }
 func (s *status) connectors(ctx context.Context, cfg config) {
 	s.section("CONNECTORS (" + cfg.orders.Connect.URL + ")")
 	names := cfg.connectorNames()
-	c, err := connect.NewClient(cfg.orders.Connect.URL)
+	c, err := connect.FromSettings(cfg.orders.Connect)
 	if err != nil {
 		s.problem("kafka connect: %v", err)
 		return

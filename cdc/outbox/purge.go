@@ -37,10 +37,19 @@ var batchSize = 10_000
 // that one taken before the slot existed cannot release rows its initial
 // snapshot is still reading.
 //
-// When slot is missing, inactive or not past the marker, Purge deletes
-// nothing and returns an error wrapping ErrUnconfirmed. Several instances
-// may run it at once: each DELETE checks the slot against the marker it
-// uses, in the same statement.
+// A slot's confirmations count only for the slot the marker was taken
+// with. A slot lost and created again under the same name (by a connector
+// that then snapshots the outbox) starts past every old marker without
+// having published a row before it: the marker records how much WAL the
+// slot had decoded (pg_stat_replication_slots.total_bytes, which a new slot
+// starts from zero), and a slot showing less is distrusted: Purge deletes
+// nothing and saves a new marker, which the new slot passes only once its
+// connector has published its snapshot and streams on.
+//
+// When slot is missing, inactive, not the marker's or not past the marker,
+// Purge deletes nothing and returns an error wrapping ErrUnconfirmed.
+// Several instances may run it at once: each DELETE checks the slot against
+// the marker it uses, in the same statement.
 func Purge(ctx context.Context, pool *pgxpool.Pool, slot string, olderThan time.Duration) (int64, error) {
 	if olderThan <= 0 {
 		return 0, fmt.Errorf("purge outbox: retention must be positive, got %s", olderThan)
@@ -49,16 +58,18 @@ func Purge(ctx context.Context, pool *pgxpool.Pool, slot string, olderThan time.
 		return 0, errors.New("purge outbox: no replication slot named")
 	}
 	var (
-		marked, exists, active, past bool
-		markerLSN, confirmedLSN      string
+		marked, exists, active, same, past bool
+		markerLSN, confirmedLSN            string
 	)
 	err := pool.QueryRow(ctx, `SELECT m.wal_lsn IS NOT NULL, coalesce(m.wal_lsn::text, ''),
 			s.slot_name IS NOT NULL, coalesce(s.active, false),
+			coalesce(st.total_bytes >= m.slot_decoded_bytes, false),
 			coalesce(s.confirmed_flush_lsn > m.wal_lsn, false), coalesce(s.confirmed_flush_lsn::text, '')
 		FROM (SELECT 1) one
 		LEFT JOIN outbox_purge_marker m ON true
-		LEFT JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()`,
-		slot).Scan(&marked, &markerLSN, &exists, &active, &past, &confirmedLSN)
+		LEFT JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()
+		LEFT JOIN pg_stat_replication_slots st ON st.slot_name = s.slot_name`,
+		slot).Scan(&marked, &markerLSN, &exists, &active, &same, &past, &confirmedLSN)
 	if err != nil {
 		return 0, fmt.Errorf("purge outbox: %w", err)
 	}
@@ -67,6 +78,13 @@ func Purge(ctx context.Context, pool *pgxpool.Pool, slot string, olderThan time.
 		return 0, fmt.Errorf("purge outbox: %w: slot %q does not exist in this database", ErrUnconfirmed, slot)
 	case !active:
 		return 0, fmt.Errorf("purge outbox: %w: slot %q is inactive (no connector streams from it)", ErrUnconfirmed, slot)
+	case marked && !same:
+		// Created again since the marker (or its statistics reset): its
+		// confirmations say nothing of the rows before it. Start over.
+		if err := mark(ctx, pool, slot); err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("purge outbox: %w: slot %q is not the one the marker was taken with (created again, or its statistics reset); a new marker is saved", ErrUnconfirmed, slot)
 	case marked && !past:
 		return 0, fmt.Errorf("purge outbox: %w: slot %q has confirmed up to %s, not past the marker %s", ErrUnconfirmed, slot, confirmedLSN, markerLSN)
 	}
@@ -93,6 +111,8 @@ func deletePublished(ctx context.Context, pool *pgxpool.Pool, slot string, older
 		JOIN outbox_purge_marker m ON o.txid < m.snapshot_xmin
 		JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()
 			AND s.active AND s.confirmed_flush_lsn > m.wal_lsn
+		JOIN pg_stat_replication_slots st ON st.slot_name = s.slot_name
+			AND st.total_bytes >= m.slot_decoded_bytes
 		WHERE o.created_at < now() - make_interval(secs => $2)
 		LIMIT $3)`, slot, olderThan.Seconds())
 	if err != nil {
@@ -101,16 +121,19 @@ func deletePublished(ctx context.Context, pool *pgxpool.Pool, slot string, older
 	return n, nil
 }
 
-// mark saves a new marker if slot is active. The statement's snapshot is
-// taken before it reads the WAL position, so every transaction below the
-// snapshot's xmin had written its commit record before that position.
+// mark saves a new marker if slot is active, with the WAL the slot has
+// decoded so far. The statement's snapshot is taken before it reads the WAL
+// position, so every transaction below the snapshot's xmin had written its
+// commit record before that position.
 func mark(ctx context.Context, pool *pgxpool.Pool, slot string) error {
-	_, err := pool.Exec(ctx, `INSERT INTO outbox_purge_marker AS m (wal_lsn, snapshot_xmin)
-		SELECT pg_current_wal_insert_lsn(), pg_snapshot_xmin(pg_current_snapshot())
-		WHERE EXISTS (SELECT 1 FROM pg_replication_slots
-			WHERE slot_name = $1 AND database = current_database() AND active)
+	_, err := pool.Exec(ctx, `INSERT INTO outbox_purge_marker AS m (wal_lsn, snapshot_xmin, slot_decoded_bytes)
+		SELECT pg_current_wal_insert_lsn(), pg_snapshot_xmin(pg_current_snapshot()), st.total_bytes
+		FROM pg_replication_slots s
+		JOIN pg_stat_replication_slots st ON st.slot_name = s.slot_name
+		WHERE s.slot_name = $1 AND s.database = current_database() AND s.active
 		ON CONFLICT (id) DO UPDATE SET wal_lsn = excluded.wal_lsn,
-			snapshot_xmin = excluded.snapshot_xmin, taken_at = now()`, slot)
+			snapshot_xmin = excluded.snapshot_xmin, slot_decoded_bytes = excluded.slot_decoded_bytes,
+			taken_at = now()`, slot)
 	if err != nil {
 		return fmt.Errorf("purge outbox: save marker: %w", err)
 	}

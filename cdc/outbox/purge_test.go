@@ -146,14 +146,20 @@ func newSlots(t *testing.T, env *stacktest.Env, db *stacktest.Database) *slots {
 // database.
 func (s *slots) create(name string) {
 	s.t.Helper()
+	s.admin1(fmt.Sprintf("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')", name))
+}
+
+// admin1 runs one statement as the superuser on the test database.
+func (s *slots) admin1(sql string) {
+	s.t.Helper()
 	ctx := context.Background()
 	conn, err := pgconn.ConnectConfig(ctx, s.admin)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')", name)).ReadAll(); err != nil {
-		s.t.Fatalf("create slot %s: %v", name, err)
+	if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
+		s.t.Fatalf("%s: %v", sql, err)
 	}
 }
 
@@ -167,6 +173,18 @@ func (s *slots) walLSN() uint64 {
 func (s *slots) confirmed(name string) uint64 {
 	s.t.Helper()
 	return uint64(stacktest.Count(s.t, s.pool, `SELECT (confirmed_flush_lsn - '0/0')::bigint FROM pg_replication_slots WHERE slot_name = $1`, name))
+}
+
+// decodedBytes is the WAL the slot has decoded (its statistics).
+func (s *slots) decodedBytes(name string) int {
+	s.t.Helper()
+	return stacktest.Count(s.t, s.pool, `SELECT total_bytes FROM pg_stat_replication_slots WHERE slot_name = $1`, name)
+}
+
+// drop drops the (inactive) slot.
+func (s *slots) drop(name string) {
+	s.t.Helper()
+	s.admin1(fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", name))
 }
 
 func (s *slots) active(name string) bool {
@@ -321,6 +339,42 @@ func TestPurgeNeedsAnActiveSlot(t *testing.T) {
 	}
 }
 
+// A slot lost and created again under the same name is not trusted: it
+// starts past every old marker without having published a row before it
+// (its connector's snapshot has yet to). The purge keeps the rows and saves
+// a new marker, which the new slot, once past it, releases them with.
+func TestPurgeDistrustsARecreatedSlot(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Orders)
+	s := newSlots(t, env, db)
+	s.create("connector")
+	c := s.attach("connector")
+	var rows []uuid.UUID
+	for range 5 {
+		rows = append(rows, insert(t, db, 48*time.Hour))
+	}
+	stacktest.WaitFor(t, 30*time.Second, "the slot to have decoded the rows", func() bool { return s.decodedBytes("connector") > 0 })
+	settle(t, db)
+	if n, err := purge(t, db, "connector"); n != 0 || err != nil {
+		t.Fatalf("first Purge() = %d, %v; want 0, nil (a marker saved)", n, err)
+	}
+	// The slot is lost with the rows unconfirmed, and a new one of the same
+	// name streams from past the marker.
+	c.detach()
+	s.drop("connector")
+	s.create("connector")
+	c = s.attach("connector")
+	c.confirm(s.walLSN())
+	n, err := purge(t, db, "connector")
+	wantKept(t, n, err, db, rows...)
+
+	// The new marker is the new slot's: past it, the rows go.
+	c.confirm(s.walLSN())
+	if n, err := purge(t, db, "connector"); n != int64(len(rows)) || err != nil {
+		t.Errorf("Purge() with the new slot past its own marker = %d, %v; want %d, nil", n, err, len(rows))
+	}
+}
+
 // An active slot that has not confirmed past a row keeps it; a row written
 // after the marker is kept even by a slot past the row, until a later
 // marker covers it.
@@ -410,7 +464,7 @@ func TestDroppedSlotLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := connect.NewClient(env.ConnectURL)
+	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -296,13 +296,14 @@ func boolValue(b bool) float64 {
 // shop/cdc/inbox and the gauges of this package) with reg, and returns the
 // jobs that refresh the gauges of one service's database: its dead letters,
 // and the replication slot and state of the connector that publishes its
-// outbox, asked of Kafka Connect at connectURL. Both services call it the
-// same way; orders adds OrdersPendingJob and ParkedPaymentsJob.
-func ServiceJobs(reg prometheus.Registerer, pool *pgxpool.Pool, slot, connectURL, connector string, logger *slog.Logger) ([]service.Job, error) {
+// outbox, asked of the Kafka Connect that cs names (with its credentials).
+// Both services call it the same way; orders adds OrdersPendingJob and
+// ParkedPaymentsJob.
+func ServiceJobs(reg prometheus.Registerer, pool *pgxpool.Pool, slot string, cs service.Connect, connector string, logger *slog.Logger) ([]service.Job, error) {
 	if err := errors.Join(inbox.RegisterMetrics(reg), Register(reg)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	client, err := connect.NewClient(connectURL)
+	client, err := connect.FromSettings(cs)
 	if err != nil {
 		return nil, err
 	}

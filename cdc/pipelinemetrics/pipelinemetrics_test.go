@@ -116,7 +116,7 @@ func TestConnectorAndSlot(t *testing.T) {
 	reg := registry(t)
 	db := env.NewDatabase(t, schema.Orders)
 	topic := env.NewTopic(t, "orders.events")
-	client, err := connect.NewClient(env.ConnectURL)
+	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestDeadLetterGauge(t *testing.T) {
 	reg := registry(t)
 	db := env.NewDatabase(t, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
-	client, err := connect.NewClient(env.ConnectURL)
+	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}

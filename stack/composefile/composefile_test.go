@@ -22,16 +22,16 @@ const file = "../../docker-compose.yml"
 // app.Config): the file must set them, since the code's defaults point at
 // 127.0.0.1 and containers reach each other by service name.
 var wantEnv = map[string][]string{
-	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP", "CONNECT_URL"},
-	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP", "CONNECT_URL"},
+	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP", "CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE"},
+	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP", "CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE"},
 	"gateway":    {"GATEWAY_HTTP_ADDR", "GATEWAY_ADMIN_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT", "AUTH_MODE", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"},
-	"connectors": {"CONNECT_URL", "CONNECT_DB_HOST", "CONNECT_DB_PORT", "CONNECT_DB_USER", "CONNECT_DB_PASSWORD", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
+	"connectors": {"CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE", "CONNECT_DB_HOST", "CONNECT_DB_PORT", "CONNECT_DB_USER", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
 	"migrate":    {"ORDERS_MIGRATION_DATABASE_URL", "PAYMENTS_MIGRATION_DATABASE_URL"},
 	"audit":      {"PAYMENTS_DATABASE_URL", "ORDERS_DATABASE_URL", "AUDIT_INTERVAL", "AUDIT_ADMIN_ADDR"},
 	"postgres": {"POSTGRES_PASSWORD", "ORDERS_OWNER_DB_PASSWORD", "ORDERS_DB_PASSWORD", "PAYMENTS_OWNER_DB_PASSWORD",
 		"PAYMENTS_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD", "AUDIT_DB_PASSWORD"},
 	"connect": {"KAFKA_OPTS", "BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC",
-		"CONNECT_CONFIG_PROVIDERS"},
+		"CONNECT_CONFIG_PROVIDERS", "CONNECT_REST_EXTENSION_CLASSES", "CONNECT_USERNAME"},
 }
 
 // The published ports: the gateway's, nothing else.
@@ -203,6 +203,7 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 		{"AUDIT_DB_PASSWORD", "audit,postgres"},
 		{"DEBEZIUM_DB_PASSWORD", "postgres"},
 		{"POSTGRES_PASSWORD", "postgres"},
+		{"CONNECT_PASSWORD", ""},
 	} {
 		for name, s := range p.Services {
 			for k, v := range s.Environment {
@@ -220,11 +221,97 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 		}
 	}
 	// Connect reads the replication password from its secret file: the
-	// connector config holds a reference, not the password.
-	if v := p.Services["connectors"].Environment["CONNECT_DB_PASSWORD"]; v == nil || !strings.HasPrefix(*v, "${dir:/run/secrets:") {
-		t.Errorf("connectors CONNECT_DB_PASSWORD = %v, want a ${dir:/run/secrets:...} reference", v)
+	// connector configs, rendered for the connectors job, hold a reference
+	// to a file of the directory its provider may read, not the password.
+	cn := p.Services["connectors"].Environment
+	for _, f := range connect.Files() {
+		c, err := connect.Bundled(f, func(k string) (string, bool) {
+			if v := cn[k]; v != nil {
+				return *v, true
+			}
+			return "", false
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c.Config["database.password"], "${dir:/run/secrets:debezium_db_password}"; got != want {
+			t.Errorf("%s: database.password = %q, want %q", f, got, want)
+		}
 	}
-	if got := p.Services["connect"].Secrets; len(got) != 1 || got[0].Source != "debezium_db_password" {
-		t.Errorf("connect secrets = %+v, want debezium_db_password", got)
+	if v := p.Services["connect"].Environment["CONNECT_CONFIG_PROVIDERS_DIR_PARAM_ALLOWED_PATHS"]; v == nil || *v != "/run/secrets" {
+		t.Errorf("connect: the dir provider's allowed paths = %v, want /run/secrets", v)
+	}
+	// Connect's REST password reaches Connect and its clients as a secret
+	// file, and nobody else.
+	wantSecrets := map[string]string{
+		"connect":    "connect_password,debezium_db_password",
+		"orders":     "connect_password",
+		"payments":   "connect_password",
+		"connectors": "connect_password",
+	}
+	for name, s := range p.Services {
+		var got []string
+		for _, sec := range s.Secrets {
+			got = append(got, sec.Source)
+		}
+		slices.Sort(got)
+		if strings.Join(got, ",") != wantSecrets[name] {
+			t.Errorf("service %s: secrets %v, want %q", name, got, wantSecrets[name])
+		}
+	}
+	if v := p.Services["connect"].Environment["CONNECT_REST_EXTENSION_CLASSES"]; v == nil || !strings.HasSuffix(*v, ".BasicAuthSecurityRestExtension") {
+		t.Errorf("connect: rest extension = %v, want Kafka's BasicAuthSecurityRestExtension", v)
+	}
+}
+
+// The gateway, the one service with a published port, shares a network
+// with the services alone: Postgres, Kafka and Kafka Connect are on a
+// network it is not on, and that network has no way out.
+func TestComposeNetworksKeepTheGatewayAwayFromTheBackend(t *testing.T) {
+	p, err := composefile.Load(context.Background(), file, exampleEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	networks := func(svc string) []string {
+		s, ok := p.Services[svc]
+		if !ok {
+			t.Fatalf("no service %s", svc)
+		}
+		return slices.Sorted(maps.Keys(s.Networks))
+	}
+	want := map[string]string{
+		"gateway":      "edge",
+		"orders":       "backend,edge",
+		"payments":     "backend,edge",
+		"postgres":     "backend",
+		"kafka":        "backend",
+		"connect":      "backend",
+		"connectors":   "backend",
+		"migrate":      "backend",
+		"jmx-exporter": "fetch",
+		"audit":        "backend",
+		"pki":          "", // network_mode: none
+	}
+	for svc, nets := range want {
+		if got := strings.Join(networks(svc), ","); got != nets {
+			t.Errorf("service %s: networks %s, want %s", svc, got, nets)
+		}
+	}
+	for name := range p.Services {
+		if _, ok := want[name]; !ok {
+			t.Errorf("service %s: networks not checked; add it here", name)
+		}
+	}
+	// Whatever the lists say, the gateway shares no network with what
+	// holds the data.
+	for _, svc := range []string{"postgres", "kafka", "connect", "connectors", "migrate", "audit"} {
+		for _, n := range networks(svc) {
+			if slices.Contains(networks("gateway"), n) {
+				t.Errorf("the gateway and %s share network %s", svc, n)
+			}
+		}
+	}
+	if n, ok := p.Networks["backend"]; !ok || !n.Internal {
+		t.Errorf("network backend = %+v, want internal (no way out)", n)
 	}
 }

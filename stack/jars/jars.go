@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-//go:embed maven/kafka/pom.xml maven/debezium/pom.xml maven/jmx/pom.xml
+//go:embed maven/kafka/pom.xml maven/debezium/pom.xml maven/jmx/pom.xml maven/connectauth/pom.xml
 var poms embed.FS
 
 // Layout is where the fetched jars are.
@@ -29,6 +29,9 @@ type Layout struct {
 	// JMXAgent is the Prometheus JMX exporter Java agent's jar
 	// (-javaagent:JMXAgent=host:port:config.yml).
 	JMXAgent string
+	// ConnectRESTAuth holds Kafka's basic-auth REST extension
+	// (BasicAuthSecurityRestExtension), on Connect's classpath.
+	ConnectRESTAuth string
 }
 
 // version names the cache generation; bump it when a pom changes.
@@ -40,6 +43,10 @@ const (
 	jmxVersion = "1.0.1"
 	jmxDir     = "jmx-exporter-" + jmxVersion
 )
+
+// The basic-auth REST extension is a generation of its own too
+// (maven/connectauth/pom.xml), at the Kafka version.
+const connectAuthDir = "connect-basic-auth-extension-4.3.1"
 
 // DefaultCacheDir is $STACK_CACHE_DIR's default: the user's cache directory.
 func DefaultCacheDir() string {
@@ -63,6 +70,9 @@ func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (Layout, erro
 		KafkaLibs:  filepath.Join(root, "kafka-libs"),
 		PluginPath: filepath.Join(root, "plugins"),
 		JMXAgent:   filepath.Join(cacheDir, jmxDir, "jmx_prometheus_javaagent-"+jmxVersion+".jar"),
+		// The generation's directory itself: fetchGeneration renames the
+		// step's output directory to it.
+		ConnectRESTAuth: filepath.Join(cacheDir, connectAuthDir),
 	}
 	tmp := root + ".partial"
 	if err := fetchGeneration(ctx, root, log, []step{
@@ -75,6 +85,12 @@ func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (Layout, erro
 	jmxRoot := filepath.Join(cacheDir, jmxDir)
 	if err := fetchGeneration(ctx, jmxRoot, log, []step{
 		{"Prometheus JMX exporter Java agent " + jmxVersion, "maven/jmx/pom.xml", jmxRoot + ".partial", []string{"-DexcludeTransitive=true"}},
+	}); err != nil {
+		return l, err
+	}
+	authRoot := filepath.Join(cacheDir, connectAuthDir)
+	if err := fetchGeneration(ctx, authRoot, log, []step{
+		{"Kafka Connect basic-auth REST extension 4.3.1", "maven/connectauth/pom.xml", authRoot + ".partial", []string{"-DexcludeTransitive=true"}},
 	}); err != nil {
 		return l, err
 	}

@@ -12,7 +12,8 @@ import (
 
 // connectorVars are the values of the connector configs' placeholders:
 // the topics and partitions the system created, then cfg.ConnectorVars,
-// then the system's own database address and replication role.
+// then the system's own database address, replication role and the
+// directory its password is read from by Connect (ConnectSecretsDir).
 func (s *System) connectorVars(k string) (string, bool) {
 	created := connect.TopicVars(s.cfg.Topics)
 	created["TOPIC_PARTITIONS"] = strconv.Itoa(int(s.cfg.TopicPartitions))
@@ -26,7 +27,7 @@ func (s *System) connectorVars(k string) (string, bool) {
 		"CONNECT_DB_HOST":     "127.0.0.1",
 		"CONNECT_DB_PORT":     strconv.Itoa(s.cfg.PostgresPort),
 		"CONNECT_DB_USER":     ReplicationRole,
-		"CONNECT_DB_PASSWORD": s.cfg.ReplicationPassword,
+		"CONNECT_SECRETS_DIR": s.ConnectSecretsDir(),
 	}[k]
 	return v, ok
 }
@@ -34,7 +35,7 @@ func (s *System) connectorVars(k string) (string, bool) {
 // applyConnectors creates or updates the bundled connectors and waits
 // until they run.
 func (s *System) applyConnectors(ctx context.Context, log *slog.Logger) error {
-	client, err := connect.NewClient(s.ConnectURL())
+	client, err := connect.NewClient(s.ConnectURL(), s.connectCred)
 	if err != nil {
 		return err
 	}

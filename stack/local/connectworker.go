@@ -27,13 +27,28 @@ type ConnectConfig struct {
 	// GroupID names the Connect cluster; its internal topics are prefixed
 	// with it. Default "shop-connect".
 	GroupID string
+	// SecretsDir is the one directory connector configs may read through
+	// the directory config provider, ${dir:SecretsDir:name} (default
+	// Dir/secrets); Secrets are written into it on every start, one
+	// owner-only file per name.
+	SecretsDir string
+	Secrets    map[string]string
 }
 
 // ConnectWorker is a running Kafka Connect worker in distributed mode.
 type ConnectWorker struct {
 	*Process
-	cfg ConnectConfig
+	cfg  ConnectConfig
+	cred connect.Credentials
 }
+
+// Credentials are what the worker's REST API asks for: user ConnectUser
+// and the password generated into its data directory on the first start
+// (ConnectPasswordFile).
+func (c *ConnectWorker) Credentials() connect.Credentials { return c.cred }
+
+// SecretsDir is the directory its connector configs read secrets from.
+func (c *ConnectWorker) SecretsDir() string { return c.cfg.SecretsDir }
 
 // URL is the worker's REST address.
 func (c *ConnectWorker) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", c.cfg.Port) }
@@ -58,7 +73,7 @@ const connectTimerSlack = time.Millisecond
 // when the REST API lists the Debezium PostgreSQL connector.
 func StartConnect(ctx context.Context, cfg ConnectConfig, log *slog.Logger) (*ConnectWorker, error) {
 	cfg = cfg.withDefaults()
-	c, err := ConnectComponent(cfg)
+	c, cred, err := connectComponent(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +81,7 @@ func StartConnect(ctx context.Context, cfg ConnectConfig, log *slog.Logger) (*Co
 	if err != nil {
 		return nil, err
 	}
-	return &ConnectWorker{Process: p, cfg: cfg}, nil
+	return &ConnectWorker{Process: p, cfg: cfg, cred: cred}, nil
 }
 
 func (cfg ConnectConfig) withDefaults() ConnectConfig {
@@ -76,19 +91,31 @@ func (cfg ConnectConfig) withDefaults() ConnectConfig {
 	if cfg.GroupID == "" {
 		cfg.GroupID = "shop-connect"
 	}
+	if cfg.SecretsDir == "" {
+		cfg.SecretsDir = filepath.Join(cfg.Dir, "secrets")
+	}
 	return cfg
 }
 
 // ConnectComponent is the worker as a Component named "kafka connect",
 // depending on "kafka"; it is ready when the REST API lists the Debezium
 // PostgreSQL connector. The connectors' configurations and offsets live in
-// Kafka, so a restarted worker resumes them.
-func ConnectComponent(cfg ConnectConfig) (Component, error) {
-	cfg = cfg.withDefaults()
-	w := &ConnectWorker{cfg: cfg}
-	client, err := connect.NewClient(w.URL())
+// Kafka, so a restarted worker resumes them. Its REST API asks for the
+// credentials it returns (ConnectUser, a password generated into cfg.Dir on
+// the first start and kept after).
+func ConnectComponent(cfg ConnectConfig) (Component, connect.Credentials, error) {
+	return connectComponent(cfg.withDefaults())
+}
+
+func connectComponent(cfg ConnectConfig) (Component, connect.Credentials, error) {
+	cred, _, err := ensureRESTAuth(cfg.Dir)
 	if err != nil {
-		return Component{}, err
+		return Component{}, cred, fmt.Errorf("kafka connect rest credentials: %w", err)
+	}
+	w := &ConnectWorker{cfg: cfg}
+	client, err := connect.NewClient(w.URL(), cred)
+	if err != nil {
+		return Component{}, cred, err
 	}
 	return Component{
 		Name:         NameConnect,
@@ -99,7 +126,7 @@ func ConnectComponent(cfg ConnectConfig) (Component, error) {
 		StopSignal:   syscall.SIGTERM,
 		StopGrace:    30 * time.Second,
 		DependsOn:    []string{NameKafka},
-	}, nil
+	}, cred, nil
 }
 
 // startConnect is one start of ConnectComponent.
@@ -118,6 +145,13 @@ func startConnect(cfg ConnectConfig) (*Process, error) {
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
+	}
+	_, auth, err := ensureRESTAuth(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecrets(cfg.SecretsDir, cfg.Secrets); err != nil {
+		return nil, fmt.Errorf("kafka connect secrets: %w", err)
 	}
 	// Offsets are flushed every second: after a crash the connector resumes
 	// from at most a second back (duplicates, never losses).
@@ -142,7 +176,7 @@ offset.flush.interval.ms=1000
 topic.creation.enable=true
 scheduled.rebalance.max.delay.ms=0
 producer.linger.ms=1
-`, strings.Join(cfg.Brokers, ","), cfg.Port, cfg.Jars.PluginPath, cfg.GroupID)
+`, strings.Join(cfg.Brokers, ","), cfg.Port, cfg.Jars.PluginPath, cfg.GroupID) + restAuthProps(cfg.SecretsDir)
 	propsPath := filepath.Join(cfg.Dir, "worker.properties")
 	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
 		return nil, err
@@ -155,7 +189,16 @@ producer.linger.ms=1
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append(append([]string{java}, agent...), jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)...),
+	jvm := jvmArgs(cfg.Dir, cfg.HeapMB, cfg.Jars, l4j)
+	// The REST extension's jar joins the classpath (its login module is
+	// loaded by JAAS, which does not see plugin.path).
+	for i := range jvm[:len(jvm)-1] {
+		if jvm[i] == "-cp" {
+			jvm[i+1] += string(os.PathListSeparator) + filepath.Join(cfg.Jars.ConnectRESTAuth, "*")
+		}
+	}
+	argv := append(append(append([]string{java}, agent...), jvm...),
+		"-Djava.security.auth.login.config="+auth.jaas,
 		"org.apache.kafka.connect.cli.ConnectDistributed", propsPath)
 	return startProcess("kafka connect", filepath.Join(cfg.Dir, "connect.log"), procOptions{dir: cfg.Dir, timerSlack: connectTimerSlack, nice: pipelineNice}, argv...)
 }

@@ -34,13 +34,18 @@ func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 	}, log)); err != nil {
 		return err
 	}
-	cc, err := ConnectComponent(ConnectConfig{
+	// The replication password reaches the connectors through the
+	// directory config provider (ConnectPasswordSecret), never in their
+	// configs.
+	cc, cred, err := ConnectComponent(ConnectConfig{
 		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.agentPort(cfg.ConnectMetricsPort),
 		Brokers: s.Brokers(), Jars: s.Jars,
+		SecretsDir: s.ConnectSecretsDir(), Secrets: map[string]string{ConnectPasswordSecret: cfg.ReplicationPassword},
 	})
 	if err != nil {
 		return err
 	}
+	s.connectCred = cred
 	return s.Start(ctx, cc)
 }
 

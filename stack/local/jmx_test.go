@@ -47,7 +47,7 @@ func TestConnectServesDebeziumMetrics(t *testing.T) {
 	}
 
 	db := env.NewDatabase(t, schema.Orders)
-	env.StartConnector(t, db, env.NewTopic(t, "jmx"), w.URL())
+	env.StartConnector(t, db, env.NewTopic(t, "jmx"), w)
 
 	// The connector's topic.prefix is its database's name.
 	wants := []*regexp.Regexp{

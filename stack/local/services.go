@@ -74,6 +74,9 @@ type Wiring struct {
 	// GRPC is its gRPC transport security: the certificate variables of
 	// its identity (pki.Identity.Environ), or GRPC_INSECURE=true.
 	GRPC []string
+	// ConnectUser and ConnectPasswordFile are the credentials of Kafka
+	// Connect's REST API (the file holds the password).
+	ConnectUser, ConnectPasswordFile string
 }
 
 // Environ renders w as the environment of an instance of svc (Orders or
@@ -82,6 +85,7 @@ func (w Wiring) Environ(svc string) []string {
 	prefix := strings.ToUpper(svc) + "_"
 	return append([]string{"KAFKA_BROKERS=" + strings.Join(w.Brokers, ","),
 		"ORDERS_TOPIC=" + w.Topics.Orders, "PAYMENTS_TOPIC=" + w.Topics.Payments, "CONNECT_URL=" + w.ConnectURL,
+		"CONNECT_USERNAME=" + w.ConnectUser, "CONNECT_PASSWORD_FILE=" + w.ConnectPasswordFile,
 		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL}, w.GRPC...)
 }
 
@@ -106,7 +110,8 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	} {
 		for i, addr := range svc.addrs {
 			w := Wiring{GRPCAddr: addr, AdminAddr: svc.adminAddrs[i], DatabaseURL: s.ServiceURL(svc.name),
-				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL(), GRPC: ids[svc.name].Environ()}
+				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL(), GRPC: ids[svc.name].Environ(),
+				ConnectUser: s.connectCred.Username, ConnectPasswordFile: s.ConnectPasswordFile()}
 			env := append(append(slices.Clone(runtimeEnv), s.cfg.Env...), w.Environ(svc.name)...)
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
 			if err := s.Start(ctx, freeFirst(c, addr, grpcAddrVar(svc.name))); err != nil {

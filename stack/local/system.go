@@ -11,7 +11,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
+
+	"shop/connect"
 
 	schema "shop/sql"
 	"shop/stack/jars"
@@ -54,6 +57,7 @@ type System struct {
 	// AuditAdminAddr is the scheduled audit's admin listener (NameAudit).
 	AuditAdminAddr string
 	cfg            SystemConfig
+	connectCred    connect.Credentials
 }
 
 // StartInfra starts the infrastructure alone, supervised: Postgres (with
@@ -146,6 +150,23 @@ func (s *System) Brokers() []string { return KafkaConfig{Port: s.cfg.KafkaPort}.
 
 // ConnectURL is Kafka Connect's REST address.
 func (s *System) ConnectURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.cfg.ConnectPort) }
+
+// ConnectCredentials are what Kafka Connect's REST API asks for; the
+// password is also in ConnectPasswordFile.
+func (s *System) ConnectCredentials() connect.Credentials { return s.connectCred }
+
+// ConnectPasswordFile is the owner-only file holding the REST password,
+// under the data directory.
+func (s *System) ConnectPasswordFile() string {
+	return ConnectPasswordFile(filepath.Join(s.cfg.DataDir, "connect"))
+}
+
+// ConnectSecretsDir is the directory Kafka Connect's config provider reads
+// the connectors' secrets from (ConnectPasswordSecret), under the data
+// directory: the connector configs' ${CONNECT_SECRETS_DIR}.
+func (s *System) ConnectSecretsDir() string {
+	return filepath.Join(s.cfg.DataDir, "connect", "secrets")
+}
 
 // ConnectMetricsURL and KafkaMetricsURL are the JMX exporters' /metrics,
 // "" when the agents are off.

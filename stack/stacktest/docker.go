@@ -3,7 +3,11 @@ package stacktest
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ory/dockertest/v3"
@@ -102,19 +106,54 @@ func startDocker() (Attachment, error) {
 		return Attachment{}, fmt.Errorf("kafka container: %w", err)
 	}
 
+	// The REST credentials and the secrets directory are files of a
+	// temporary directory mounted at the same path, readable by the
+	// container's user (a throwaway stack: not owner-only).
+	auth, err := os.MkdirTemp("", "shop-test-connect-")
+	if err != nil {
+		return Attachment{}, err
+	}
+	ownDocker = append(ownDocker, func() { os.RemoveAll(auth) })
+	cred, jaas, err := local.EnsureConnectAuth(auth)
+	if err != nil {
+		return Attachment{}, err
+	}
+	secrets := filepath.Join(auth, "secrets")
+	if err := os.MkdirAll(secrets, 0o755); err != nil {
+		return Attachment{}, err
+	}
+	if err := os.WriteFile(filepath.Join(secrets, local.ConnectPasswordSecret), []byte("debezium"), 0o644); err != nil {
+		return Attachment{}, err
+	}
+	if err := filepath.WalkDir(auth, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.Chmod(p, 0o755)
+		}
+		return os.Chmod(p, 0o644)
+	}); err != nil {
+		return Attachment{}, err
+	}
+	env := []string{
+		"BOOTSTRAP_SERVERS=" + kafkaName + ":9092", "GROUP_ID=shop-connect",
+		"CONFIG_STORAGE_TOPIC=_connect-configs", "OFFSET_STORAGE_TOPIC=_connect-offsets", "STATUS_STORAGE_TOPIC=_connect-status",
+		"CONNECT_OFFSET_FLUSH_INTERVAL_MS=1000",
+		"KAFKA_OPTS=-Djava.security.auth.login.config=" + jaas,
+	}
+	for k, v := range local.RESTAuthProps(secrets) {
+		env = append(env, "CONNECT_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))+"="+v)
+	}
 	cn, err := run(&dockertest.RunOptions{
 		Name: Unique("connect-"), Repository: connectImage, Tag: connectTag,
-		Env: []string{
-			"BOOTSTRAP_SERVERS=" + kafkaName + ":9092", "GROUP_ID=shop-connect",
-			"CONFIG_STORAGE_TOPIC=_connect-configs", "OFFSET_STORAGE_TOPIC=_connect-offsets", "STATUS_STORAGE_TOPIC=_connect-status",
-			"CONNECT_OFFSET_FLUSH_INTERVAL_MS=1000",
-		},
+		Env: env, Mounts: []string{auth + ":" + auth + ":ro"},
 	})
 	if err != nil {
 		return Attachment{}, err
 	}
 	connectURL := "http://127.0.0.1:" + cn.GetPort("8083/tcp")
-	client, err := connect.NewClient(connectURL)
+	client, err := connect.NewClient(connectURL, cred)
 	if err != nil {
 		return Attachment{}, err
 	}
@@ -129,5 +168,8 @@ func startDocker() (Attachment, error) {
 		ConnectURL:          connectURL,
 		ConnectDBHost:       pg.Container.Name[1:],
 		ConnectDBPort:       5432,
+		ConnectUsername:     cred.Username,
+		ConnectPassword:     cred.Password,
+		ConnectSecretsDir:   secrets,
 	}, nil
 }

@@ -192,7 +192,7 @@ func TestConnectCrashLosesNothing(t *testing.T) {
 	db := env.NewDatabase(t, schema.Payments)
 	topic := env.NewTopic(t, "payments.events")
 	worker := env.StartConnectWorker(t)
-	env.StartConnector(t, db, topic, worker.URL())
+	env.StartConnector(t, db, topic, worker)
 
 	const total = 1500
 	var (
@@ -241,7 +241,7 @@ func TestConnectCrashLosesNothing(t *testing.T) {
 		t.Fatalf("restart worker: %v", err)
 	}
 	wg.Wait()
-	client, _ := connect.NewClient(worker.URL())
+	client, _ := connect.NewClient(worker.URL(), worker.Credentials())
 	if err := client.Wait(ctx, db.Name); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
@@ -263,7 +263,7 @@ func TestConnectCrashLosesNothing(t *testing.T) {
 // `connectctl status` (Client.Report) fails with Connect's message.
 func TestBadPasswordIsReported(t *testing.T) {
 	env := stacktest.Get(t)
-	client, err := connect.NewClient(env.ConnectURL)
+	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestBadPasswordIsReported(t *testing.T) {
 	t.Run("ErrApplyRejected", func(t *testing.T) {
 		db := env.NewDatabase(t, schema.Orders)
 		vars := env.ConnectorVars(db, env.NewTopic(t, "orders.events"))
-		vars["CONNECT_DB_PASSWORD"] = "wrong-password"
+		vars["CONNECT_DB_PASSWORD_SECRET"] = env.ConnectSecret(t, "wrong-password")
 		c, err := stacktest.Connector(db, vars)
 		if err != nil {
 			t.Fatal(err)
@@ -289,31 +289,9 @@ func TestBadPasswordIsReported(t *testing.T) {
 
 	t.Run("ErrStatusFailed", func(t *testing.T) {
 		db := env.NewDatabase(t, schema.Orders)
-		role := stacktest.Unique("dbz_")
-		admin, err := pgx.Connect(ctx, strings.Replace(env.AdminURL, "/postgres?", "/"+db.Name+"?", 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
-		for _, q := range []string{
-			"CREATE ROLE " + role + " LOGIN REPLICATION PASSWORD 'good'",
-			"GRANT CONNECT ON DATABASE " + db.Name + " TO " + role,
-			"GRANT SELECT ON outbox, heartbeat TO " + role,
-			"GRANT INSERT, UPDATE ON heartbeat TO " + role,
-		} {
-			if _, err := admin.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		t.Cleanup(func() {
-			c, err := pgx.Connect(context.Background(), env.AdminURL)
-			if err == nil {
-				_, _ = c.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role)
-				c.Close(context.Background())
-			}
-		})
+		role, admin := replicationRole(t, env, db, "good")
 		vars := env.ConnectorVars(db, env.NewTopic(t, "orders.events"))
-		vars["CONNECT_DB_USER"], vars["CONNECT_DB_PASSWORD"] = role, "good"
+		vars["CONNECT_DB_USER"], vars["CONNECT_DB_PASSWORD_SECRET"] = role, env.ConnectSecret(t, "good")
 		c, err := stacktest.Connector(db, vars)
 		if err != nil {
 			t.Fatal(err)
@@ -338,4 +316,36 @@ func TestBadPasswordIsReported(t *testing.T) {
 		}
 		t.Logf("status says: %v", report)
 	})
+}
+
+// replicationRole creates a replication role of its own for db with
+// password (dropped when the test ends), as the stack's is, and returns its
+// name and a superuser connection to db.
+func replicationRole(t *testing.T, env *stacktest.Env, db *stacktest.Database, password string) (string, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	role := stacktest.Unique("dbz_")
+	admin, err := pgx.Connect(ctx, strings.Replace(env.AdminURL, "/postgres?", "/"+db.Name+"?", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	for _, q := range []string{
+		"CREATE ROLE " + role + " LOGIN REPLICATION PASSWORD '" + password + "'",
+		"GRANT CONNECT ON DATABASE " + db.Name + " TO " + role,
+		"GRANT SELECT ON outbox, heartbeat TO " + role,
+		"GRANT INSERT, UPDATE ON heartbeat TO " + role,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), env.AdminURL)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role)
+			c.Close(context.Background())
+		}
+	})
+	return role, admin
 }

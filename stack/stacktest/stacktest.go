@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/connect"
+	"shop/service"
 	schema "shop/sql"
 	"shop/stack/jars"
 	"shop/stack/local"
@@ -45,6 +47,18 @@ type Attachment struct {
 	// it (the same as the tests' unless Connect runs in a container).
 	ConnectDBHost string
 	ConnectDBPort int
+	// ConnectUsername and ConnectPassword are what Connect's REST API asks
+	// for (Credentials).
+	ConnectUsername, ConnectPassword string
+	// ConnectSecretsDir is the directory, as Kafka Connect sees it, its
+	// directory config provider reads the connectors' secrets from: the
+	// replication password (local.ConnectPasswordSecret) and ConnectSecret's.
+	ConnectSecretsDir string
+}
+
+// ConnectCredentials are the credentials of Connect's REST API.
+func (a Attachment) ConnectCredentials() connect.Credentials {
+	return connect.Credentials{Username: a.ConnectUsername, Password: a.ConnectPassword}
 }
 
 // Environ renders a as STACK_TEST_* variables.
@@ -57,6 +71,9 @@ func (a Attachment) Environ() []string {
 		"STACK_TEST_CONNECT_URL=" + a.ConnectURL,
 		"STACK_TEST_CONNECT_DB_HOST=" + a.ConnectDBHost,
 		"STACK_TEST_CONNECT_DB_PORT=" + strconv.Itoa(a.ConnectDBPort),
+		"STACK_TEST_CONNECT_USERNAME=" + a.ConnectUsername,
+		"STACK_TEST_CONNECT_PASSWORD=" + a.ConnectPassword,
+		"STACK_TEST_CONNECT_SECRETS_DIR=" + a.ConnectSecretsDir,
 	}
 }
 
@@ -65,6 +82,9 @@ func attachmentFromEnv() (Attachment, bool) {
 		AdminURL:            os.Getenv("STACK_TEST_ADMIN_URL"),
 		ReplicationPassword: os.Getenv("STACK_TEST_REPLICATION_PASSWORD"),
 		ConnectURL:          os.Getenv("STACK_TEST_CONNECT_URL"),
+		ConnectUsername:     os.Getenv("STACK_TEST_CONNECT_USERNAME"),
+		ConnectPassword:     os.Getenv("STACK_TEST_CONNECT_PASSWORD"),
+		ConnectSecretsDir:   os.Getenv("STACK_TEST_CONNECT_SECRETS_DIR"),
 	}
 	a.PostgresPort, _ = strconv.Atoi(os.Getenv("STACK_TEST_POSTGRES_PORT"))
 	a.ConnectDBHost = os.Getenv("STACK_TEST_CONNECT_DB_HOST")
@@ -171,6 +191,8 @@ func Attach(s *local.System) Attachment {
 		AdminURL: s.AdminURL("postgres"), ReplicationPassword: cfg.ReplicationPassword,
 		PostgresPort: cfg.PostgresPort, Brokers: s.Brokers(), ConnectURL: s.ConnectURL(),
 		ConnectDBHost: "127.0.0.1", ConnectDBPort: cfg.PostgresPort,
+		ConnectUsername: s.ConnectCredentials().Username, ConnectPassword: s.ConnectCredentials().Password,
+		ConnectSecretsDir: s.ConnectSecretsDir(),
 	}
 }
 
@@ -362,14 +384,17 @@ func (e *Env) NewTopicWithPartitions(t testing.TB, base string, partitions int32
 }
 
 // ConnectorVars returns the placeholder values that point the bundled
-// connector config of kind at db and topic, on this stack.
+// connector config of kind at db and topic, on this stack. The password is
+// the replication role's, read by Connect from its secrets directory; a
+// test that wants another sets CONNECT_DB_PASSWORD_SECRET to a name from
+// ConnectSecret.
 func (e *Env) ConnectorVars(db *Database, topic string) map[string]string {
 	p := strings.ToUpper(string(db.Kind))
 	return map[string]string{
 		"CONNECT_DB_HOST":     e.ConnectDBHost,
 		"CONNECT_DB_PORT":     strconv.Itoa(e.ConnectDBPort),
 		"CONNECT_DB_USER":     local.ReplicationRole,
-		"CONNECT_DB_PASSWORD": e.ReplicationPassword,
+		"CONNECT_SECRETS_DIR": e.ConnectSecretsDir,
 		p + "_CONNECTOR":      db.Name,
 		p + "_DB_NAME":        db.Name,
 		p + "_SLOT":           db.Name,
@@ -386,21 +411,65 @@ func Connector(db *Database, vars map[string]string) (connect.Connector, error) 
 	})
 }
 
-// StartConnector runs the Debezium outbox connector of db's kind from
-// connect/, routing db's outbox to topic, on the shared worker (or on the
-// worker at connectURL when given). It returns the connector's name once it
-// and its task are RUNNING, and deletes it when the test ends.
-func (e *Env) StartConnector(t testing.TB, db *Database, topic string, connectURL ...string) string {
+// ConnectClient returns a client of the shared worker's REST API, with its
+// credentials.
+func (e *Env) ConnectClient(t testing.TB) *connect.Client {
 	t.Helper()
-	url := e.ConnectURL
-	if len(connectURL) > 0 {
-		url = connectURL[0]
-	}
-	c, err := Connector(db, e.ConnectorVars(db, topic))
+	client, err := connect.NewClient(e.ConnectURL, e.ConnectCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := connect.NewClient(url)
+	return client
+}
+
+// ConnectSettings are the shared worker's REST API as a service's
+// configuration reads it (CONNECT_URL, CONNECT_USERNAME and
+// CONNECT_PASSWORD_FILE, a file of the test's holding the password).
+func (e *Env) ConnectSettings(t testing.TB) service.Connect {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "connect-password")
+	if err := os.WriteFile(file, []byte(e.ConnectPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return service.Connect{URL: e.ConnectURL, Username: e.ConnectUsername, PasswordFile: file}
+}
+
+// ConnectSecret writes value into the shared worker's secrets directory
+// under a fresh name, removed when the test ends, and returns the name: a
+// connector config reads it as ${dir:ConnectSecretsDir:name} (for the
+// password, CONNECT_DB_PASSWORD_SECRET=name in ConnectorVars).
+func (e *Env) ConnectSecret(t testing.TB, value string) string {
+	t.Helper()
+	name := Unique("secret_")
+	path := filepath.Join(e.ConnectSecretsDir, name)
+	if err := os.WriteFile(path, []byte(value), 0o600); err != nil {
+		t.Fatalf("connect secret: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	return name
+}
+
+// StartConnector runs the Debezium outbox connector of db's kind from
+// connect/, routing db's outbox to topic, on the shared worker (or on
+// worker when given). It returns the connector's name once it and its task
+// are RUNNING, and deletes it when the test ends.
+func (e *Env) StartConnector(t testing.TB, db *Database, topic string, worker ...*local.ConnectWorker) string {
+	t.Helper()
+	vars := e.ConnectorVars(db, topic)
+	client := e.ConnectClient(t)
+	if len(worker) > 0 {
+		// That worker reads the password from its own secrets directory.
+		w := worker[0]
+		vars["CONNECT_SECRETS_DIR"] = w.SecretsDir()
+		if err := os.WriteFile(filepath.Join(w.SecretsDir(), local.ConnectPasswordSecret), []byte(e.ReplicationPassword), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if client, err = connect.NewClient(w.URL(), w.Credentials()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Connector(db, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,9 +491,9 @@ func (e *Env) StartConnector(t testing.TB, db *Database, topic string, connectUR
 	return c.Name
 }
 
-// StartConnectWorker starts a Kafka Connect worker of its own (own group and
-// internal topics) for a test that kills or restarts it; it is stopped when
-// the test ends.
+// StartConnectWorker starts a Kafka Connect worker of its own (own group,
+// internal topics, REST credentials and secrets directory) for a test that
+// kills or restarts it; it is stopped when the test ends.
 func (e *Env) StartConnectWorker(t testing.TB) *local.ConnectWorker {
 	t.Helper()
 	port, err := local.FreePort()

@@ -75,7 +75,8 @@ type fault struct {
 }
 
 // faults are the rows of the matrix, one at a time: a kill -9 of each
-// process, a SIGSTOP of Kafka and of Postgres (a hang, not a crash).
+// process, a SIGSTOP of Kafka and of Postgres (a hang, not a crash), and
+// the orders connector's slot lost under a backlog (loseSlot).
 func faults(s settings) []fault {
 	var out []fault
 	kill := func(name string) fault {
@@ -97,6 +98,9 @@ func faults(s settings) []fault {
 		out = append(out, kill(name))
 	}
 	out = append(out, hang(local.NameKafka), hang(local.NamePostgres))
+	out = append(out, fault{"slot lost under backlog", func(ctx context.Context, sh *shop, log *slog.Logger) error {
+		return sh.loseSlot(ctx, log)
+	}})
 	return out
 }
 

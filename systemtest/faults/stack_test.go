@@ -83,7 +83,7 @@ func startShop(t *testing.T, log *slog.Logger) *shop {
 			// accounts, with bursts of retries after each fault: it
 			// measures the pipeline, not the edge, so the gateway's
 			// per-identity rate limit is off.
-			Env:               []string{"GATEWAY_RATE_LIMIT=0"},
+			Env:               append(purgeEnv(), "GATEWAY_RATE_LIMIT=0"),
 			Services:          true,
 			Root:              root,
 			BinDir:            filepath.Join(dir, "bin"),

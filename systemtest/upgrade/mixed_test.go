@@ -173,8 +173,10 @@ func (sh *shop) startInstance(t *testing.T, svc, name, binary string) string {
 	// Plaintext gRPC: the baseline has no TLS, and a rolling upgrade
 	// starts by running the new release with GRPC_INSECURE=true
 	// (docs/upgrades.md, "Switching gRPC mutual TLS on").
+	cs := sh.env.ConnectSettings(t)
 	w := local.Wiring{GRPCAddr: addr, AdminAddr: "127.0.0.1:0", DatabaseURL: db.URL,
-		Brokers: sh.env.Brokers, Topics: sh.topics, ConnectURL: sh.env.ConnectURL, GRPC: []string{insecureGRPC}}
+		Brokers: sh.env.Brokers, Topics: sh.topics, ConnectURL: cs.URL, GRPC: []string{insecureGRPC},
+		ConnectUser: cs.Username, ConnectPasswordFile: cs.PasswordFile}
 	v := strings.ToUpper(svc) + "_"
 	proc := system.StartProcess(t, name, binary, append(w.Environ(svc),
 		v+"CONSUMER_GROUP="+sh.groups[svc], v+"SLOT="+db.Name, v+"CONNECTOR="+sh.connectors[svc])...)

@@ -33,7 +33,7 @@ type bench struct {
 
 func newBench(ctx context.Context, sys *local.System, c config) (_ *bench, err error) {
 	b := &bench{cfg: c, sys: sys, connector: "orders-outbox", topic: service.Defaults[service.Topics]().Orders}
-	if b.connect, err = connect.NewClient(sys.ConnectURL()); err != nil {
+	if b.connect, err = connect.NewClient(sys.ConnectURL(), sys.ConnectCredentials()); err != nil {
 		return nil, err
 	}
 	if b.pool, err = pgxpool.New(ctx, sys.ServiceURL("orders")); err != nil {

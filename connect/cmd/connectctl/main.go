@@ -10,10 +10,14 @@
 // Placeholders ${VAR} and ${VAR:-default} in a config come from the
 // environment; ${ORDERS_TOPIC} and ${PAYMENTS_TOPIC} default to the topics
 // of service.Topics, ${ORDERS_SLOT} and ${PAYMENTS_SLOT} to the services'
-// slot names. status exits 1 unless every connector and task is
-// RUNNING. watch runs until interrupted, restarting failed connectors and
-// tasks with backoff (connect.Watch): the supervisor of connectors where no
-// other one runs (Compose).
+// slot names; the password is never in a config: Kafka Connect reads it from
+// ${CONNECT_SECRETS_DIR}/${CONNECT_DB_PASSWORD_SECRET} (default
+// /run/secrets/debezium_db_password) through its directory config
+// provider. Every request carries CONNECT_USERNAME and the password of
+// CONNECT_PASSWORD_FILE (or CONNECT_PASSWORD). status exits 1 unless every
+// connector and task is RUNNING. watch runs until interrupted, restarting
+// failed connectors and tasks with backoff (connect.Watch): the supervisor
+// of connectors where no other one runs (Compose).
 package main
 
 import (
@@ -44,11 +48,11 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("connectctl", flag.ContinueOnError)
-	def := os.Getenv("CONNECT_URL")
-	if def == "" {
-		def = "http://127.0.0.1:8083"
+	var settings service.Connect
+	if err := service.Load(ctx, os.LookupEnv, &settings); err != nil {
+		return err
 	}
-	baseURL := fs.String("url", def, "Kafka Connect REST URL (env CONNECT_URL)")
+	baseURL := fs.String("url", settings.URL, "Kafka Connect REST URL (env CONNECT_URL)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long wait (and apply) wait for RUNNING")
 	interval := fs.Duration("interval", 10*time.Second, "how often watch checks the connectors")
 	if err := fs.Parse(args); err != nil {
@@ -57,7 +61,8 @@ func run(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return errors.New("usage: connectctl [-url URL] apply|status|restart|pause|resume|delete|wait|watch [args]")
 	}
-	c, err := connect.NewClient(*baseURL)
+	settings.URL = *baseURL
+	c, err := connect.FromSettings(settings)
 	if err != nil {
 		return err
 	}

@@ -50,8 +50,8 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 	} else {
 		fmt.Fprintf(&b, "  metrics:     off (SHOP_TELEMETRY=false)\n")
 	}
-	fmt.Fprintf(&b, "  connect:     %s\n  kafka:       %s\n  postgres:    %s\n  logs:        %s\nA process that exits is restarted. Press Ctrl-C to stop.\n\n",
-		s.ConnectURL(), strings.Join(s.Brokers(), ","), redact(s.ServiceURL("orders")), cfg.DataDir)
+	fmt.Fprintf(&b, "  connect:     %s (CONNECT_USERNAME=%s CONNECT_PASSWORD_FILE=%s)\n  kafka:       %s\n  postgres:    %s\n  logs:        %s\nA process that exits is restarted. Press Ctrl-C to stop.\n\n",
+		s.ConnectURL(), s.ConnectCredentials().Username, s.ConnectPasswordFile(), strings.Join(s.Brokers(), ","), redact(s.ServiceURL("orders")), cfg.DataDir)
 	fmt.Fprint(os.Stderr, b.String())
 
 	if err := s.Wait(ctx); err != nil {
