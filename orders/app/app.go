@@ -117,7 +117,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			{Name: "order changes watcher", Run: watcher.Run},
 			{Name: "order changes announcer", Run: announcer.Run},
 			service.Every("parked payment results sweep", paymentevents.SweepInterval, logger, applier.Sweep)},
-			append(gauges, retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys)...)...),
+			append(gauges, append(retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys),
+				service.Purge("order change purge", cfg.Retention.PurgeInterval, logger, func(ctx context.Context) (int64, error) {
+					return store.PurgeChanges(ctx, postgres.ChangeRetention)
+				}))...)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,
 		Ready:           cfg.Ready,
 		AdminAddr:       cfg.Admin.Addr,
