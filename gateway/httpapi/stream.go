@@ -85,18 +85,8 @@ func (o StreamOptions) withDefaults() (StreamOptions, error) {
 
 // streamMetrics are the stream gauges of the gateway, registered with
 // prometheus.DefaultRegisterer on first use.
-var streamMetrics = sync.OnceValue(func() *struct {
-	open    prometheus.Gauge
-	dropped prometheus.Counter
-	evicted prometheus.Counter
-	refused prometheus.Counter
-} {
-	m := &struct {
-		open    prometheus.Gauge
-		dropped prometheus.Counter
-		evicted prometheus.Counter
-		refused prometheus.Counter
-	}{
+var streamMetrics = sync.OnceValue(func() *streamCounters {
+	m := &streamCounters{
 		open: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shop_gateway_streams_open",
 			Help: "Order status streams (GET /api/v1/orders/stream) open on the gateway.",
@@ -117,6 +107,14 @@ var streamMetrics = sync.OnceValue(func() *struct {
 	prometheus.MustRegister(m.open, m.dropped, m.evicted, m.refused)
 	return m
 })
+
+// streamCounters are the stream metrics of the gateway.
+type streamCounters struct {
+	open    prometheus.Gauge
+	dropped prometheus.Counter
+	evicted prometheus.Counter
+	refused prometheus.Counter
+}
 
 // stopContext returns a context that is done once stop is closed (never
 // when stop is nil), so that each stream can end with it without a

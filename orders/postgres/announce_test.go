@@ -20,15 +20,7 @@ func startAnnouncer(t *testing.T, db *stacktest.Database) *postgres.Announcer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("announcer Run: %v", err)
-		}
-	})
+	runUntilCleanup(t, "announcer", a.Run)
 	return a
 }
 
