@@ -8,13 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
+	"shop/gateway/sse"
 	ordersv1 "shop/proto/orders/v1"
 	paymentsv1 "shop/proto/payments/v1"
 )
@@ -66,18 +64,11 @@ func TestStreamConnectionHasAUserTimeout(t *testing.T) {
 	if len(conns) != 1 {
 		t.Fatalf("%d connections, want 1", len(conns))
 	}
-	raw, err := conns[0].(syscall.Conn).SyscallConn()
+	got, err := sse.UserTimeout(conns[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ms int
-	var gerr error
-	if err := raw.Control(func(fd uintptr) {
-		ms, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-	}); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
-	if got := time.Duration(ms) * time.Millisecond; got != StreamUserTimeout {
+	if got != StreamUserTimeout {
 		t.Errorf("TCP_USER_TIMEOUT %s, want %s", got, StreamUserTimeout)
 	}
 }

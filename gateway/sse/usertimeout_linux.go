@@ -31,3 +31,22 @@ func SetUserTimeout(conn net.Conn, d time.Duration) error {
 	})
 	return errors.Join(err, serr)
 }
+
+// UserTimeout returns conn's TCP_USER_TIMEOUT (0: the kernel's default),
+// as SetUserTimeout left it. Linux only; elsewhere it returns 0.
+func UserTimeout(conn net.Conn) (time.Duration, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return 0, errors.New("user timeout: not a socket")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var ms int
+	var gerr error
+	err = raw.Control(func(fd uintptr) {
+		ms, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+	})
+	return time.Duration(ms) * time.Millisecond, errors.Join(err, gerr)
+}

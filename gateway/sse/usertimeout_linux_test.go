@@ -2,28 +2,18 @@ package sse
 
 import (
 	"net"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // userTimeout reads TCP_USER_TIMEOUT of conn.
 func userTimeout(t *testing.T, conn net.Conn) time.Duration {
 	t.Helper()
-	raw, err := conn.(syscall.Conn).SyscallConn()
+	d, err := UserTimeout(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ms int
-	var gerr error
-	if err := raw.Control(func(fd uintptr) {
-		ms, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-	}); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
-	return time.Duration(ms) * time.Millisecond
+	return d
 }
 
 func TestSetUserTimeout(t *testing.T) {

@@ -9,3 +9,6 @@ import (
 
 // SetUserTimeout does nothing outside Linux (see the Linux version).
 func SetUserTimeout(conn net.Conn, d time.Duration) error { return nil }
+
+// UserTimeout returns 0 outside Linux (see the Linux version).
+func UserTimeout(conn net.Conn) (time.Duration, error) { return 0, nil }
