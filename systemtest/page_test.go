@@ -147,6 +147,30 @@ func TestShopperPage(t *testing.T) {
 		t.Errorf("%d order rows, want 3", got)
 	}
 
+	// A resume too far behind (here forced to 0) is a reset: the page
+	// takes the current state from it, the order paid meanwhile included.
+	proxy.hold()
+	proxy.resetNext()
+	proxy.drop()
+	b.do(t, pageStepTimeout, "the page sees the stream dropped again",
+		chromedp.WaitVisible(chromedp.CSS(`#stream-state[data-state="reconnecting"]`)))
+	var reset httpapi.Order
+	if err := s.call(context.Background(), "POST", "/api/v1/orders", user, `{"amount":500,"description":"flip-flops"}`, http.StatusCreated, &reset); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.waitOrder(t, reset); r.Status != "PAID" {
+		t.Fatalf("order placed before the reset: %s, want PAID", r.Status)
+	}
+	proxy.release()
+	b.waitStatus(t, reset.ID, "PAID")
+	b.do(t, pageStepTimeout, "the balance after the payment the reset brought",
+		chromedp.WaitVisible(chromedp.CSS(`#stream-state[data-state="live"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#balance[data-kopecks="6000"]`)),
+	)
+	if got := evaluate[int](t, b, "order rows", `document.querySelectorAll("#orders tr").length`); got != 4 {
+		t.Errorf("%d order rows after the reset, want 4", got)
+	}
+
 	if !evaluate[bool](t, b, "no reload", `window.__firstLoad === true`) {
 		t.Error("the page was reloaded; every change must arrive without one")
 	}
@@ -495,6 +519,9 @@ type streamProxy struct {
 	ids     []string      // ids of the events relayed, in order
 	// dropped is len(resumes) and len(ids) at the last drop.
 	droppedResumes, droppedIDs int
+	// fromZero makes the next stream request resume from 0 (a reset),
+	// whatever its Last-Event-ID.
+	fromZero bool
 }
 
 func newStreamProxy(t *testing.T, target string) *streamProxy {
@@ -547,6 +574,10 @@ func (p *streamProxy) serveStream(w http.ResponseWriter, r *http.Request, rp *ht
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	p.mu.Lock()
+	if p.fromZero {
+		p.fromZero = false
+		r.Header.Set("Last-Event-ID", "0")
+	}
 	p.resumes = append(p.resumes, r.Header.Get("Last-Event-ID"))
 	id := p.next
 	p.next++
@@ -559,6 +590,14 @@ func (p *streamProxy) serveStream(w http.ResponseWriter, r *http.Request, rp *ht
 		cancel()
 	}()
 	rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// resetNext makes the next stream request resume from 0, which the
+// gateway answers with a reset.
+func (p *streamProxy) resetNext() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fromZero = true
 }
 
 // hold makes new stream requests wait until release.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -328,23 +329,22 @@ func TestStreamResumesAcrossGatewayRestartWithoutGapOrDuplicate(t *testing.T) {
 	}
 	checkChanges(t, "alice", got, n)
 
-	// The query parameter resumes too: from 0, every change again.
+	// The query parameter resumes too: from 1, every later change again.
 	replay := openStream(t, g2.URL, "bob", "", nil)
 	replay.first(t)
-	all := openStream(t, g2.URL, "alice", "?last_event_id=0", nil)
+	all := openStream(t, g2.URL, "alice", "?last_event_id=1", nil)
 	all.first(t)
 	var again []change
-	for len(again) < 2*n {
+	for len(again) < 2*n-1 {
 		c, ok := all.next(t, 30*time.Second)
 		if !ok {
 			t.Fatalf("replay ended: %v", all.err)
 		}
 		again = append(again, c)
 	}
-	checkChanges(t, "alice", again, n)
 	for i := range again {
-		if again[i].seq != got[i].seq || again[i].order != got[i].order {
-			t.Errorf("replayed change %d = %+v, live %+v", i, again[i], got[i])
+		if again[i].seq != got[i+1].seq || again[i].order != got[i+1].order {
+			t.Errorf("replayed change %d = %+v, live %+v", i+1, again[i], got[i+1])
 		}
 	}
 	// The final states are those of the REST API.
@@ -357,12 +357,47 @@ func TestStreamResumesAcrossGatewayRestartWithoutGapOrDuplicate(t *testing.T) {
 			t.Errorf("REST shows %+v, the stream's last change %+v", rest, o)
 		}
 	}
+	// From 0 (the whole history) is a reset: the current state instead.
+	checkReset(t, openStream(t, g2.URL, "alice", "?last_event_id=0", nil), 2*n, final)
 	select {
 	case c := <-replay.frames:
 		if c.HasData {
 			t.Errorf("bob's stream got %+v after alice's changes", c)
 		}
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// checkReset checks that st starts after change latest with the event
+// reset, whose data is the current state of the orders: final.
+func checkReset(t *testing.T, st *sseStream, latest int64, final map[string]httpapi.Order) {
+	t.Helper()
+	if f := st.first(t); f.ID != strconv.FormatInt(latest, 10) {
+		t.Errorf("reset stream starts after %q, want %d", f.ID, latest)
+	}
+	var f sse.Frame
+	for !f.HasData {
+		select {
+		case f = <-st.frames:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no reset event within 30s")
+		}
+	}
+	if f.Event != "reset" || f.ID != strconv.FormatInt(latest, 10) {
+		t.Fatalf("event %q id %q, want reset %d", f.Event, f.ID, latest)
+	}
+	var list httpapi.OrderList
+	dec := json.NewDecoder(strings.NewReader(f.Data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&list); err != nil {
+		t.Fatalf("reset data %s: %v", f.Data, err)
+	}
+	got := map[string]httpapi.Order{}
+	for _, o := range list.Orders {
+		got[o.ID] = o
+	}
+	if diff := cmp.Diff(final, got); diff != "" {
+		t.Errorf("reset's orders (-want +got):\n%s", diff)
 	}
 }
 
@@ -398,41 +433,59 @@ func seqs(cs []change) []int64 {
 	return out
 }
 
-// One identity may hold MaxPerUser streams on a gateway; one more is 429
-// RESOURCE_EXHAUSTED, other identities are not affected, and a closed
-// stream frees its slot. An idle stream gets the keep-alive comment.
-func TestStreamCapPerIdentity(t *testing.T) {
+// One identity may hold MaxPerUser streams on a gateway; one more ends
+// the identity's oldest (cleanly: the last chunk, as at the end of a
+// response), other identities are not affected. The gateway holds at most
+// Max streams: one more is 503 with Retry-After, and a closed stream frees
+// its slot. An idle stream gets the keep-alive comment.
+func TestStreamEvictsTheOldestAndCapsTheProcess(t *testing.T) {
 	t.Parallel()
 	s := startShop(t, system.Options{})
 	cfg := streamConfig()
 	cfg.MaxPerUser = 2
+	cfg.Max = 3
 	g := startGateway(t, s, cfg)
 
 	a1 := openStream(t, g.URL, "alice", "", nil)
+	a1.first(t)
+	a2 := openStream(t, g.URL, "alice", "", nil)
 	openStream(t, g.URL, "alice", "", nil)
-	resp, cancel := getStream(t, g.URL, "alice", "", nil)
+	stacktest.WaitFor(t, 30*time.Second, "the oldest stream of alice ended", func() bool {
+		select {
+		case _, ok := <-a1.frames:
+			return !ok
+		case <-time.After(100 * time.Millisecond):
+			return false
+		}
+	})
+	if !errors.Is(a1.err, io.EOF) {
+		t.Errorf("evicted stream ended with %v, want a clean end (EOF)", a1.err)
+	}
+	b1 := openStream(t, g.URL, "bob", "", nil)
+	resp, cancel := getStream(t, g.URL, "carol", "", nil)
 	var body httpapi.ErrorResponse
 	err := json.NewDecoder(resp.Body).Decode(&body)
 	cancel()
-	if resp.StatusCode != http.StatusTooManyRequests || err != nil || body.Error.Code != httpapi.CodeResourceExhausted {
-		t.Errorf("third stream: %d %+v (%v), want 429 RESOURCE_EXHAUSTED", resp.StatusCode, body, err)
+	if resp.StatusCode != http.StatusServiceUnavailable || err != nil || body.Error.Code != httpapi.CodeUnavailable ||
+		resp.Header.Get("Retry-After") == "" {
+		t.Errorf("stream over the gateway's cap: %d %+v (%v), Retry-After %q; want 503 UNAVAILABLE with Retry-After",
+			resp.StatusCode, body, err, resp.Header.Get("Retry-After"))
 	}
-	openStream(t, g.URL, "bob", "", nil)
 
 	stacktest.WaitFor(t, 30*time.Second, "a keep-alive comment", func() bool {
 		select {
-		case f, ok := <-a1.frames:
+		case f, ok := <-a2.frames:
 			if !ok {
-				t.Fatalf("stream ended: %v", a1.err)
+				t.Fatalf("stream ended: %v", a2.err)
 			}
 			return slices.Contains(f.Comments, "keep-alive")
 		case <-time.After(100 * time.Millisecond):
 			return false
 		}
 	})
-	a1.close()
+	b1.close()
 	stacktest.WaitForNil(t, 30*time.Second, "a slot freed by the closed stream", func() error {
-		resp, cancel := getStream(t, g.URL, "alice", "", nil)
+		resp, cancel := getStream(t, g.URL, "carol", "", nil)
 		defer cancel()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("status %d", resp.StatusCode)

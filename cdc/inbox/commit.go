@@ -111,6 +111,20 @@ func (h *handler) apply(ctx context.Context, msgs []*sarama.ConsumerMessage) err
 		return err
 	}
 	h.c.observeCommitted(msgs[0].Topic, delivered, dead)
+	if h.c.cfg.Committed != nil {
+		h.c.cfg.Committed(distinctKeys(msgs))
+	}
 	h.c.log.Debug("batch committed", slog.Int("messages", len(msgs)), slog.Int("dead_letters", dead), slog.Duration("took", time.Since(start)))
 	return nil
+}
+
+// distinctKeys returns the keys of msgs, each once; msgs are sorted by key.
+func distinctKeys(msgs []*sarama.ConsumerMessage) []string {
+	keys := make([]string, 0, len(msgs))
+	for i, m := range msgs {
+		if i == 0 || !bytes.Equal(m.Key, msgs[i-1].Key) {
+			keys = append(keys, string(m.Key))
+		}
+	}
+	return keys
 }

@@ -160,3 +160,23 @@ func testLingerSkipsWhileOtherCommits(t *testing.T) {
 		t.Errorf("transactions (-want +got):\n%s", diff)
 	}
 }
+
+func TestDistinctKeys(t *testing.T) {
+	msg := func(key string) *sarama.ConsumerMessage { return &sarama.ConsumerMessage{Key: []byte(key)} }
+	tests := []struct {
+		name string
+		msgs []*sarama.ConsumerMessage
+		want []string
+	}{
+		{name: "One", msgs: []*sarama.ConsumerMessage{msg("alice")}, want: []string{"alice"}},
+		{name: "RepeatedKeysOnce", msgs: []*sarama.ConsumerMessage{msg("alice"), msg("alice"), msg("bob"), msg("bob"), msg("carol")},
+			want: []string{"alice", "bob", "carol"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, distinctKeys(tt.msgs)); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}

@@ -111,6 +111,12 @@ type Config struct {
 	// NoMetrics leaves out the lag gauges, the delivery histogram and the
 	// dead-letter counter (service.Process.Telemetry false).
 	NoMetrics bool
+	// Committed, when set, is called after each transaction of the
+	// consumer committed, with the keys of its messages (each once, in no
+	// particular order), before their offsets are marked: the hook of
+	// what must follow a commit but not be part of it (orders announces
+	// the status changes, sql/orders/0007). It must not block.
+	Committed func(keys []string)
 }
 
 // Consumer is a Kafka consumer group member that applies events through the

@@ -143,7 +143,7 @@ func NewRouter(opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.stream, h.streamSlots = stream, &streamSlots{max: stream.MaxPerUser, open: map[string]int{}}
+	h.stream, h.streamSlots = stream, newStreamSlots(stream.Max, stream.MaxPerUser)
 	h.stopped, h.streams = stopContext(stream.Stop), stream.Running
 	if h.streams == nil {
 		h.streams = new(sync.WaitGroup)

@@ -7,7 +7,7 @@ func TestStreamOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := StreamOptions{Heartbeat: DefaultStreamHeartbeat, Retry: DefaultStreamRetry, MaxPerUser: DefaultStreamMaxPerUser, WriteTimeout: DefaultStreamWriteTimeout}
+	want := StreamOptions{Heartbeat: DefaultStreamHeartbeat, Retry: DefaultStreamRetry, MaxPerUser: DefaultStreamMaxPerUser, Max: DefaultStreamMax, WriteTimeout: DefaultStreamWriteTimeout}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

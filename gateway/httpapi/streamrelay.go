@@ -39,9 +39,13 @@ func relayPauses() *backoff.ExponentialBackOff {
 type relay struct {
 	orders ordersv1.OrderServiceClient
 	user   string
-	// last is the number of the last change relayed, or the one the first
-	// watch started after.
+	// last is the number of the last change relayed, or the one the
+	// current watch started after.
 	last int64
+	// reset is set when the current watch started with a reset: the
+	// changes between the number asked for and last are not relayed (too
+	// far behind: ordersv1.HeaderChangeReset).
+	reset bool
 	// stop ends the current watch.
 	stop context.CancelFunc
 }
@@ -50,7 +54,7 @@ type watchStream = grpc.ServerStreamingClient[ordersv1.OrderChange]
 
 // open starts a watch after after (nil: from now on) and waits, at most
 // timeout, for the orders service to listen; it sets r.last to the number
-// the watch starts after.
+// the watch starts after, and r.reset.
 func (r *relay) open(ctx context.Context, after *int64, timeout time.Duration) (watchStream, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	stream, err := r.orders.WatchOrders(wctx, &ordersv1.WatchOrdersRequest{UserId: r.user, After: after})
@@ -78,6 +82,7 @@ func (r *relay) open(ctx context.Context, after *int64, timeout time.Duration) (
 		return nil, status.Errorf(codes.Internal, "orders service sent change-seq %q", seq[0])
 	}
 	r.last = n
+	r.reset = len(md.Get(ordersv1.HeaderChangeReset)) > 0
 	if r.stop != nil {
 		r.stop()
 	}
@@ -93,12 +98,14 @@ func (r *relay) close() {
 }
 
 // run relays the changes of stream to deliver until ctx is done (nil),
-// deliver fails (its error) or the watch fails for good. A watch that
-// ends while the orders service is unavailable (an instance stopping, its
-// database lost) is opened again after r.last, after a pause of
-// relayPauses; a watch that cannot be opened again for another reason
-// than Unavailable or DeadlineExceeded fails for good.
-func (r *relay) run(ctx context.Context, stream watchStream, deliver func(*ordersv1.OrderChange) error) error {
+// deliver or reset fails (its error) or the watch fails for good. A watch
+// that ends while the orders service is unavailable (an instance
+// stopping, its database lost) is opened again after r.last, after a
+// pause of relayPauses; when the orders service answers that with a
+// reset, reset is called before the next change. A watch that cannot be
+// opened again for another reason than Unavailable or DeadlineExceeded
+// fails for good.
+func (r *relay) run(ctx context.Context, stream watchStream, deliver func(*ordersv1.OrderChange) error, reset func() error) error {
 	pauses := relayPauses()
 	for {
 		err := r.forward(stream, deliver, pauses)
@@ -112,6 +119,11 @@ func (r *relay) run(ctx context.Context, stream watchStream, deliver func(*order
 		}
 		if stream, err = r.reopen(ctx, pauses); stream == nil {
 			return err
+		}
+		if r.reset {
+			if err := reset(); err != nil {
+				return err
+			}
 		}
 	}
 }

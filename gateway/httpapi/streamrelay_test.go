@@ -38,6 +38,7 @@ func TestRelayPauses(t *testing.T) {
 // leave).
 type watchStep struct {
 	seq     int64
+	reset   bool // the header says the watch is a reset
 	changes []int64
 	end     error
 }
@@ -60,7 +61,11 @@ func (f *fakeWatch) WatchOrders(req *ordersv1.WatchOrdersRequest, stream grpc.Se
 	f.afters = append(f.afters, after)
 	step := f.script[len(f.afters)-1]
 	f.mu.Unlock()
-	if err := stream.SendHeader(metadata.Pairs(ordersv1.HeaderChangeSeq, strconv.FormatInt(step.seq, 10))); err != nil {
+	md := metadata.Pairs(ordersv1.HeaderChangeSeq, strconv.FormatInt(step.seq, 10))
+	if step.reset {
+		md.Set(ordersv1.HeaderChangeReset, "true")
+	}
+	if err := stream.SendHeader(md); err != nil {
 		return err
 	}
 	for _, seq := range step.changes {
@@ -81,7 +86,7 @@ func TestRelayRun(t *testing.T) {
 	tests := []struct {
 		name       string
 		script     []watchStep
-		want       []int64 // the changes relayed
+		want       []int64 // the changes relayed, -1 for a reset
 		wantAfters []int64 // the After of each watch
 		wantCode   codes.Code
 	}{
@@ -92,6 +97,16 @@ func TestRelayRun(t *testing.T) {
 				{seq: 2, changes: []int64{2, 3}},
 			},
 			want:       []int64{1, 2, 3},
+			wantAfters: []int64{-1, 2},
+			wantCode:   codes.OK,
+		},
+		{
+			name: "ResetWhenReopenedTooFarBehind",
+			script: []watchStep{
+				{seq: 0, changes: []int64{1, 2}, end: status.Error(codes.Unavailable, "instance stopping")},
+				{seq: 9, reset: true, changes: []int64{10}},
+			},
+			want:       []int64{1, 2, -1, 10},
 			wantAfters: []int64{-1, 2},
 			wantCode:   codes.OK,
 		},
@@ -123,6 +138,9 @@ func TestRelayRun(t *testing.T) {
 				if got = append(got, ch.GetSeq()); len(got) == len(tt.want) && tt.wantCode == codes.OK {
 					cancel() // all relayed: the client leaves
 				}
+				return nil
+			}, func() error {
+				got = append(got, -1)
 				return nil
 			})
 			r.close()

@@ -44,7 +44,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer pool.Close()
 
-	store, err := postgres.New(pool, postgres.WithLogger(logger), postgres.WithCreateLinger(cfg.CreateLinger))
+	// Status changes are announced after their commit, never in the money
+	// transaction (sql/orders/0007).
+	announcer, err := postgres.NewAnnouncer(pool, logger)
+	if err != nil {
+		return fmt.Errorf("run orders: %w", err)
+	}
+	store, err := postgres.New(pool, postgres.WithLogger(logger), postgres.WithCreateLinger(cfg.CreateLinger),
+		postgres.WithAnnouncer(announcer))
 	if err != nil {
 		return fmt.Errorf("run orders: %w", err)
 	}
@@ -78,6 +85,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Effect:  applier.Effects().Effect,
 		Logger:  logger,
 		Linger:  cfg.Consume.Linger,
+		// The key of a payment result is its user.
+		Committed: func(users []string) { announcer.Changed(users...) },
 		// Without telemetry, no lag gauges or delivery histogram.
 		NoMetrics: !cfg.Process.Telemetry,
 	})
@@ -92,6 +101,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return fmt.Errorf("run orders: %w", err)
 		}
 		gauges = append(gauges, pipelinemetrics.OrdersPendingJob(pool, 0, logger), pipelinemetrics.ParkedPaymentsJob(pool, 0, logger))
+		notifyQueue, err := pipelinemetrics.NotifyQueueJob(prometheus.DefaultRegisterer, pool, 0, logger)
+		if err != nil {
+			return fmt.Errorf("run orders: %w", err)
+		}
+		gauges = append(gauges, notifyQueue)
 	}
 
 	return service.Run(ctx, service.Spec{
@@ -102,8 +116,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		GRPC:    cfg.GRPC,
 		Jobs: append([]service.Job{{Name: "payment events consumer", Run: consumer.Run},
 			{Name: "order changes watcher", Run: watcher.Run},
+			{Name: "order changes announcer", Run: announcer.Run},
 			service.Every("parked payment results sweep", paymentevents.SweepInterval, logger, applier.Sweep)},
-			append(gauges, retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys)...)...),
+			append(gauges, append(retention.Jobs(pool, cfg.Retention, cfg.Slot.Name, logger, store.PurgeIdempotencyKeys),
+				service.Purge("order change purge", cfg.Retention.PurgeInterval, logger, func(ctx context.Context) (int64, error) {
+					return store.PurgeChanges(ctx, postgres.ChangeRetention)
+				}))...)...),
 		ShutdownTimeout: cfg.Process.ShutdownTimeout,
 		Ready:           cfg.Ready,
 		AdminAddr:       cfg.Admin.Addr,

@@ -25,6 +25,9 @@ type Watcher interface {
 // ChangeLog reads the change log of a user's orders (postgres.Store).
 type ChangeLog interface {
 	LatestChange(ctx context.Context, userID string) (int64, error)
+	// OldestChange is the number of the user's oldest change still in
+	// the log (the log keeps them for a while), 0 when it holds none.
+	OldestChange(ctx context.Context, userID string) (int64, error)
 	ChangesAfter(ctx context.Context, userID string, after int64, limit int) ([]orders.Change, error)
 }
 
@@ -50,7 +53,10 @@ func (s *Server) EnableWatch(w Watcher, log ChangeLog) error {
 // is not above the last one sent is skipped. A subscription that ends
 // (the stream fell behind, the listen connection was lost) is taken again
 // and the log read from the last number sent; so is one that skips a
-// number. Errors: InvalidArgument (user id, a negative after),
+// number. A req.After too far behind (0, or older than the oldest change
+// the log keeps) is a reset: the stream starts after the latest change,
+// and its header ordersv1.HeaderChangeReset says so. Errors:
+// InvalidArgument (user id, a negative after),
 // Unavailable (the database, the instance stopping), Unimplemented.
 func (s *Server) WatchOrders(req *ordersv1.WatchOrdersRequest, stream ordersv1.OrderService_WatchOrdersServer) error {
 	ctx := stream.Context()
@@ -95,11 +101,22 @@ func (s *Server) watchOnce(ctx context.Context, req *ordersv1.WatchOrdersRequest
 			return fail(err)
 		}
 		*last = latest
+		reset := false
 		if req.After != nil && req.GetAfter() < latest {
 			*last = req.GetAfter()
+			if reset, err = s.tooFarBehind(ctx, user, req.GetAfter()); err != nil {
+				return fail(err)
+			}
+			if reset {
+				*last = latest
+			}
 		}
 		// Listening: the client may count on every change after *last.
-		if err := stream.SendHeader(metadata.Pairs(ordersv1.HeaderChangeSeq, strconv.FormatInt(*last, 10))); err != nil {
+		md := metadata.Pairs(ordersv1.HeaderChangeSeq, strconv.FormatInt(*last, 10))
+		if reset {
+			md.Set(ordersv1.HeaderChangeReset, "true")
+		}
+		if err := stream.SendHeader(md); err != nil {
 			return err
 		}
 	}
@@ -160,4 +177,19 @@ func (s *Server) watchOnce(ctx context.Context, req *ordersv1.WatchOrdersRequest
 			}
 		}
 	}
+}
+
+// tooFarBehind reports whether a resume after after (below the user's
+// latest change) must be a reset: after is 0 (a client that asks for the
+// whole history gets the current state instead), or the changes just
+// after it are no longer in the log (older than its retention).
+func (s *Server) tooFarBehind(ctx context.Context, user string, after int64) (bool, error) {
+	if after == 0 {
+		return true, nil
+	}
+	oldest, err := s.changes.OldestChange(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	return oldest == 0 || oldest > after+1, nil
 }

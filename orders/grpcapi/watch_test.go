@@ -58,15 +58,27 @@ func (w *scriptWatcher) Subscribe(ctx context.Context, _ string) (<-chan *orders
 	return ch, func() {}, nil
 }
 
-type scriptLog struct{ committed *atomic.Int64 }
+// scriptLog is the change log: every change up to committed, from oldest
+// on (0: from the first).
+type scriptLog struct {
+	committed *atomic.Int64
+	oldest    int64
+}
 
 func (l scriptLog) LatestChange(context.Context, string) (int64, error) {
 	return l.committed.Load(), nil
 }
 
+func (l scriptLog) OldestChange(context.Context, string) (int64, error) {
+	if l.committed.Load() == 0 {
+		return 0, nil
+	}
+	return max(l.oldest, 1), nil
+}
+
 func (l scriptLog) ChangesAfter(_ context.Context, _ string, after int64, limit int) ([]orders.Change, error) {
 	var list []orders.Change
-	for seq := after + 1; seq <= l.committed.Load() && len(list) < limit; seq++ {
+	for seq := max(after+1, l.oldest); seq <= l.committed.Load() && len(list) < limit; seq++ {
 		list = append(list, change(seq))
 	}
 	return list, nil
@@ -83,12 +95,14 @@ type recordStream struct {
 	ctx       context.Context
 	listening chan struct{}
 	once      sync.Once
+	header    metadata.MD
 	sent      []int64
 }
 
 func (s *recordStream) Context() context.Context { return s.ctx }
 
-func (s *recordStream) SendHeader(metadata.MD) error {
+func (s *recordStream) SendHeader(md metadata.MD) error {
+	s.header = md
 	s.once.Do(func() { close(s.listening) })
 	return nil
 }
@@ -134,6 +148,58 @@ func TestWatchOrdersSendsEveryChangeOnceInOrder(t *testing.T) {
 				want = append(want, seq)
 			}
 			if diff := cmp.Diff(want, stream.sent); diff != "" {
+				t.Errorf("sent change numbers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A resume after 0, or from before the oldest change the log keeps, is a
+// reset: the stream starts after the latest change, says so in its
+// header, and sends none of the history. A resume the log can serve sends
+// every change after it.
+func TestWatchOrdersResetsAResumeTooFarBehind(t *testing.T) {
+	const latest, oldest = 10, 5 // changes 5 to 10 are kept
+	after := func(n int64) *int64 { return &n }
+	tests := []struct {
+		name      string
+		after     *int64
+		wantStart string
+		wantReset bool
+		wantSent  []int64
+	}{
+		{name: "FromNow", wantStart: "10"},
+		{name: "Kept", after: after(7), wantStart: "7", wantSent: []int64{8, 9, 10}},
+		{name: "JustBeforeTheOldest", after: after(4), wantStart: "4", wantSent: []int64{5, 6, 7, 8, 9, 10}},
+		{name: "Purged", after: after(3), wantStart: "10", wantReset: true},
+		{name: "Zero", after: after(0), wantStart: "10", wantReset: true},
+		{name: "Latest", after: after(10), wantStart: "10"},
+		{name: "BeyondTheLatest", after: after(12), wantStart: "10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			committed := &atomic.Int64{}
+			committed.Store(latest)
+			listening := make(chan struct{})
+			s := newServer(t, &stubStore{})
+			if err := s.EnableWatch(&scriptWatcher{listening: listening, committed: committed},
+				scriptLog{committed: committed, oldest: oldest}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stream := &recordStream{ctx: ctx, listening: listening}
+			err := s.WatchOrders(&ordersv1.WatchOrdersRequest{UserId: "alice", After: tt.after}, stream)
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("WatchOrders = %v, want Unavailable once the script is over", err)
+			}
+			if got := stream.header.Get(ordersv1.HeaderChangeSeq); len(got) != 1 || got[0] != tt.wantStart {
+				t.Errorf("header %s = %v, want %s", ordersv1.HeaderChangeSeq, got, tt.wantStart)
+			}
+			if got := len(stream.header.Get(ordersv1.HeaderChangeReset)) == 1; got != tt.wantReset {
+				t.Errorf("reset %v, want %v (header %v)", got, tt.wantReset, stream.header)
+			}
+			if diff := cmp.Diff(tt.wantSent, stream.sent); diff != "" {
 				t.Errorf("sent change numbers (-want +got):\n%s", diff)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"shop/orders"
 	"shop/proto/limits"
 	"shop/service/fault"
+	schema "shop/sql"
 	"shop/sql/pgfault"
 )
 
@@ -35,6 +36,48 @@ func (s *Store) LatestChange(ctx context.Context, userID string) (int64, error) 
 	}
 	if err != nil {
 		return 0, pgfault.From("latest order change", err)
+	}
+	return seq, nil
+}
+
+// ChangeRetention is how long the change log keeps a change: a stream
+// that resumes from a change older than that (a client away for a week)
+// gets the current state instead of the history (WatchOrders' reset).
+// A week covers a device switched off over a holiday; the log stays a
+// small multiple of a week's orders.
+const ChangeRetention = 7 * 24 * time.Hour
+
+// changePurgeBatch bounds the changes one statement of PurgeChanges
+// deletes.
+const changePurgeBatch = 5000
+
+// PurgeChanges deletes the changes made more than olderThan ago (by the
+// store's clock), in statements of at most changePurgeBatch rows, and
+// returns how many it deleted. The counters of the users (their latest
+// change number) stay. A non-positive olderThan is an error.
+func (s *Store) PurgeChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
+	if olderThan <= 0 {
+		return 0, fmt.Errorf("purge order changes: retention must be positive, got %s", olderThan)
+	}
+	n, err := schema.DeleteInBatches(ctx, s.pool, changePurgeBatch, `DELETE FROM order_changes WHERE (user_id, seq) IN (
+			SELECT user_id, seq FROM order_changes WHERE updated_at < $1 LIMIT $2)`, s.clock().Add(-olderThan))
+	if err != nil {
+		return n, pgfault.From("purge order changes", err)
+	}
+	return n, nil
+}
+
+// OldestChange returns the number of the user's oldest change still in the
+// log, 0 when the log holds none of the user's changes. An invalid user id
+// is a fault.Invalid error.
+func (s *Store) OldestChange(ctx context.Context, userID string) (int64, error) {
+	if err := limits.UserID(userID); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(min(seq), 0) FROM order_changes WHERE user_id = $1`, userID).Scan(&seq)
+	if err != nil {
+		return 0, pgfault.From("oldest order change", err)
 	}
 	return seq, nil
 }

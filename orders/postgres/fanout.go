@@ -33,6 +33,8 @@ type fanout struct {
 	config *pgx.ConnConfig
 	logger *slog.Logger
 	buffer int
+	// pollEvery is the interval of the poll of the change log.
+	pollEvery time.Duration
 
 	mu        sync.Mutex // guards the fields below
 	subs      map[string]*userSubs
@@ -54,6 +56,11 @@ type userSubs struct {
 // the log).
 const fillMax = 1000
 
+// DefaultWatchPoll is how often a watcher reads the latest change numbers
+// of its subscribed users from the log, in case an announcement was lost:
+// the longest a lost announcement delays a change.
+const DefaultWatchPoll = time.Second
+
 // fillTimeout bounds the read of the changes an announcement skipped.
 const fillTimeout = 10 * time.Second
 
@@ -61,14 +68,15 @@ const fillTimeout = 10 * time.Second
 // the subscriber waits for the next one.
 var errNotListening = errors.New("order watcher: not listening")
 
-func newFanout(pool *pgxpool.Pool, logger *slog.Logger, buffer int) *fanout {
+func newFanout(pool *pgxpool.Pool, logger *slog.Logger, buffer int, pollEvery time.Duration) *fanout {
 	return &fanout{
-		pool:   pool,
-		config: pool.Config().ConnConfig,
-		logger: logger,
-		buffer: buffer,
-		subs:   map[string]*userSubs{},
-		ready:  make(chan struct{}),
+		pool:      pool,
+		config:    pool.Config().ConnConfig,
+		logger:    logger,
+		buffer:    buffer,
+		pollEvery: pollEvery,
+		subs:      map[string]*userSubs{},
+		ready:     make(chan struct{}),
 	}
 }
 
@@ -123,9 +131,21 @@ func (f *fanout) listen(ctx context.Context) (listened bool, err error) {
 	close(f.ready)
 	f.mu.Unlock()
 	f.logger.DebugContext(ctx, "order changes: listening")
+	// A first poll: a change announced before the LISTEN took effect is
+	// not missed for a whole interval.
+	nextPoll := time.Now()
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		if !time.Now().Before(nextPoll) {
+			f.poll(ctx)
+			nextPoll = time.Now().Add(f.pollEvery)
+		}
+		wctx, cancel := context.WithDeadline(ctx, nextPoll)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
 		if err != nil {
+			if ctx.Err() == nil && wctx.Err() != nil && !conn.IsClosed() {
+				continue // time to poll: a timeout leaves the connection usable
+			}
 			return true, err
 		}
 		c, err := decodeChange(n.Payload)
@@ -135,6 +155,46 @@ func (f *fanout) listen(ctx context.Context) (listened bool, err error) {
 			continue
 		}
 		f.dispatch(ctx, c)
+	}
+}
+
+// poll reads the latest change number of every subscribed user and fills
+// the subscriptions of those with changes beyond the last one delivered:
+// an announcement is sent after its change committed, best effort
+// (sql/orders/0007), so it may be lost, and the poll bounds the delay to
+// f.pollEvery. A failed read is logged; the next poll tries again. Only
+// the listening goroutine calls it.
+func (f *fanout) poll(ctx context.Context) {
+	users := f.users()
+	if len(users) == 0 {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, fillTimeout)
+	defer cancel()
+	rows, _ := f.pool.Query(pctx, `SELECT user_id, seq FROM order_change_seqs WHERE user_id = ANY($1)`, users)
+	latest := map[string]int64{}
+	var (
+		user string
+		seq  int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&user, &seq}, func() error {
+		latest[user] = seq
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			f.logger.WarnContext(ctx, "order changes: poll of the change log failed", slog.Any("error", err))
+		}
+		return
+	}
+	for user, seq := range latest {
+		f.mu.Lock()
+		u := f.subs[user]
+		behind := u != nil && seq > u.last
+		f.mu.Unlock()
+		if behind {
+			f.fill(ctx, user, u, seq)
+		}
 	}
 }
 
@@ -155,13 +215,26 @@ func (f *fanout) dispatch(ctx context.Context, c orders.Change) {
 		f.mu.Unlock()
 		return
 	}
+	f.mu.Unlock()
+	// An announcement was lost or is late.
+	f.fill(ctx, user, u, c.Seq)
+}
+
+// fill delivers to u, the subscriptions of user, the changes numbered
+// from the last one delivered up to upTo, read from the log: they are
+// committed (a number commits after the ones below it). When they cannot
+// all be read (an error, a gap over fillMax), the user's subscriptions
+// end and their subscribers resume from the log. Only the listening
+// goroutine calls it.
+func (f *fanout) fill(ctx context.Context, user string, u *userSubs, upTo int64) {
+	f.mu.Lock()
 	from := u.last
 	f.mu.Unlock()
-
-	// An announcement was lost or is late: the changes in between are
-	// committed (a number commits after the ones below it), so in the log.
+	if upTo <= from {
+		return
+	}
 	fctx, cancel := context.WithTimeout(ctx, fillTimeout)
-	list, err := readChanges(fctx, f.pool, user, from, int(min(c.Seq-from, fillMax)))
+	list, err := readChanges(fctx, f.pool, user, from, int(min(upTo-from, fillMax)))
 	cancel()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -173,13 +246,11 @@ func (f *fanout) dispatch(ctx context.Context, c orders.Change) {
 			slog.String("user_id", user), slog.Int64("after", from), slog.Any("error", err))
 	}
 	for _, l := range list {
-		if l.Seq == u.last+1 && l.Seq <= c.Seq {
+		if l.Seq == u.last+1 && l.Seq <= upTo {
 			f.deliverLocked(user, u, l)
 		}
 	}
-	if u.last < c.Seq {
-		// Not filled (an error, a gap over fillMax): the subscribers
-		// resume from the log.
+	if u.last < upTo {
 		f.endLocked(user)
 	}
 }

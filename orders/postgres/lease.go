@@ -15,8 +15,8 @@ import (
 )
 
 // lease keeps the rows of one orders instance in order_watchers: a row per
-// user the instance has subscribers of, which makes the trigger announce
-// that user's changes (sql/orders/0005). A row lives watchTTL after it was
+// user the instance has subscribers of, which makes the writers announce
+// that user's changes after their commit (sql/orders/0006, 0007). A row lives watchTTL after it was
 // last written; the instance renews the rows of its watched users every
 // watchRefresh, and a row that expired anyway (the instance stalled) ends
 // the user's subscriptions, since changes may have gone unannounced. It is

@@ -182,6 +182,13 @@ func (s *Store) ApplyParkedPayments(ctx context.Context, limit int) ([]orders.Pa
 	if err != nil {
 		return nil, pgfault.From("apply parked payment results", err)
 	}
+	if s.announcer != nil {
+		for _, p := range done {
+			if p.Outcome == orders.Applied {
+				s.announcer.Changed(p.Result.UserID)
+			}
+		}
+	}
 	return done, nil
 }
 

@@ -37,6 +37,9 @@ type Store struct {
 	createLinger    time.Duration
 	// creates is the group commit of creations (create.go).
 	creates *groupcommit.Committer[*creation]
+	// announcer, when set, announces the status changes that the store
+	// commits itself (ApplyParkedPayments).
+	announcer *Announcer
 }
 
 // Option configures a Store.
@@ -48,6 +51,10 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 
 // WithLogger makes the store log to logger instead of slog.Default().
 func WithLogger(logger *slog.Logger) Option { return func(s *Store) { s.logger = logger } }
+
+// WithAnnouncer makes the store hand the users of the status changes it
+// commits itself (ApplyParkedPayments) to a, once committed.
+func WithAnnouncer(a *Announcer) Option { return func(s *Store) { s.announcer = a } }
 
 // New returns a store over pool, whose database must be migrated with
 // schema.Orders. It returns an error when pool is nil or an option is

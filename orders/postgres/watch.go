@@ -34,11 +34,13 @@ const DefaultWatchBuffer = 64
 // after the last change its subscriber took: a subscription never loses a
 // change silently.
 //
-// Notifications are wake-ups, not the record: the creation of an order is
-// announced after its commit (sql/orders/0006), so an announcement may be
-// lost or come after the next change of its user. The watcher therefore
-// keeps, per subscribed user, the number of the last change it delivered:
-// an announcement numbered at or below it is dropped, and one numbered
+// Notifications are wake-ups, not the record: every change is announced
+// after its commit, best effort (sql/orders/0006, 0007; Announcer), so an
+// announcement may be lost or come after the next change of its user. The
+// watcher polls the latest change numbers of its subscribed users every
+// DefaultWatchPoll, so a lost announcement delays a change by at most
+// that. It keeps, per subscribed user, the number of the last change it
+// delivered: an announcement numbered at or below it is dropped, and one numbered
 // more than one above it is preceded by the missing changes, read from
 // the change log.
 type Watcher struct {
@@ -54,7 +56,7 @@ func NewWatcher(pool *pgxpool.Pool, logger *slog.Logger) (*Watcher, error) {
 		return nil, errors.New("order watcher: nil pool or logger")
 	}
 	return &Watcher{
-		fanout: newFanout(pool, logger, DefaultWatchBuffer),
+		fanout: newFanout(pool, logger, DefaultWatchBuffer, DefaultWatchPoll),
 		lease:  newLease(pool, logger),
 	}, nil
 }

@@ -25,16 +25,22 @@ func startWatcher(t *testing.T, db *stacktest.Database) *postgres.Watcher {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runUntilCleanup(t, "watcher", w.Run)
+	return w
+}
+
+// runUntilCleanup runs run until the test ends.
+func runUntilCleanup(t *testing.T, name string, run func(context.Context) error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	go func() { done <- run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("watcher Run: %v", err)
+			t.Errorf("%s Run: %v", name, err)
 		}
 	})
-	return w
 }
 
 // listen returns a connection of db's pool that listens on the channel of

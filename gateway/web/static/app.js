@@ -248,6 +248,9 @@ function enterShop(moveFocus) {
   listed = false;
   stream = new OrderStream({
     onOrder: (order) => upsertOrder(order, true),
+    onReset: (list) => {
+      for (const order of list.orders ?? []) upsertOrder(order, false);
+    },
     onOpen: () => {
       setStreamState("live", "Live updates on: statuses change here as they change in the shop.");
       listOnce();
@@ -572,15 +575,19 @@ class OrderStream {
     this.controller.abort();
   }
 
+  // event handles "order" (one order as a change left it) and "reset"
+  // (the server skipped the history, too old to resume from: its data is
+  // the first page of orders as they are now).
   event(event) {
-    if (event.type !== "order") return;
-    let order;
+    if (event.type !== "order" && event.type !== "reset") return;
+    let data;
     try {
-      order = parseJSON(event.data);
+      data = parseJSON(event.data);
     } catch {
       return;
     }
-    this.handlers.onOrder(order);
+    if (event.type === "order") this.handlers.onOrder(data);
+    else this.handlers.onReset(data);
   }
 
   async run(signal) {

@@ -51,7 +51,10 @@ type OrderServiceClient interface {
 	// user's change number (strictly increasing per user, without holes).
 	// With after set, every change numbered above it is sent first, then the
 	// live ones, none twice and none missed; without it, only changes made
-	// after the call. The server sends its response headers once it listens,
+	// after the call. An after of 0, or one older than the change log keeps
+	// (a week), is a reset: the stream starts after the latest change, and
+	// its response header change-reset says so (the client reads the
+	// current state instead of the history). The server sends its response headers once it listens,
 	// before any change: a client waiting for them knows whether the watch
 	// started. The stream ends with Unavailable when the instance stops or
 	// loses its database; the client calls again with the last number it got.
@@ -139,7 +142,10 @@ type OrderServiceServer interface {
 	// user's change number (strictly increasing per user, without holes).
 	// With after set, every change numbered above it is sent first, then the
 	// live ones, none twice and none missed; without it, only changes made
-	// after the call. The server sends its response headers once it listens,
+	// after the call. An after of 0, or one older than the change log keeps
+	// (a week), is a reset: the stream starts after the latest change, and
+	// its response header change-reset says so (the client reads the
+	// current state instead of the history). The server sends its response headers once it listens,
 	// before any change: a client waiting for them knows whether the watch
 	// started. The stream ends with Unavailable when the instance stops or
 	// loses its database; the client calls again with the last number it got.
