@@ -62,7 +62,11 @@ func TestParseMessage(t *testing.T) {
 		{name: "ErrRepeatedSameID", msg: base(hdr("id", id.String()), hdr("id", id.String()), hdr("eventType", "OrderCreated")), wantErr: true},
 		{name: "ErrRepeatedSameEventType", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("eventType", "OrderCreated")), wantErr: true},
 		{name: "OKCreatedAt", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("createdAt", "2026-11-28T08:16:20.355447Z")),
-			want: func() Message { m := want; m.CreatedAt = time.Date(2026, 11, 28, 8, 16, 20, 355447000, time.UTC); return m }()},
+			want: func() Message {
+				m := want
+				m.CreatedAt = time.Date(2026, 11, 28, 8, 16, 20, 355447000, time.UTC)
+				return m
+			}()},
 		{name: "OKRepeatedCreatedAtDropped", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("createdAt", "2026-11-28T08:16:20Z"), hdr("createdAt", "2026-11-28T08:16:21Z")), want: want},
 		{name: "ErrMissingID", msg: base(hdr("eventType", "OrderCreated")), wantErr: true},
 		{name: "ErrEmptyID", msg: base(hdr("id", "")), wantErr: true},
