@@ -48,7 +48,28 @@ func record(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
 
 func run(t *testing.T, cfg inbox.Config) {
 	t.Helper()
-	start(t, cfg)
+	cfg.Logger = stacktest.Logger()
+	if cfg.Group == "" {
+		cfg.Group = stacktest.Unique("g-")
+	}
+	c, err := inbox.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run() = %v, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("Run() did not return after cancel")
+		}
+	})
 }
 
 // waitCount waits until query, which selects one count, returns want.

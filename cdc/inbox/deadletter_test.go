@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
@@ -37,7 +36,7 @@ func TestDeadLettersOfARecreatedTopic(t *testing.T) {
 		msg(topic, "twice", "v", "id", first, "id", second, "eventType", "T"), // offset 1: two ids
 		msg(topic, "good", "v", "id", uuid.NewString(), "eventType", "T"),
 	})
-	stop := start(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: record})
+	stop := startConsumer(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: record, Group: stacktest.Unique("g-")})
 	waitCount(t, db.Pool, 1, `SELECT count(*) FROM applied`)
 	waitCount(t, db.Pool, 3, `SELECT count(*) FROM dead_letters WHERE topic = $1`, topic)
 	stop()
@@ -70,39 +69,4 @@ func TestDeadLettersOfARecreatedTopic(t *testing.T) {
 	if err != nil || res.Outcome != inbox.StillDead || !strings.Contains(res.Err, "repeated") {
 		t.Errorf("Replay() of the repeated id = %+v, %v; want still dead", res, err)
 	}
-}
-
-// start runs a consumer of cfg (a new group unless cfg names one) until
-// the returned stop is called, or the test ends.
-func start(t *testing.T, cfg inbox.Config) (stop func()) {
-	t.Helper()
-	cfg.Logger = stacktest.Logger()
-	if cfg.Group == "" {
-		cfg.Group = stacktest.Unique("g-")
-	}
-	c, err := inbox.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run() = %v, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("Run() did not return after cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
 }
