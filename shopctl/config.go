@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -14,6 +15,7 @@ import (
 	paymentsapp "shop/payments/app"
 	"shop/payments/orderevents"
 	paymentspg "shop/payments/postgres"
+	"shop/service"
 )
 
 // config is what shopctl reads from the environment: the services' own
@@ -23,6 +25,20 @@ import (
 type config struct {
 	orders   ordersapp.Config
 	payments paymentsapp.Config
+	operator operatorDatabases
+}
+
+// operatorDatabases are the databases as their operator roles
+// (schema.Database.OperatorRole), which dead-letters connects as: the one
+// role that may mark a dead letter handled. The defaults are `make run`'s.
+type operatorDatabases struct {
+	Orders   service.DatabaseURL `env:"ORDERS_OPERATOR_DATABASE_URL, default=postgres://orders_operator:orders_operator@127.0.0.1:5432/orders"`
+	Payments service.DatabaseURL `env:"PAYMENTS_OPERATOR_DATABASE_URL, default=postgres://payments_operator:payments_operator@127.0.0.1:5432/payments"`
+}
+
+// Validate checks that both are postgres:// URLs.
+func (o *operatorDatabases) Validate() error {
+	return errors.Join(o.Orders.Validate("ORDERS_OPERATOR_DATABASE_URL"), o.Payments.Validate("PAYMENTS_OPERATOR_DATABASE_URL"))
 }
 
 func loadConfig(ctx context.Context, lookup func(string) (string, bool)) (config, error) {
@@ -34,25 +50,30 @@ func loadConfig(ctx context.Context, lookup func(string) (string, bool)) (config
 	if c.payments, err = paymentsapp.LoadConfig(ctx, lookup); err != nil {
 		return config{}, fmt.Errorf("payments: %w", err)
 	}
+	if err := service.Load(ctx, lookup, &c.operator); err != nil {
+		return config{}, fmt.Errorf("operator: %w", err)
+	}
 	return c, nil
 }
 
 // target is one consuming service: its database, what it consumes and how
 // it applies what it consumes.
 type target struct {
-	name    string
-	dbURL   string
-	group   string
-	topic   string
-	slot    string
-	brokers []string
+	name  string
+	dbURL string
+	// operatorURL is the database as its operator role.
+	operatorURL string
+	group       string
+	topic       string
+	slot        string
+	brokers     []string
 }
 
 func (c config) targets() []target {
 	return []target{
-		{name: "orders", dbURL: string(c.orders.DatabaseURL), group: c.orders.ConsumerGroup, topic: c.orders.Topics.Payments,
+		{name: "orders", dbURL: string(c.orders.DatabaseURL), operatorURL: string(c.operator.Orders), group: c.orders.ConsumerGroup, topic: c.orders.Topics.Payments,
 			slot: c.orders.Slot.Name, brokers: c.orders.Kafka.Brokers},
-		{name: "payments", dbURL: string(c.payments.DatabaseURL), group: c.payments.ConsumerGroup, topic: c.payments.Topics.Orders,
+		{name: "payments", dbURL: string(c.payments.DatabaseURL), operatorURL: string(c.operator.Payments), group: c.payments.ConsumerGroup, topic: c.payments.Topics.Orders,
 			slot: c.payments.Slot.Name, brokers: c.payments.Kafka.Brokers},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/cdc/inbox"
@@ -67,9 +68,10 @@ func runDeadLetters(ctx context.Context, args []string, lookup func(string) (str
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, t.dbURL)
+	// As the operator role: only it may mark a dead letter handled.
+	pool, err := pgxpool.New(ctx, t.operatorURL)
 	if err != nil {
-		return fmt.Errorf("%s database: %w", t.name, err)
+		return fmt.Errorf("%s database as its operator role: %w", t.name, err)
 	}
 	defer pool.Close()
 
@@ -87,14 +89,14 @@ func runDeadLetters(ctx context.Context, args []string, lookup func(string) (str
 		for _, id := range ids {
 			res, err := inbox.Replay(ctx, pool, id, apply, *by)
 			if err != nil {
-				return err
+				return t.notOperator(err)
 			}
 			switch res.Outcome {
 			case inbox.StillDead:
 				still = true
-				fmt.Fprintf(out, "%d: still dead: %s\n", id, res.Err)
+				fmt.Fprintf(out, "%d: still dead: %s\n", id, terminalSafe(res.Err))
 			case inbox.AlreadyHandled:
-				fmt.Fprintf(out, "%d: already handled (%s), nothing done\n", id, res.Resolution)
+				fmt.Fprintf(out, "%d: already handled (%s), nothing done\n", id, terminalSafe(res.Resolution))
 			default:
 				fmt.Fprintf(out, "%d: %s (event %s)\n", id, res.Outcome, res.EventID)
 			}
@@ -106,13 +108,25 @@ func runDeadLetters(ctx context.Context, args []string, lookup func(string) (str
 	case "discard":
 		for _, id := range ids {
 			if err := inbox.Discard(ctx, pool, id, *by, *reason); err != nil {
-				return err
+				return t.notOperator(err)
 			}
 			fmt.Fprintf(out, "%d: discarded\n", id)
 		}
 		return nil
 	}
 	return fmt.Errorf("unknown dead-letters command %q\n%s", op, usage)
+}
+
+// notOperator says which variable to fix when err is Postgres refusing
+// the handling of a dead letter (SQLSTATE 42501): the URL is not the
+// operator role's.
+func (t target) notOperator(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		return fmt.Errorf("%w: only the %s operator role may handle dead letters; set %s_OPERATOR_DATABASE_URL to it",
+			err, t.name, strings.ToUpper(t.name))
+	}
+	return err
 }
 
 type deadLetter struct {
@@ -163,8 +177,9 @@ func listDeadLetters(ctx context.Context, pool *pgxpool.Pool, all bool, out io.W
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tCREATED\tTOPIC\tPARTITION@OFFSET\tKEY\tTYPE\tSTATE\tERROR")
 	for _, d := range dls {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%d@%d\t%s\t%s\t%s\t%s\n", d.ID, d.CreatedAt.UTC().Format(time.RFC3339), d.Topic,
-			d.Partition, d.Offset, oneLine(printable(d.Key), 24), oneLine(d.Headers[inbox.HeaderEventType], 24), d.state(), oneLine(d.Error, 80))
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d@%d\t%s\t%s\t%s\t%s\n", d.ID, d.CreatedAt.UTC().Format(time.RFC3339), terminalSafe(d.Topic),
+			d.Partition, d.Offset, terminalSafe(oneLine(printable(d.Key), 24)), terminalSafe(oneLine(d.Headers[inbox.HeaderEventType], 24)),
+			terminalSafe(d.state()), terminalSafe(oneLine(d.Error, 80)))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -188,12 +203,13 @@ func showDeadLetter(ctx context.Context, pool *pgxpool.Pool, id int64, out io.Wr
 	}
 	headers, _ := json.Marshal(d.Headers)
 	fmt.Fprintf(out, "id:        %d\ntopic:     %s\npartition: %d\noffset:    %d\ncreated:   %s\nkey:       %s\nheaders:   %s\nvalue:     %s\nerror:     %s\nstate:     %s\n",
-		d.ID, d.Topic, d.Partition, d.Offset, d.CreatedAt.UTC().Format(time.RFC3339Nano), printable(d.Key), headers, printable(d.Value), d.Error, d.state())
+		d.ID, terminalSafe(d.Topic), d.Partition, d.Offset, d.CreatedAt.UTC().Format(time.RFC3339Nano), terminalSafe(printable(d.Key)),
+		terminalSafe(string(headers)), terminalSafe(printable(d.Value)), terminalSafe(d.Error), terminalSafe(d.state()))
 	if d.HandledAt != nil {
-		fmt.Fprintf(out, "handled:   %s by %s\n", d.HandledAt.UTC().Format(time.RFC3339Nano), deref(d.HandledBy))
+		fmt.Fprintf(out, "handled:   %s by %s\n", d.HandledAt.UTC().Format(time.RFC3339Nano), terminalSafe(deref(d.HandledBy)))
 	}
 	if d.Reason != nil {
-		fmt.Fprintf(out, "reason:    %s\n", *d.Reason)
+		fmt.Fprintf(out, "reason:    %s\n", terminalSafe(*d.Reason))
 	}
 	rows, err = pool.Query(ctx, `SELECT at, action, actor, coalesce(reason, ''), coalesce(error, '')
 		FROM dead_letter_actions WHERE dead_letter_id = $1 ORDER BY id`, id)
@@ -220,13 +236,13 @@ func showDeadLetter(ctx context.Context, pool *pgxpool.Pool, id int64, out io.Wr
 		if a.Error != "" {
 			line += ": " + a.Error
 		}
-		fmt.Fprintln(out, line)
+		fmt.Fprintln(out, terminalSafe(line))
 	}
 	return nil
 }
 
-// printable renders bytes as text when they are valid UTF-8, else as
-// base64: prefixed.
+// printable renders bytes as text when they are valid UTF-8 without NUL,
+// else as base64: prefixed. The text is still to be made terminalSafe.
 func printable(b []byte) string {
 	if utf8.Valid(b) && !strings.ContainsRune(string(b), 0) {
 		return string(b)

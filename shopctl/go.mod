@@ -11,6 +11,7 @@ require (
 	shop/orders v0.0.0
 	shop/payments v0.0.0
 	shop/proto v0.0.0
+	shop/service v0.0.0
 	shop/systemtest v0.0.0
 )
 
@@ -135,7 +136,6 @@ require (
 	google.golang.org/grpc v1.85.0 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	shop/gateway v0.0.0 // indirect
-	shop/service v0.0.0 // indirect
 )
 
 replace shop/gateway => ../gateway

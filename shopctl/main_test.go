@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -60,7 +61,7 @@ func TestReplayFixedMessage(t *testing.T) {
 	t.Parallel()
 	db := stacktest.Get(t).NewDatabase(t, schema.Payments)
 	ctx := context.Background()
-	env := map[string]string{"PAYMENTS_DATABASE_URL": db.URL, "USER": "tester"}
+	env := map[string]string{"PAYMENTS_DATABASE_URL": db.URL, "PAYMENTS_OPERATOR_DATABASE_URL": db.OperatorURL, "USER": "tester"}
 	user := stacktest.Unique("u")
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO accounts (user_id, balance, currency, created_at, updated_at)
 		VALUES ($1, 1000, 'RUB', now(), now())`, user); err != nil {
@@ -136,6 +137,16 @@ func TestReplayFixedMessage(t *testing.T) {
 	if _, err := shopctl(t, env, "dead-letters", "discard", "-service", "payments", poison); err == nil || errors.Is(err, errFound) {
 		t.Errorf("discard without -reason = %v, want a usage error", err)
 	}
+	// The service's own role cannot mark a dead letter handled (and so
+	// silence its alert): only the operator role can.
+	asService := maps.Clone(env)
+	asService["PAYMENTS_OPERATOR_DATABASE_URL"] = db.URL
+	for _, args := range [][]string{{"discard", "-reason", "hide it"}, {"replay"}} {
+		_, err := shopctl(t, asService, append(append([]string{"dead-letters", args[0], "-service", "payments"}, args[1:]...), poison)...)
+		if err == nil || !strings.Contains(err.Error(), "only the payments operator role may handle dead letters") {
+			t.Errorf("dead-letters %s as the runtime role: %v, want refused", args[0], err)
+		}
+	}
 	mustShopctl(t, env, "dead-letters", "discard", "-service", "payments", "-reason", "truncated by a producer bug", poison)
 	if n := count(t, db, `SELECT count(*) FROM dead_letters`); n != 3 {
 		t.Errorf("dead letters %d, want both kept", n)
@@ -168,21 +179,23 @@ func TestStatusAndPoisonMessage(t *testing.T) {
 	t.Parallel()
 	s := system.Start(t, system.Options{})
 	env := map[string]string{
-		"ORDERS_DATABASE_URL":     s.OrdersDB.URL,
-		"PAYMENTS_DATABASE_URL":   s.PaymentsDB.URL,
-		"KAFKA_BROKERS":           strings.Join(s.Env.Brokers, ","),
-		"ORDERS_TOPIC":            s.OrdersTopic,
-		"PAYMENTS_TOPIC":          s.PaymentsTopic,
-		"ORDERS_CONSUMER_GROUP":   s.OrdersGroup,
-		"PAYMENTS_CONSUMER_GROUP": s.PaymentsGroup,
-		"ORDERS_SLOT":             s.OrdersDB.Name,
-		"PAYMENTS_SLOT":           s.PaymentsDB.Name,
-		"ORDERS_CONNECTOR":        s.OrdersDB.Name,
-		"PAYMENTS_CONNECTOR":      s.PaymentsDB.Name,
-		"CONNECT_URL":             s.Env.ConnectURL,
-		"CONNECT_USERNAME":        s.Env.ConnectUsername,
-		"CONNECT_PASSWORD":        s.Env.ConnectPassword,
-		"USER":                    "tester",
+		"ORDERS_DATABASE_URL":            s.OrdersDB.URL,
+		"PAYMENTS_DATABASE_URL":          s.PaymentsDB.URL,
+		"ORDERS_OPERATOR_DATABASE_URL":   s.OrdersDB.OperatorURL,
+		"PAYMENTS_OPERATOR_DATABASE_URL": s.PaymentsDB.OperatorURL,
+		"KAFKA_BROKERS":                  strings.Join(s.Env.Brokers, ","),
+		"ORDERS_TOPIC":                   s.OrdersTopic,
+		"PAYMENTS_TOPIC":                 s.PaymentsTopic,
+		"ORDERS_CONSUMER_GROUP":          s.OrdersGroup,
+		"PAYMENTS_CONSUMER_GROUP":        s.PaymentsGroup,
+		"ORDERS_SLOT":                    s.OrdersDB.Name,
+		"PAYMENTS_SLOT":                  s.PaymentsDB.Name,
+		"ORDERS_CONNECTOR":               s.OrdersDB.Name,
+		"PAYMENTS_CONNECTOR":             s.PaymentsDB.Name,
+		"CONNECT_URL":                    s.Env.ConnectURL,
+		"CONNECT_USERNAME":               s.Env.ConnectUsername,
+		"CONNECT_PASSWORD":               s.Env.ConnectPassword,
+		"USER":                           "tester",
 	}
 	// One order through the whole pipeline: PAID, and status clean.
 	user := stacktest.Unique("status")

@@ -71,7 +71,7 @@ type status struct {
 }
 
 func (s *status) problem(format string, args ...any) {
-	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+	s.problems = append(s.problems, terminalSafe(fmt.Sprintf(format, args...)))
 }
 
 func (s *status) section(title string) { fmt.Fprintln(s.out, title) }
@@ -98,7 +98,7 @@ func (s *status) connectors(ctx context.Context, cfg config) {
 		if len(tasks) == 0 {
 			tasks = []string{"none"}
 		}
-		fmt.Fprintf(s.out, "  %-24s %-9s tasks %s\n", n, st.Connector.State, strings.Join(tasks, " "))
+		fmt.Fprintf(s.out, "  %-24s %-9s tasks %s\n", n, terminalSafe(st.Connector.State), terminalSafe(strings.Join(tasks, " ")))
 		if p := st.Problem(); p != "" {
 			s.problem("%s", p)
 		}

@@ -20,8 +20,10 @@ const rowPrivileges = "SELECT, INSERT, UPDATE, DELETE"
 // An empty string is no privilege at all.
 var narrowPrivileges = map[Database]map[string]string{
 	Orders: {
-		// Orders are created and moved from PENDING, never deleted.
-		"orders": "SELECT, INSERT, UPDATE",
+		// Orders are created and moved from PENDING, never deleted; a move
+		// changes only these columns (orders/postgres/payment.go): never
+		// the amount, the user or the description.
+		"orders": "SELECT, INSERT, UPDATE (status, cancel_reason, updated_at)",
 		// The page token key (orders/pagetoken.go): read at start; only the
 		// owner rotates it.
 		"page_token_key": "SELECT",
@@ -41,10 +43,12 @@ var narrowPrivileges = map[Database]map[string]string{
 		"outbox": "SELECT, INSERT, DELETE",
 		// Inserted in the transaction of the effect; the purge deletes.
 		"inbox": "SELECT, INSERT, DELETE",
-		// The audit trail of operator actions: never changed.
-		"dead_letter_actions": "SELECT, INSERT",
-		// Dead letters are never purged: marked handled, never deleted.
-		"dead_letters": "SELECT, INSERT, UPDATE",
+		// The audit trail of operator actions: written by the operator
+		// role only (operatorPrivileges), never changed.
+		"dead_letter_actions": "SELECT",
+		// Dead letters are recorded by the consumer, never purged; only
+		// the operator role marks them handled (operatorPrivileges).
+		"dead_letters": "SELECT, INSERT",
 		// Written by Debezium only.
 		"heartbeat": "",
 		// Check reads it; only Migrate writes it.
@@ -52,32 +56,58 @@ var narrowPrivileges = map[Database]map[string]string{
 	},
 }
 
-// grantStatements returns the statements of Grant for db, in order.
-func grantStatements(db Database, dbname string) []string {
-	rt := pgx.Identifier{db.RuntimeRole()}.Sanitize()
+// operatorPrivileges are the tables on which the operator role gets more
+// than the runtime role: handling a dead letter (shopctl dead-letters
+// replay and discard) marks it handled and records the action. Marking a
+// letter handled silences its alert, so no service may.
+var operatorPrivileges = map[string]string{
+	"dead_letters":        "SELECT, INSERT, UPDATE",
+	"dead_letter_actions": "SELECT, INSERT",
+}
+
+// grantStatements returns the statements of Grant for db, in order: the
+// runtime role's, then, with operator, the operator role's.
+func grantStatements(db Database, dbname string, operator bool) []string {
 	name := pgx.Identifier{dbname}.Sanitize()
 	stmts := []string{
 		// Only the database's own roles and Debezium may connect: the roles
 		// of the other service cannot even log in here.
 		"REVOKE ALL ON DATABASE " + name + " FROM PUBLIC",
-		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s, %s", name, rt, pgx.Identifier{ReplicationRole}.Sanitize()),
 		// Nobody but the owner creates objects (Postgres 15's default,
 		// stated for clusters upgraded from older versions).
 		"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
-		"GRANT USAGE ON SCHEMA public TO " + rt,
+		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", name, pgx.Identifier{ReplicationRole}.Sanitize()),
+	}
+	stmts = append(stmts, roleGrants(db, name, db.RuntimeRole(), nil)...)
+	if operator {
+		stmts = append(stmts, roleGrants(db, name, db.OperatorRole(), operatorPrivileges)...)
+	}
+	return stmts
+}
+
+// roleGrants returns the statements that give role the runtime role's
+// privileges in database name, with those of extra instead on its tables.
+func roleGrants(db Database, name, role string, extra map[string]string) []string {
+	rl := pgx.Identifier{role}.Sanitize()
+	stmts := []string{
+		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", name, rl),
+		"GRANT USAGE ON SCHEMA public TO " + rl,
 		// Tables and sequences of later migrations, and of tests that
 		// create their own as the owner.
-		fmt.Sprintf("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT %s ON TABLES TO %s", rowPrivileges, rt),
-		"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO " + rt,
+		fmt.Sprintf("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT %s ON TABLES TO %s", rowPrivileges, rl),
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO " + rl,
 		// Every table as it is now, then the narrower ones.
-		fmt.Sprintf("GRANT %s ON ALL TABLES IN SCHEMA public TO %s", rowPrivileges, rt),
-		"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO " + rt,
+		fmt.Sprintf("GRANT %s ON ALL TABLES IN SCHEMA public TO %s", rowPrivileges, rl),
+		"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO " + rl,
 	}
 	narrow := map[string]string{}
 	for _, set := range []Database{"cdc", db} {
 		for t, p := range narrowPrivileges[set] {
 			narrow[t] = p
 		}
+	}
+	for t, p := range extra {
+		narrow[t] = p
 	}
 	tables := make([]string, 0, len(narrow))
 	for t := range narrow {
@@ -86,9 +116,9 @@ func grantStatements(db Database, dbname string) []string {
 	sort.Strings(tables)
 	for _, t := range tables {
 		tn := pgx.Identifier{t}.Sanitize()
-		stmts = append(stmts, fmt.Sprintf("REVOKE ALL ON TABLE %s FROM %s", tn, rt))
+		stmts = append(stmts, fmt.Sprintf("REVOKE ALL ON TABLE %s FROM %s", tn, rl))
 		if narrow[t] != "" {
-			stmts = append(stmts, fmt.Sprintf("GRANT %s ON TABLE %s TO %s", narrow[t], tn, rt))
+			stmts = append(stmts, fmt.Sprintf("GRANT %s ON TABLE %s TO %s", narrow[t], tn, rl))
 		}
 	}
 	return stmts
@@ -99,12 +129,14 @@ func grantStatements(db Database, dbname string) []string {
 // and the replication role alone have), row privileges on every table
 // (narrower on some, such as SELECT and INSERT only on the ledger), and the
 // same for tables created later by the role conn is logged in as (ALTER
-// DEFAULT PRIVILEGES). It runs as the database's owner (db.OwnerRole), as
-// Migrate does after the migrations; it is idempotent. The runtime role
-// and the replication role must exist. The audit role (AuditRole) gets
+// DEFAULT PRIVILEGES). When the operator role (db.OperatorRole) exists, it
+// gets the same and the handling of dead letters; without it nobody but the
+// owner can mark a dead letter handled. The audit role (AuditRole) gets
 // CONNECT and SELECT on the audit's tables when it exists; a cluster
 // without it (created before it was) migrates all the same, and only the
-// scheduled audit cannot log in.
+// scheduled audit cannot log in. It runs as the database's owner
+// (db.OwnerRole), as Migrate does after the migrations; it is idempotent.
+// The runtime role and the replication role must exist.
 func Grant(ctx context.Context, conn *pgx.Conn, db Database) error {
 	return grant(ctx, conn, db, AuditRole)
 }
@@ -114,10 +146,12 @@ func grant(ctx context.Context, conn *pgx.Conn, db Database, auditRole string) e
 		return err
 	}
 	var dbname string
-	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&dbname); err != nil {
+	var operator bool
+	if err := conn.QueryRow(ctx, "SELECT current_database(), EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+		db.OperatorRole()).Scan(&dbname, &operator); err != nil {
 		return fmt.Errorf("grant %s: %w", db, err)
 	}
-	stmts := grantStatements(db, dbname)
+	stmts := grantStatements(db, dbname, operator)
 	var audit bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", auditRole).Scan(&audit); err != nil {
 		return fmt.Errorf("grant %s: %w", db, err)
@@ -142,5 +176,5 @@ func grant(ctx context.Context, conn *pgx.Conn, db Database, auditRole string) e
 // grantsVersion is what Version hashes of the grants: the statements for a
 // database named after db.
 func grantsVersion(db Database) string {
-	return strings.Join(append(grantStatements(db, string(db)), auditGrantStatements(db, string(db), AuditRole)...), ";\n")
+	return strings.Join(append(grantStatements(db, string(db), true), auditGrantStatements(db, string(db), AuditRole)...), ";\n")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	schema "shop/sql"
 	"shop/stack/stacktest"
 )
@@ -261,5 +262,100 @@ func TestGrantWithoutTheAuditRole(t *testing.T) {
 	defer conn.Close(ctx)
 	if err := schema.GrantWithAuditRole(ctx, conn, schema.Payments, "no_such_audit_role"); err != nil {
 		t.Errorf("Grant on a cluster without the audit role: %v, want nil", err)
+	}
+}
+
+// The orders runtime role moves an order (status, cancel_reason,
+// updated_at) and changes nothing else of it: not the amount, the user or
+// the description of an order the payment is decided on.
+func TestOrdersRuntimeRoleUpdatesOnlyItsColumns(t *testing.T) {
+	db := stacktest.Get(t).NewDatabase(t, schema.Orders)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO orders (id, user_id, amount, currency, description, status, created_at, updated_at)
+		VALUES ('0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b', 'alice', 100, 'RUB', 'd', 'PENDING', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		stmt    string
+		allowed bool
+	}{
+		{"MoveToPaid", `UPDATE orders SET status = 'PAID', updated_at = now() WHERE status = 'PENDING'`, true},
+		{"MoveToCancelled", `UPDATE orders SET status = 'CANCELLED', cancel_reason = 'INSUFFICIENT_FUNDS', updated_at = now() WHERE user_id = 'alice'`, true},
+		{"LockForUpdate", `SELECT id FROM orders WHERE user_id = 'alice' FOR UPDATE`, true},
+		{"UpdateAmount", `UPDATE orders SET amount = 1`, false},
+		{"UpdateUser", `UPDATE orders SET user_id = 'mallory'`, false},
+		{"UpdateDescription", `UPDATE orders SET description = 'x'`, false},
+		{"UpdateCurrency", `UPDATE orders SET currency = 'USD'`, false},
+		{"UpdateCreatedAt", `UPDATE orders SET created_at = now()`, false},
+		{"UpdateID", `UPDATE orders SET id = gen_random_uuid()`, false},
+		{"DeleteOrder", `DELETE FROM orders`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := db.Pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // nothing is kept
+			_, err = tx.Exec(ctx, tt.stmt)
+			switch {
+			case tt.allowed && err != nil:
+				t.Errorf("%s as the runtime role: %v", tt.stmt, err)
+			case !tt.allowed && sqlState(err) != "42501":
+				t.Errorf("%s as the runtime role: err = %v, want permission denied (42501)", tt.stmt, err)
+			}
+		})
+	}
+}
+
+// Marking a dead letter handled silences its alert: the runtime role
+// records dead letters but cannot mark one handled nor write the audit
+// trail; the operator role (shopctl) can, and does what the runtime role
+// does besides.
+func TestOnlyTheOperatorHandlesDeadLetters(t *testing.T) {
+	for _, kind := range []schema.Database{schema.Orders, schema.Payments} {
+		t.Run(string(kind), func(t *testing.T) {
+			db := stacktest.Get(t).NewDatabase(t, kind)
+			ctx := context.Background()
+			var id int64
+			if err := db.Pool.QueryRow(ctx, `INSERT INTO dead_letters (topic, partition, "offset", error)
+				VALUES ('t', 0, 1, 'poison') RETURNING id`).Scan(&id); err != nil {
+				t.Fatalf("record a dead letter as the runtime role: %v", err)
+			}
+			stmts := []struct {
+				name, stmt string
+				runtime    bool
+			}{
+				{"MarkHandled", `UPDATE dead_letters SET handled_at = now(), resolution = 'discarded', handled_by = 'x', reason = 'r' WHERE id = $1`, false},
+				{"ChangeError", `UPDATE dead_letters SET error = 'hidden' WHERE id = $1`, false},
+				{"RecordAction", `INSERT INTO dead_letter_actions (dead_letter_id, action, actor) VALUES ($1, 'discarded', 'x')`, false},
+				{"DeleteDeadLetter", `DELETE FROM dead_letters WHERE id = $1`, false},
+				{"ReadDeadLetter", `SELECT count(*) FROM dead_letters WHERE id = $1`, true},
+				{"RecordInbox", `INSERT INTO inbox (event_id, topic, partition, "offset") VALUES (gen_random_uuid(), 't', 0, $1)`, true},
+			}
+			for _, role := range []struct {
+				name string
+				pool *pgxpool.Pool
+			}{{"Runtime", db.Pool}, {"Operator", db.Operator}} {
+				for _, tt := range stmts {
+					t.Run(role.name+tt.name, func(t *testing.T) {
+						allowed := tt.runtime || role.name == "Operator" && tt.name != "DeleteDeadLetter"
+						tx, err := role.pool.Begin(ctx)
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer tx.Rollback(ctx) //nolint:errcheck // nothing is kept
+						_, err = tx.Exec(ctx, tt.stmt, id)
+						switch {
+						case allowed && err != nil:
+							t.Errorf("%s as the %s role: %v", tt.stmt, role.name, err)
+						case !allowed && sqlState(err) != "42501":
+							t.Errorf("%s as the %s role: err = %v, want permission denied (42501)", tt.stmt, role.name, err)
+						}
+					})
+				}
+			}
+		})
 	}
 }

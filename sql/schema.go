@@ -56,6 +56,12 @@ func (db Database) OwnerRole() string { return string(db) + "_owner" }
 // writes rows, as Grant allows, and cannot create, alter or drop anything.
 func (db Database) RuntimeRole() string { return string(db) + "_app" }
 
+// OperatorRole is the role the operator's tool (shopctl) connects as to
+// handle dead letters: the runtime role's privileges, and besides them the
+// right to mark a dead letter handled and to record the action, which the
+// runtime role lacks (a service cannot silence its own dead letters).
+func (db Database) OperatorRole() string { return string(db) + "_operator" }
+
 // Publication is the publication the connectors read.
 const Publication = "shop_outbox"
 

@@ -345,7 +345,7 @@ func Record(ctx context.Context, tx pgx.Tx, m Message, apply ApplyFunc) (applied
 // already recorded (redelivered before its offset was committed) is kept
 // once; inserted reports whether it was recorded now.
 func (h *handler) deadLetter(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerMessage, cause error) (inserted bool, err error) {
-	inserted, err = insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, m.Key, m.Value, headerMap(m.Headers), cause)
+	inserted, err = insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, m.Timestamp, m.Key, m.Value, headerMap(m.Headers), cause)
 	if err != nil {
 		return false, err
 	}
@@ -359,7 +359,7 @@ func (h *handler) deadLetter(ctx context.Context, tx pgx.Tx, m *sarama.ConsumerM
 // message for later (a payment result parked until its order exists) and
 // finds that it can never be applied after all. The headers are rebuilt
 // from m's id, type and traceparent. A message already recorded (same topic,
-// partition and offset) is kept once.
+// partition, offset and contents) is kept once.
 func DeadLetter(ctx context.Context, tx pgx.Tx, m Message, cause error) error {
 	headers := map[string]string{HeaderID: m.EventID.String(), HeaderEventType: m.Type}
 	if m.Traceparent != "" {
@@ -371,18 +371,24 @@ func DeadLetter(ctx context.Context, tx pgx.Tx, m Message, cause error) error {
 	for k, v := range headers {
 		headers[k] = sanitizeText(v)
 	}
-	_, err := insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, []byte(m.Key), m.Value, headers, cause)
+	_, err := insertDeadLetter(ctx, tx, m.Topic, m.Partition, m.Offset, time.Time{}, []byte(m.Key), m.Value, headers, cause)
 	return err
 }
 
-func insertDeadLetter(ctx context.Context, tx pgx.Tx, topic string, partition int32, offset int64, key, value []byte, headers map[string]string, cause error) (inserted bool, err error) {
+// insertDeadLetter records a message in dead_letters, once: a record is
+// named by its topic, partition, offset and fingerprint, so that a
+// redelivery is kept once and the poison message of a topic deleted and
+// created again (its offsets start over) is recorded, not taken for a
+// redelivery. timestamp is the record's (zero when unknown).
+func insertDeadLetter(ctx context.Context, tx pgx.Tx, topic string, partition int32, offset int64, timestamp time.Time,
+	key, value []byte, headers map[string]string, cause error) (inserted bool, err error) {
 	hs, err := json.Marshal(headers)
 	if err != nil {
 		return false, fmt.Errorf("encode dead letter headers: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic, partition, "offset") DO NOTHING`,
-		topic, partition, offset, key, value, string(hs), sanitizeText(cause.Error()))
+	tag, err := tx.Exec(ctx, `INSERT INTO dead_letters (topic, partition, "offset", key, value, headers, error, fingerprint)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (topic, partition, "offset", fingerprint) DO NOTHING`,
+		topic, partition, offset, key, value, string(hs), sanitizeText(cause.Error()), fingerprint(timestamp, key, value, headers))
 	if err != nil {
 		return false, fmt.Errorf("insert dead letter: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
@@ -58,7 +59,15 @@ func TestParseMessage(t *testing.T) {
 			return m
 		}(), want: func() Message { m := want; m.Key = "алиса"; return m }()},
 		{name: "OKNilHeaderIgnored", msg: base(nil, hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
-		{name: "OKRepeatedSameID", msg: base(hdr("id", id.String()), hdr("id", id.String()), hdr("eventType", "OrderCreated")), want: want},
+		{name: "ErrRepeatedSameID", msg: base(hdr("id", id.String()), hdr("id", id.String()), hdr("eventType", "OrderCreated")), wantErr: true},
+		{name: "ErrRepeatedSameEventType", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("eventType", "OrderCreated")), wantErr: true},
+		{name: "OKCreatedAt", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("createdAt", "2026-11-28T08:16:20.355447Z")),
+			want: func() Message {
+				m := want
+				m.CreatedAt = time.Date(2026, 11, 28, 8, 16, 20, 355447000, time.UTC)
+				return m
+			}()},
+		{name: "OKRepeatedCreatedAtDropped", msg: base(hdr("id", id.String()), hdr("eventType", "OrderCreated"), hdr("createdAt", "2026-11-28T08:16:20Z"), hdr("createdAt", "2026-11-28T08:16:21Z")), want: want},
 		{name: "ErrMissingID", msg: base(hdr("eventType", "OrderCreated")), wantErr: true},
 		{name: "ErrEmptyID", msg: base(hdr("id", "")), wantErr: true},
 		{name: "ErrGarbageID", msg: base(hdr("id", "not-a-uuid")), wantErr: true},
@@ -208,10 +217,16 @@ func TestHeaderMap(t *testing.T) {
 		{Key: []byte("nul"), Value: []byte("a\x00b")},
 		hdr("dup", "1"),
 		hdr("dup", "2"),
+		hdr("dup", "3"),
 	})
-	want := map[string]string{"id": "abc", "bin": "base64:/wA=", "nul": "base64:YQBi", "dup": "2"}
+	want := map[string]string{"id": "abc", "bin": "base64:/wA=", "nul": "base64:YQBi", "dup": "1", "dup#2": "2", "dup#3": "3"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("headerMap() (-want +got):\n%s", diff)
+	}
+	for key, name := range map[string]string{"dup": "dup", "dup#2": "dup", "dup#10": "dup", "dup#1": "dup#1", "dup#02": "dup#02", "dup#x": "dup#x", "a#b#2": "a#b"} {
+		if got := repeatedHeader(key); got != name {
+			t.Errorf("repeatedHeader(%q) = %q, want %q", key, got, name)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,17 +29,19 @@ const MaxEventTypeLen = 128
 // parseMessage converts m into a Message, validating every header and the
 // key before any of them can reach SQL. It fails, and the message is
 // dead-lettered, when the message can never be applied exactly once or
-// dispatched: the "id" header missing, repeated with different values, or
-// not a non-zero UUID; the "eventType" header not printable ASCII of at most
-// MaxEventTypeLen bytes, or repeated with different values; the key not
-// valid UTF-8 or holding a NUL. A "traceparent" that is not a W3C trace
-// context is dropped (Message.Traceparent empty): tracing is best effort and
-// never a reason to withhold an effect. A "createdAt" that is not an RFC 3339
-// time is dropped the same way (Message.CreatedAt zero).
+// dispatched: the "id" header missing, repeated (even with the same value:
+// the pipeline never repeats it, so a repeat is a message from elsewhere),
+// or not a non-zero UUID; the "eventType" header repeated, or not printable
+// ASCII of at most MaxEventTypeLen bytes; the key not valid UTF-8 or holding
+// a NUL. A "traceparent" that is not a W3C trace context, or that conflicts
+// with another, is dropped (Message.Traceparent empty): tracing is best
+// effort and never a reason to withhold an effect. A "createdAt" that is not
+// an RFC 3339 time, or that is repeated, is dropped the same way
+// (Message.CreatedAt zero): no repeated header is read for its last value.
 func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
 	var idRaw, typ, traceparent string
 	var createdAt time.Time
-	var haveID, haveType, badTrace bool
+	var haveID, haveType, haveCreatedAt, badTrace bool
 	for _, h := range m.Headers {
 		if h == nil {
 			continue
@@ -46,13 +49,13 @@ func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
 		v := headerValue(h.Value)
 		switch string(h.Key) {
 		case HeaderID:
-			if haveID && v != idRaw {
-				return Message{}, fmt.Errorf("conflicting %q headers", HeaderID)
+			if haveID {
+				return Message{}, fmt.Errorf("repeated %q header: a message carries one event id", HeaderID)
 			}
 			idRaw, haveID = v, true
 		case HeaderEventType:
-			if haveType && v != typ {
-				return Message{}, fmt.Errorf("conflicting %q headers", HeaderEventType)
+			if haveType {
+				return Message{}, fmt.Errorf("repeated %q header: a message carries one event type", HeaderEventType)
 			}
 			typ, haveType = v, true
 		case HeaderTraceparent:
@@ -63,6 +66,10 @@ func parseMessage(m *sarama.ConsumerMessage) (Message, error) {
 			traceparent = tp
 		case HeaderCreatedAt:
 			createdAt = parseCreatedAt(v)
+			if haveCreatedAt {
+				createdAt = time.Time{}
+			}
+			haveCreatedAt = true
 		}
 	}
 	if !haveID {
@@ -185,17 +192,43 @@ func headerValue(b []byte) string {
 
 // headerMap renders headers for the dead_letters.headers jsonb column. A
 // value that is not valid UTF-8 or contains NUL (which jsonb rejects) is
-// stored as "base64:" followed by its standard base64 encoding. Of repeated
-// keys the last wins.
+// stored as "base64:" followed by its standard base64 encoding. A repeated
+// key keeps every value: the n-th occurrence (n >= 2) is stored under
+// key#n (repeatedHeader), so that an operator sees them all and a replay
+// (loadDeadLetter) rebuilds the repetition.
 func headerMap(hs []*sarama.RecordHeader) map[string]string {
 	out := make(map[string]string, len(hs))
+	seen := make(map[string]int, len(hs))
 	for _, h := range hs {
 		if h == nil {
 			continue
 		}
-		out[sanitizeText(string(h.Key))] = jsonSafe(h.Value)
+		k := sanitizeText(string(h.Key))
+		seen[k]++
+		if n := seen[k]; n > 1 {
+			k = fmt.Sprintf("%s%s%d", k, repeatMark, n)
+		}
+		out[k] = jsonSafe(h.Value)
 	}
 	return out
+}
+
+// repeatMark separates a repeated header's name from its occurrence in
+// dead_letters.headers.
+const repeatMark = "#"
+
+// repeatedHeader returns the header name of a dead_letters.headers key:
+// name#n (n >= 2) is the n-th occurrence of name.
+func repeatedHeader(key string) string {
+	i := strings.LastIndex(key, repeatMark)
+	if i < 0 {
+		return key
+	}
+	name, n := key[:i], key[i+len(repeatMark):]
+	if i, err := strconv.Atoi(n); err != nil || i < 2 || strconv.Itoa(i) != n {
+		return key
+	}
+	return name
 }
 
 func jsonSafe(b []byte) string {

@@ -170,7 +170,8 @@ func Discard(ctx context.Context, pool *pgxpool.Pool, id int64, by, reason strin
 
 // loadDeadLetter locks the dead letter id and rebuilds its Kafka message
 // from the stored key, value and headers (a header value stored as
-// "base64:..." by headerMap is decoded). It returns the letter's resolution,
+// "base64:..." by headerMap is decoded, a repeated one stored as name#n is
+// repeated again). It returns the letter's resolution,
 // empty while unhandled.
 func loadDeadLetter(ctx context.Context, tx pgx.Tx, id int64) (*sarama.ConsumerMessage, string, error) {
 	var (
@@ -197,7 +198,7 @@ func loadDeadLetter(ctx context.Context, tx pgx.Tx, id int64) (*sarama.ConsumerM
 				b = d
 			}
 		}
-		m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte(k), Value: b})
+		m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte(repeatedHeader(k)), Value: b})
 	}
 	return &m, "", nil
 }

@@ -93,7 +93,7 @@ func TestReplay(t *testing.T) {
 	fixID, noID := deadLetterID(t, db.Pool, "fixable"), deadLetterID(t, db.Pool, "noid")
 
 	// Not fixed yet: still dead, nothing applied.
-	res, err := inbox.Replay(ctx, db.Pool, fixID, applyIfAllowed, "alice")
+	res, err := inbox.Replay(ctx, db.Operator, fixID, applyIfAllowed, "alice")
 	if err != nil || res.Outcome != inbox.StillDead || res.EventID != fixable {
 		t.Fatalf("replay before the fix = %+v, %v; want still dead", res, err)
 	}
@@ -105,7 +105,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, want := range []inbox.ReplayOutcome{inbox.Replayed, inbox.AlreadyHandled} {
-		res, err := inbox.Replay(ctx, db.Pool, fixID, applyIfAllowed, "bob")
+		res, err := inbox.Replay(ctx, db.Operator, fixID, applyIfAllowed, "bob")
 		if err != nil || res.Outcome != want {
 			t.Fatalf("replay %d = %+v, %v; want %s", i+1, res, err, want)
 		}
@@ -125,10 +125,10 @@ func TestReplay(t *testing.T) {
 	}
 
 	// Headers that cannot be fixed: the new error is recorded.
-	if _, err := db.Pool.Exec(ctx, `UPDATE dead_letters SET error = 'old' WHERE id = $1`, noID); err != nil {
+	if _, err := db.Operator.Exec(ctx, `UPDATE dead_letters SET error = 'old' WHERE id = $1`, noID); err != nil {
 		t.Fatal(err)
 	}
-	res, err = inbox.Replay(ctx, db.Pool, noID, applyIfAllowed, "alice")
+	res, err = inbox.Replay(ctx, db.Operator, noID, applyIfAllowed, "alice")
 	if err != nil || res.Outcome != inbox.StillDead {
 		t.Fatalf("replay of a message without id = %+v, %v; want still dead", res, err)
 	}
@@ -138,16 +138,16 @@ func TestReplay(t *testing.T) {
 
 	// Discard keeps the row with its reason; a second discard and a replay
 	// of a discarded letter do nothing.
-	if err := inbox.Discard(ctx, db.Pool, noID, "carol", ""); err == nil {
+	if err := inbox.Discard(ctx, db.Operator, noID, "carol", ""); err == nil {
 		t.Errorf("discard without a reason succeeded")
 	}
-	if err := inbox.Discard(ctx, db.Pool, noID, "carol", "producer bug, order refunded by hand"); err != nil {
+	if err := inbox.Discard(ctx, db.Operator, noID, "carol", "producer bug, order refunded by hand"); err != nil {
 		t.Fatal(err)
 	}
-	if err := inbox.Discard(ctx, db.Pool, noID, "carol", "again"); !errors.Is(err, inbox.ErrHandled) {
+	if err := inbox.Discard(ctx, db.Operator, noID, "carol", "again"); !errors.Is(err, inbox.ErrHandled) {
 		t.Errorf("second discard = %v, want ErrHandled", err)
 	}
-	if res, err := inbox.Replay(ctx, db.Pool, noID, applyIfAllowed, "alice"); err != nil || res.Outcome != inbox.AlreadyHandled || res.Resolution != "discarded" {
+	if res, err := inbox.Replay(ctx, db.Operator, noID, applyIfAllowed, "alice"); err != nil || res.Outcome != inbox.AlreadyHandled || res.Resolution != "discarded" {
 		t.Errorf("replay of a discarded letter = %+v, %v", res, err)
 	}
 	s = deadLetterOf(t, db.Pool, noID)
@@ -157,7 +157,7 @@ func TestReplay(t *testing.T) {
 	if got, want := fmt.Sprint(actions(t, db.Pool, noID)), "[replay_failed by alice discarded by carol]"; got != want {
 		t.Errorf("audit trail %s, want %s", got, want)
 	}
-	if _, err := inbox.Replay(ctx, db.Pool, 1<<40, applyIfAllowed, "alice"); !errors.Is(err, inbox.ErrNoDeadLetter) {
+	if _, err := inbox.Replay(ctx, db.Operator, 1<<40, applyIfAllowed, "alice"); !errors.Is(err, inbox.ErrNoDeadLetter) {
 		t.Errorf("replay of an unknown id = %v, want ErrNoDeadLetter", err)
 	}
 }
@@ -185,7 +185,7 @@ func TestReplayAppliedEventOrTransientError(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := insert("k", applied, 2)
-	res, err := inbox.Replay(ctx, db.Pool, id, record, "op")
+	res, err := inbox.Replay(ctx, db.Operator, id, record, "op")
 	if err != nil || res.Outcome != inbox.AlreadyApplied {
 		t.Fatalf("replay of an applied event = %+v, %v; want already applied", res, err)
 	}
@@ -198,7 +198,7 @@ func TestReplayAppliedEventOrTransientError(t *testing.T) {
 
 	id = insert("k2", uuid.New(), 3)
 	boom := errors.New("connection lost")
-	_, err = inbox.Replay(ctx, db.Pool, id, func(context.Context, pgx.Tx, inbox.Message) error { return boom }, "op")
+	_, err = inbox.Replay(ctx, db.Operator, id, func(context.Context, pgx.Tx, inbox.Message) error { return boom }, "op")
 	if !errors.Is(err, boom) {
 		t.Fatalf("replay with a transient error = %v, want it returned", err)
 	}

@@ -42,11 +42,11 @@ func TestUnknownEventTypeReplayedAfterUpgrade(t *testing.T) {
 
 	ctx := context.Background()
 	id := deadLetterID(t, db.Pool, "k")
-	res, err := inbox.Replay(ctx, db.Pool, id, old.Apply, "operator")
+	res, err := inbox.Replay(ctx, db.Operator, id, old.Apply, "operator")
 	if err != nil || res.Outcome != inbox.StillDead {
 		t.Fatalf("Replay() by the old release = %+v, %v; want still dead", res, err)
 	}
-	res, err = inbox.Replay(ctx, db.Pool, id, upgraded.Apply, "operator")
+	res, err = inbox.Replay(ctx, db.Operator, id, upgraded.Apply, "operator")
 	if err != nil || res.Outcome != inbox.Replayed {
 		t.Fatalf("Replay() once upgraded = %+v, %v; want replayed", res, err)
 	}

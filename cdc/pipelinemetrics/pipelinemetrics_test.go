@@ -195,7 +195,7 @@ func TestDeadLetterGauge(t *testing.T) {
 	if err := db.Pool.QueryRow(context.Background(), `SELECT id FROM dead_letters WHERE topic = $1`, topic).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if err := inbox.Discard(context.Background(), db.Pool, id, "test", "poison on purpose"); err != nil {
+	if err := inbox.Discard(context.Background(), db.Operator, id, "test", "poison on purpose"); err != nil {
 		t.Fatal(err)
 	}
 	waitValue(t, reg, "shop_dead_letters", "topic", topic, "no unhandled dead letter", eq(0))

@@ -229,7 +229,7 @@ func authenticator(ctx context.Context, cfg Auth, logger *slog.Logger) (httpapi.
 	if cfg.Mode == service.AuthHeader {
 		return httpapi.HeaderAuthenticator{}, nil, nil
 	}
-	jc := httpapi.JWTConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway}
+	jc := httpapi.JWTConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, MaxLifetime: cfg.MaxTokenLifetime}
 	var err error
 	switch {
 	case cfg.JWKSFile != "":

@@ -81,6 +81,8 @@ func TestRunAuthErrors(t *testing.T) {
 	missing.Auth.JWKSFile += ".missing"
 	noKeys := DefaultConfig()
 	noKeys.GRPC.Insecure = true
+	public := jwtConfig(t, true)
+	public.HTTPAddr = "0.0.0.0:0"
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -89,6 +91,7 @@ func TestRunAuthErrors(t *testing.T) {
 		{"DevKeyNotInJWKS", foreign, "its tokens would be refused"},
 		{"JWKSFileMissing", missing, "AUTH_JWKS_FILE"},
 		{"JWTWithoutKeys", noKeys, "AUTH_JWKS_URL or AUTH_JWKS_FILE"},
+		{"DevIssuerOnPublicBind", public, "GATEWAY_HTTP_ADDR \"0.0.0.0:0\" is not a loopback address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

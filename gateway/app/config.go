@@ -78,7 +78,7 @@ func (c *Config) Validate() error {
 	if c.BackendTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("GATEWAY_BACKEND_TIMEOUT must be positive, got %s", c.BackendTimeout))
 	}
-	errs = append(errs, c.Process.Validate(), c.Auth.Validate(), c.Stream.Validate())
+	errs = append(errs, c.Process.Validate(), c.Auth.Validate(), checkDevIssuerBind(c.Auth.DevIssuerKey, c.HTTPAddr), c.Stream.Validate())
 	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
 		errs = append(errs, fmt.Errorf("GATEWAY_RATE_LIMIT must be a number of requests per second, 0 or more (0: no limit), got %v", c.RateLimit))
 	}
@@ -86,6 +86,34 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("GATEWAY_RATE_BURST must be at least 1, got %d", c.RateBurst))
 	}
 	return errors.Join(errs...)
+}
+
+// checkJWKSURL accepts an https URL, or an http one whose host is this
+// machine: whoever can change the key set on its way can sign any token.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("AUTH_JWKS_URL %q: want an http(s) URL", raw)
+	}
+	if u.Scheme == "http" && !service.LoopbackHost(u.Hostname()) {
+		return fmt.Errorf("AUTH_JWKS_URL %q: the key set must be fetched over https (http only from localhost, 127.0.0.0/8 or ::1): "+
+			"anyone on the path could add a key and sign any token", raw)
+	}
+	return nil
+}
+
+// checkDevIssuerBind refuses the development issuer on a gateway that
+// listens beyond this machine: POST /dev/token gives a token for any user.
+func checkDevIssuerBind(devIssuerKey, httpAddr string) error {
+	if devIssuerKey == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(httpAddr)
+	if err != nil || !service.LoopbackHost(host) {
+		return fmt.Errorf("AUTH_DEV_ISSUER_KEY is set but GATEWAY_HTTP_ADDR %q is not a loopback address: "+
+			"the development issuer gives a token for any user id to whoever reaches it; unset AUTH_DEV_ISSUER_KEY or bind to 127.0.0.1", httpAddr)
+	}
+	return nil
 }
 
 // Auth is how the gateway establishes the caller (docs/security.md, "Identity").
@@ -101,6 +129,10 @@ type Auth struct {
 	Issuer      string        `env:"AUTH_ISSUER"`
 	Audience    string        `env:"AUTH_AUDIENCE"`
 	Leeway      time.Duration `env:"AUTH_LEEWAY, default=30s"`
+	// MaxTokenLifetime bounds how long a token may be valid: exp - iat,
+	// or exp - now for a token without iat. A stolen long-lived token is
+	// refused rather than trusted for months.
+	MaxTokenLifetime time.Duration `env:"AUTH_MAX_TOKEN_LIFETIME, default=24h"`
 	// DevIssuerKey, when set, is the development issuer's private key
 	// file: POST /dev/token gives a token for any user id. `make run` sets
 	// it; never set it where strangers reach the gateway.
@@ -121,6 +153,11 @@ func (a *Auth) Validate() error {
 	if a.DevTokenTTL <= 0 || a.DevTokenTTL > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("AUTH_DEV_TOKEN_TTL must be more than 0 and at most 24h, got %s", a.DevTokenTTL))
 	}
+	if a.MaxTokenLifetime <= 0 {
+		errs = append(errs, fmt.Errorf("AUTH_MAX_TOKEN_LIFETIME must be positive, got %s", a.MaxTokenLifetime))
+	} else if a.DevIssuerKey != "" && a.DevTokenTTL > a.MaxTokenLifetime {
+		errs = append(errs, fmt.Errorf("AUTH_DEV_TOKEN_TTL %s exceeds AUTH_MAX_TOKEN_LIFETIME %s: its tokens would be refused", a.DevTokenTTL, a.MaxTokenLifetime))
+	}
 	if a.Mode == service.AuthHeader {
 		if a.DevIssuerKey != "" {
 			errs = append(errs, errors.New("AUTH_DEV_ISSUER_KEY needs AUTH_MODE=jwt: in header mode its tokens would not be read"))
@@ -135,9 +172,7 @@ func (a *Auth) Validate() error {
 			"set AUTH_MODE=header to trust X-User-ID behind an authenticating proxy"))
 	}
 	if a.JWKSURL != "" {
-		if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("AUTH_JWKS_URL %q: want an http(s) URL", a.JWKSURL))
-		}
+		errs = append(errs, checkJWKSURL(a.JWKSURL))
 	}
 	if a.HS256Secret != "" && len(a.HS256Secret) < 32 {
 		errs = append(errs, errors.New("AUTH_HS256_SECRET must be at least 32 bytes"))

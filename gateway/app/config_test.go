@@ -146,6 +146,23 @@ func TestLoadAuthConfig(t *testing.T) {
 		{name: "ErrShortSecret", env: map[string]string{"AUTH_HS256_SECRET": "short", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "AUTH_HS256_SECRET must be at least 32 bytes"},
 		{name: "ErrBothSources", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_JWKS_URL": "https://i/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "both set"},
 		{name: "ErrURL", env: map[string]string{"AUTH_JWKS_URL": "file:///etc/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "want an http(s) URL"},
+		{name: "ErrURLPlainHTTP", env: map[string]string{"AUTH_JWKS_URL": "http://issuer.example/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "must be fetched over https"},
+		{name: "ErrURLPlainHTTPAllInterfaces", env: map[string]string{"AUTH_JWKS_URL": "http://0.0.0.0:8081/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}, wantErr: "must be fetched over https"},
+		{name: "OKURLHTTPLocalhost", env: map[string]string{"AUTH_JWKS_URL": "http://localhost:8081/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}},
+		{name: "OKURLHTTPLoopbackV4", env: map[string]string{"AUTH_JWKS_URL": "http://127.0.0.2:8081/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}},
+		{name: "OKURLHTTPLoopbackV6", env: map[string]string{"AUTH_JWKS_URL": "http://[::1]:8081/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"}},
+		{name: "OKMaxTokenLifetime", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_MAX_TOKEN_LIFETIME": "2h"},
+			check: func(t *testing.T, a Auth) {
+				if a.MaxTokenLifetime != 2*time.Hour {
+					t.Errorf("MaxTokenLifetime %s, want 2h", a.MaxTokenLifetime)
+				}
+			}},
+		{name: "ErrMaxTokenLifetime", env: map[string]string{"AUTH_MODE": "header", "AUTH_MAX_TOKEN_LIFETIME": "-1s"}, wantErr: "AUTH_MAX_TOKEN_LIFETIME must be positive"},
+		{name: "ErrDevTTLBeyondMaxLifetime", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_DEV_ISSUER_KEY": "/k.pem", "AUTH_MAX_TOKEN_LIFETIME": "30m"}, wantErr: "exceeds AUTH_MAX_TOKEN_LIFETIME"},
+		{name: "OKDevIssuerOnLoopback", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_DEV_ISSUER_KEY": "/k.pem", "GATEWAY_HTTP_ADDR": "localhost:8080"}},
+		{name: "ErrDevIssuerAllInterfaces", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_DEV_ISSUER_KEY": "/k.pem", "GATEWAY_HTTP_ADDR": "0.0.0.0:8080"}, wantErr: "not a loopback address"},
+		{name: "ErrDevIssuerEmptyHost", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_DEV_ISSUER_KEY": "/k.pem", "GATEWAY_HTTP_ADDR": ":8080"}, wantErr: "not a loopback address"},
+		{name: "ErrDevIssuerPublicIP", env: map[string]string{"AUTH_JWKS_FILE": jwks, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_DEV_ISSUER_KEY": "/k.pem", "GATEWAY_HTTP_ADDR": "10.1.2.3:8080"}, wantErr: "not a loopback address"},
 		{name: "ErrMode", env: map[string]string{"AUTH_MODE": "none"}, wantErr: `AUTH_MODE="none"`},
 		{name: "ErrLeeway", env: map[string]string{"AUTH_MODE": "header", "AUTH_LEEWAY": "1h"}, wantErr: "AUTH_LEEWAY"},
 		{name: "ErrDevIssuerInHeaderMode", env: map[string]string{"AUTH_MODE": "header", "AUTH_DEV_ISSUER_KEY": "/k.pem"}, wantErr: "AUTH_DEV_ISSUER_KEY needs AUTH_MODE=jwt"},

@@ -51,7 +51,9 @@ type KeySet interface {
 	KeyfuncCtx(ctx context.Context) jwt.Keyfunc
 }
 
-// JWKSFromFile returns the key set in the JWK Set file path, read once.
+// JWKSFromFile returns the key set in the JWK Set file path, read once. Of
+// the key sets here, only the keys meant to verify signatures are used
+// ("use" absent or "sig"; "key_ops" absent or with "verify").
 func JWKSFromFile(path string) (KeySet, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -61,7 +63,7 @@ func JWKSFromFile(path string) (KeySet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_JWKS_FILE %s: %w", path, err)
 	}
-	return ks, nil
+	return onlySigningKeys(context.Background(), ks)
 }
 
 // JWKSFromURL returns the key set served at url: fetched now (a failure is
@@ -90,7 +92,7 @@ func jwksFromURL(ctx context.Context, url string, logger *slog.Logger, unknownKI
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_JWKS_URL %s: %w", url, err)
 	}
-	return ks, nil
+	return onlySigningKeys(ctx, ks)
 }
 
 // JWTConfig configures a JWTAuthenticator.
@@ -104,15 +106,20 @@ type JWTConfig struct {
 	Issuer, Audience string
 	// Leeway is the clock skew allowed on exp, nbf and iat.
 	Leeway time.Duration
+	// MaxLifetime, when positive, is the longest a token may be valid:
+	// exp - iat, or for a token without iat, exp - now (plus Leeway).
+	MaxLifetime time.Duration
 }
 
 // JWTAuthenticator establishes the caller from the bearer token in the
 // Authorization header: a JWT whose signature, algorithm, exp, nbf, iss and
 // aud verify; its sub is the user id. It is safe for concurrent use.
 type JWTAuthenticator struct {
-	keys   KeySet
-	secret []byte
-	parser *jwt.Parser
+	keys        KeySet
+	secret      []byte
+	parser      *jwt.Parser
+	maxLifetime time.Duration
+	leeway      time.Duration
 }
 
 // NewJWTAuthenticator returns the authenticator of cfg, or an error when
@@ -131,6 +138,9 @@ func NewJWTAuthenticator(cfg JWTConfig) (*JWTAuthenticator, error) {
 	if cfg.Leeway < 0 {
 		errs = append(errs, errors.New("jwt: leeway must not be negative"))
 	}
+	if cfg.MaxLifetime < 0 {
+		errs = append(errs, errors.New("jwt: the maximum token lifetime must not be negative"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -142,8 +152,10 @@ func NewJWTAuthenticator(cfg JWTConfig) (*JWTAuthenticator, error) {
 		methods = append(methods, jwt.SigningMethodHS256.Alg())
 	}
 	return &JWTAuthenticator{
-		keys:   cfg.Keys,
-		secret: cfg.HS256Secret,
+		keys:        cfg.Keys,
+		secret:      cfg.HS256Secret,
+		maxLifetime: cfg.MaxLifetime,
+		leeway:      cfg.Leeway,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(methods),
 			jwt.WithIssuer(cfg.Issuer),
@@ -178,10 +190,31 @@ func (a *JWTAuthenticator) Authenticate(r *http.Request) (Identity, error) {
 	if _, err := a.parser.ParseWithClaims(token, &claims, a.keyfunc(r.Context())); err != nil {
 		return nil, invalidToken(tokenProblem(err))
 	}
+	if msg := a.lifetimeProblem(claims, time.Now()); msg != "" {
+		return nil, invalidToken(msg)
+	}
 	if limits.UserID(claims.Subject) != nil {
 		return nil, invalidToken(fmt.Sprintf("token subject must be 1 to %d characters of A-Z, a-z, 0-9, '.', '_' or '-'", limits.MaxUserIDLen))
 	}
 	return userID(claims.Subject), nil
+}
+
+// lifetimeProblem says why a verified token lives too long, or "" when it
+// does not: exp - iat, or exp - now without iat, beyond the maximum.
+func (a *JWTAuthenticator) lifetimeProblem(c jwt.RegisteredClaims, now time.Time) string {
+	if a.maxLifetime <= 0 || c.ExpiresAt == nil {
+		return ""
+	}
+	if c.IssuedAt != nil {
+		if life := c.ExpiresAt.Sub(c.IssuedAt.Time); life > a.maxLifetime {
+			return fmt.Sprintf("token lifetime (exp - iat) %s exceeds the maximum %s", life, a.maxLifetime)
+		}
+		return ""
+	}
+	if left := c.ExpiresAt.Sub(now); left > a.maxLifetime+a.leeway {
+		return fmt.Sprintf("token without iat expires in %s, beyond the maximum lifetime %s", left.Round(time.Second), a.maxLifetime)
+	}
+	return ""
 }
 
 func invalidToken(msg string) *ChallengeError {

@@ -151,6 +151,20 @@ func TestJWTAuthenticator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bounded, err := NewJWTAuthenticator(JWTConfig{Keys: fileKeys(t), Issuer: testIssuer, Audience: testAudience, Leeway: 30 * time.Second, MaxLifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifetime := func(iat, exp time.Duration) string { // from now; iat < 0: none
+		return "Bearer " + sign(t, jwt.SigningMethodEdDSA, "ed", k.ed, claims(func(c jwt.MapClaims) {
+			now := time.Now()
+			delete(c, "iat")
+			if iat >= 0 {
+				c["iat"] = now.Add(-iat).Unix()
+			}
+			c["exp"] = now.Add(exp).Unix()
+		}))
+	}
 	rsaPub, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +190,12 @@ func TestJWTAuthenticator(t *testing.T) {
 		{name: "OKExpiredWithinLeeway", header: []string{"Bearer " + sign(t, jwt.SigningMethodEdDSA, "ed", k.ed, claims(func(c jwt.MapClaims) {
 			c["exp"] = time.Now().Add(-10 * time.Second).Unix()
 		}))}, want: "alice"},
+		{name: "OKLifetimeAtMax", auth: bounded, header: []string{lifetime(time.Hour, 23*time.Hour)}, want: "alice"},
+		{name: "OKNoIatWithinMax", auth: bounded, header: []string{lifetime(-1, 23*time.Hour)}, want: "alice"},
+		{name: "OKLongLifetimeUnbounded", header: []string{lifetime(time.Hour, 30*24*time.Hour)}, want: "alice"},
+		{name: "ErrLifetimeOverMax", auth: bounded, header: []string{lifetime(time.Hour, 23*time.Hour+time.Minute)}, challenge: challengeInvalidToken},
+		{name: "ErrLifetimeYear", auth: bounded, header: []string{lifetime(0, 365*24*time.Hour)}, challenge: challengeInvalidToken},
+		{name: "ErrNoIatBeyondMax", auth: bounded, header: []string{lifetime(-1, 25*time.Hour)}, challenge: challengeInvalidToken},
 		{name: "ErrMissing", header: nil, challenge: challengeBearer},
 		{name: "ErrBasic", header: []string{"Basic YWxpY2U6eA=="}, challenge: challengeBearer},
 		{name: "ErrEmptyBearer", header: []string{"Bearer "}, challenge: challengeBearer},
@@ -255,6 +275,7 @@ func TestNewJWTAuthenticatorErrors(t *testing.T) {
 		{"ErrNoIssuer", JWTConfig{Keys: ks, Audience: "a"}},
 		{"ErrNoAudience", JWTConfig{Keys: ks, Issuer: "i"}},
 		{"ErrNegativeLeeway", JWTConfig{Keys: ks, Issuer: "i", Audience: "a", Leeway: -time.Second}},
+		{"ErrNegativeMaxLifetime", JWTConfig{Keys: ks, Issuer: "i", Audience: "a", MaxLifetime: -time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

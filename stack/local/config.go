@@ -80,13 +80,14 @@ func (cfg Config) roleURL(role, dbname string) string {
 // the captured tables).
 const ReplicationRole = schema.ReplicationRole
 
-// ServiceRoles are the roles of the services' databases, two per database:
-// its owner, which runs the migrations, and the runtime role the service
-// connects as (schema.Database's OwnerRole and RuntimeRole).
+// ServiceRoles are the roles of the services' databases, three per
+// database: its owner, which runs the migrations, the runtime role the
+// service connects as, and the operator role shopctl connects as
+// (schema.Database's OwnerRole, RuntimeRole and OperatorRole).
 func ServiceRoles() []string {
 	var roles []string
 	for _, db := range []schema.Database{schema.Orders, schema.Payments} {
-		roles = append(roles, db.OwnerRole(), db.RuntimeRole())
+		roles = append(roles, db.OwnerRole(), db.RuntimeRole(), db.OperatorRole())
 	}
 	return roles
 }

@@ -227,6 +227,11 @@ type Database struct {
 	// publication). Owner connects only when used.
 	OwnerURL string
 	Owner    *pgxpool.Pool
+	// OperatorURL and Operator connect as the operator role
+	// (Kind.OperatorRole), as shopctl does to handle dead letters.
+	// Operator connects only when used.
+	OperatorURL string
+	Operator    *pgxpool.Pool
 	// Kind says which migrations it has.
 	Kind schema.Database
 }
@@ -301,13 +306,16 @@ func (e *Env) NewDatabase(t testing.TB, kind schema.Database) *Database {
 		t.Fatalf("%v", err)
 	}
 	db := &Database{Name: name, URL: roleURL(e.AdminURL, kind.RuntimeRole(), name),
-		OwnerURL: roleURL(e.AdminURL, kind.OwnerRole(), name), Kind: kind}
+		OwnerURL: roleURL(e.AdminURL, kind.OwnerRole(), name), OperatorURL: roleURL(e.AdminURL, kind.OperatorRole(), name), Kind: kind}
 	t.Cleanup(func() {
 		if db.Pool != nil {
 			db.Pool.Close()
 		}
 		if db.Owner != nil {
 			db.Owner.Close()
+		}
+		if db.Operator != nil {
+			db.Operator.Close()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -328,7 +336,7 @@ func (e *Env) NewDatabase(t testing.TB, kind schema.Database) *Database {
 	for _, p := range []struct {
 		pool **pgxpool.Pool
 		url  string
-	}{{&db.Pool, db.URL}, {&db.Owner, db.OwnerURL}} {
+	}{{&db.Pool, db.URL}, {&db.Owner, db.OwnerURL}, {&db.Operator, db.OperatorURL}} {
 		cfg, err := pgxpool.ParseConfig(p.url)
 		if err != nil {
 			t.Fatal(err)
