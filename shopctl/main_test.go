@@ -212,8 +212,7 @@ func TestStatusAndPoisonMessage(t *testing.T) {
 		return err
 	})
 
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := s.Env.ClientConfig(t)
 	cfg.Producer.Return.Successes = true
 	p, err := sarama.NewSyncProducer(s.Env.Brokers, cfg)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 )
 
@@ -310,7 +311,7 @@ func balanceVia(t *testing.T, base string) int64 {
 // which instance answered.
 func TestRunBalancesOverInstances(t *testing.T) {
 	env := stacktest.Get(t)
-	kafka := service.Kafka{Brokers: env.Brokers}
+	kafka := env.Kafka(local.KafkaPayments)
 	topics := service.Topics{Orders: env.NewTopic(t, "orders.events"), Payments: env.NewTopic(t, "payments.events")}
 	logger := stacktest.Logger()
 	group := stacktest.Unique("payments-")

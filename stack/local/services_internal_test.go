@@ -29,15 +29,17 @@ func TestServiceRuntimeEnv(t *testing.T) {
 
 func TestWiringEnviron(t *testing.T) {
 	w := Wiring{GRPCAddr: "127.0.0.1:9102", AdminAddr: "127.0.0.1:9112", DatabaseURL: "postgres://p",
-		Brokers: []string{"a:1", "b:2"}, Topics: service.Topics{Orders: "o", Payments: "p"}, ConnectURL: "http://c"}
+		Kafka: service.Kafka{Brokers: []string{"a:1", "b:2"}, SASLUsername: "payments", SASLPasswordFile: "/s/payments"}, Topics: service.Topics{Orders: "o", Payments: "p"}, ConnectURL: "http://c"}
 	tests := []struct {
 		name, svc string
 		want      []string
 	}{
 		{"Payments", Payments, []string{"KAFKA_BROKERS=a:1,b:2", "ORDERS_TOPIC=o", "PAYMENTS_TOPIC=p", "CONNECT_URL=http://c",
-			"PAYMENTS_GRPC_ADDR=127.0.0.1:9102", "PAYMENTS_ADMIN_ADDR=127.0.0.1:9112", "PAYMENTS_DATABASE_URL=postgres://p"}},
+			"PAYMENTS_GRPC_ADDR=127.0.0.1:9102", "PAYMENTS_ADMIN_ADDR=127.0.0.1:9112", "PAYMENTS_DATABASE_URL=postgres://p",
+			"KAFKA_SASL_USERNAME=payments", "KAFKA_SASL_PASSWORD_FILE=/s/payments", "KAFKA_SASL_PASSWORD=", "KAFKA_TLS_CA_FILE="}},
 		{"Orders", Orders, []string{"KAFKA_BROKERS=a:1,b:2", "ORDERS_TOPIC=o", "PAYMENTS_TOPIC=p", "CONNECT_URL=http://c",
-			"ORDERS_GRPC_ADDR=127.0.0.1:9102", "ORDERS_ADMIN_ADDR=127.0.0.1:9112", "ORDERS_DATABASE_URL=postgres://p"}},
+			"ORDERS_GRPC_ADDR=127.0.0.1:9102", "ORDERS_ADMIN_ADDR=127.0.0.1:9112", "ORDERS_DATABASE_URL=postgres://p",
+			"KAFKA_SASL_USERNAME=payments", "KAFKA_SASL_PASSWORD_FILE=/s/payments", "KAFKA_SASL_PASSWORD=", "KAFKA_TLS_CA_FILE="}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
@@ -98,7 +99,7 @@ func startDocker() (Attachment, error) {
 		return Attachment{}, err
 	}
 	brokers := []string{"127.0.0.1:" + strconv.Itoa(hostPort)}
-	if err := pool.Retry(func() error { return local.CreateTopics(brokers, 1, "_probe") }); err != nil {
+	if err := pool.Retry(func() error { return local.CreateTopics(brokers, sarama.NewConfig(), 1, "_probe") }); err != nil {
 		return Attachment{}, fmt.Errorf("kafka container: %w", err)
 	}
 
