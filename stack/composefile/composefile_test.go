@@ -22,15 +22,22 @@ const file = "../../docker-compose.yml"
 // app.Config): the file must set them, since the code's defaults point at
 // 127.0.0.1 and containers reach each other by service name.
 var wantEnv = map[string][]string{
-	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP", "CONNECT_URL"},
-	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP", "CONNECT_URL"},
+	"orders": {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+		"PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP", "CONNECT_URL"},
+	"payments": {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+		"ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP", "CONNECT_URL"},
+	"kafka-auth": {"KAFKA_BROKERS", "KAFKA_ADMIN_PASSWORD", "KAFKA_ORDERS_PASSWORD", "KAFKA_PAYMENTS_PASSWORD", "KAFKA_CONNECT_PASSWORD",
+		"KAFKA_SHOPCTL_PASSWORD", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
 	"gateway":    {"GATEWAY_HTTP_ADDR", "GATEWAY_ADMIN_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT", "AUTH_MODE", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"},
 	"connectors": {"CONNECT_URL", "CONNECT_DB_HOST", "CONNECT_DB_PORT", "CONNECT_DB_USER", "CONNECT_DB_PASSWORD", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
 	"migrate":    {"ORDERS_MIGRATION_DATABASE_URL", "PAYMENTS_MIGRATION_DATABASE_URL"},
 	"postgres": {"POSTGRES_PASSWORD", "ORDERS_OWNER_DB_PASSWORD", "ORDERS_DB_PASSWORD", "PAYMENTS_OWNER_DB_PASSWORD",
 		"PAYMENTS_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD"},
 	"connect": {"KAFKA_OPTS", "BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC",
-		"CONNECT_CONFIG_PROVIDERS"},
+		"CONNECT_CONFIG_PROVIDERS", "CONNECT_SASL_JAAS_CONFIG", "CONNECT_PRODUCER_SASL_JAAS_CONFIG", "CONNECT_CONSUMER_SASL_JAAS_CONFIG",
+		"CONNECT_ADMIN_SASL_JAAS_CONFIG"},
+	"kafka": {"KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG", "KAFKA_AUTHORIZER_CLASS_NAME", "KAFKA_SUPER_USERS",
+		"KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"},
 }
 
 // The published ports: the gateway's, nothing else.
@@ -64,7 +71,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,migrate,orders,payments,postgres"; got != want {
+	if got, want := strings.Join(names, ","), "connect,connectors,gateway,jmx-exporter,kafka,kafka-auth,migrate,orders,payments,postgres"; got != want {
 		t.Errorf("services = %s, want %s", got, want)
 	}
 	for svc, vars := range wantEnv {
@@ -89,7 +96,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 			t.Errorf("service %s does not publish port %d", svc, port)
 		}
 	}
-	for _, svc := range []string{"orders", "payments", "gateway", "connectors", "migrate"} {
+	for _, svc := range []string{"orders", "payments", "gateway", "connectors", "migrate", "kafka-auth"} {
 		b := p.Services[svc].Build
 		if b == nil {
 			t.Errorf("service %s has no build", svc)
@@ -188,8 +195,8 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 			}
 		})
 	}
-	if len(env) < 9 {
-		t.Errorf(".env.example names %d variables, want the 6 passwords and the 3 JWT settings", len(env))
+	if len(env) < 14 {
+		t.Errorf(".env.example names %d variables, want the 6 database and 5 Kafka passwords and the 3 JWT settings", len(env))
 	}
 
 	// No password reaches a container it is not for: the owners' only the
@@ -201,6 +208,11 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 		{"PAYMENTS_DB_PASSWORD", "payments,postgres"},
 		{"DEBEZIUM_DB_PASSWORD", "postgres"},
 		{"POSTGRES_PASSWORD", "postgres"},
+		{"KAFKA_ADMIN_PASSWORD", "kafka,kafka-auth"},
+		{"KAFKA_ORDERS_PASSWORD", "orders,kafka-auth"},
+		{"KAFKA_PAYMENTS_PASSWORD", "payments,kafka-auth"},
+		{"KAFKA_CONNECT_PASSWORD", "connect,kafka-auth"},
+		{"KAFKA_SHOPCTL_PASSWORD", "kafka-auth"},
 	} {
 		for name, s := range p.Services {
 			for k, v := range s.Environment {

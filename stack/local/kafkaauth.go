@@ -84,6 +84,12 @@ func EnsureKafkaSecrets(dir string, principals ...string) (KafkaSecrets, error) 
 	return s, nil
 }
 
+// NewKafkaSecrets holds the passwords by principal, with no files
+// (compose's, from .env).
+func NewKafkaSecrets(passwords map[string]string) KafkaSecrets {
+	return KafkaSecrets{passwords: passwords}
+}
+
 // File is the path of principal's password file.
 func (s KafkaSecrets) File(principal string) string { return filepath.Join(s.Dir, principal) }
 

@@ -5,6 +5,7 @@
 //	stack fetch               only fetch the jars (with mvn, into the cache)
 //	stack test-env -- CMD...  start a throwaway stack, run CMD with STACK_TEST_* set, stop it
 //	stack token [-ttl D] USER a development bearer token for USER (AUTH_MODE=jwt, the default of `stack run`)
+//	stack kafka-auth          the shop's Kafka users and ACLs on a running broker (compose)
 //
 // Configuration comes from the environment; see docs/configuration.md.
 package main
@@ -37,7 +38,10 @@ func main() {
 
 func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	if len(args) == 0 {
-		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD | token [-ttl D] USER")
+		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD | token [-ttl D] USER | kafka-auth")
+	}
+	if args[0] == "kafka-auth" {
+		return 0, kafkaAuth(ctx, os.LookupEnv, log)
 	}
 	cfg, err := loadConfig(ctx, os.LookupEnv)
 	if err != nil {
