@@ -18,6 +18,7 @@ import (
 
 	ordersv1 "shop/proto/orders/v1"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 	"shop/systemtest/system"
 )
@@ -168,19 +169,22 @@ func TestStatusAndPoisonMessage(t *testing.T) {
 	t.Parallel()
 	s := system.Start(t, system.Options{})
 	env := map[string]string{
-		"ORDERS_DATABASE_URL":     s.OrdersDB.URL,
-		"PAYMENTS_DATABASE_URL":   s.PaymentsDB.URL,
-		"KAFKA_BROKERS":           strings.Join(s.Env.Brokers, ","),
-		"ORDERS_TOPIC":            s.OrdersTopic,
-		"PAYMENTS_TOPIC":          s.PaymentsTopic,
-		"ORDERS_CONSUMER_GROUP":   s.OrdersGroup,
-		"PAYMENTS_CONSUMER_GROUP": s.PaymentsGroup,
-		"ORDERS_SLOT":             s.OrdersDB.Name,
-		"PAYMENTS_SLOT":           s.PaymentsDB.Name,
-		"ORDERS_CONNECTOR":        s.OrdersDB.Name,
-		"PAYMENTS_CONNECTOR":      s.PaymentsDB.Name,
-		"CONNECT_URL":             s.Env.ConnectURL,
-		"USER":                    "tester",
+		"ORDERS_DATABASE_URL":   s.OrdersDB.URL,
+		"PAYMENTS_DATABASE_URL": s.PaymentsDB.URL,
+		"KAFKA_BROKERS":         strings.Join(s.Env.Brokers, ","),
+		// The operator's principal: it may describe the topics and groups.
+		"KAFKA_SASL_USERNAME":      s.Env.Kafka(local.KafkaShopctl).SASLUsername,
+		"KAFKA_SASL_PASSWORD_FILE": s.Env.Kafka(local.KafkaShopctl).SASLPasswordFile,
+		"ORDERS_TOPIC":             s.OrdersTopic,
+		"PAYMENTS_TOPIC":           s.PaymentsTopic,
+		"ORDERS_CONSUMER_GROUP":    s.OrdersGroup,
+		"PAYMENTS_CONSUMER_GROUP":  s.PaymentsGroup,
+		"ORDERS_SLOT":              s.OrdersDB.Name,
+		"PAYMENTS_SLOT":            s.PaymentsDB.Name,
+		"ORDERS_CONNECTOR":         s.OrdersDB.Name,
+		"PAYMENTS_CONNECTOR":       s.PaymentsDB.Name,
+		"CONNECT_URL":              s.Env.ConnectURL,
+		"USER":                     "tester",
 	}
 	// One order through the whole pipeline: PAID, and status clean.
 	user := stacktest.Unique("status")

@@ -48,7 +48,12 @@ func KafkaSecretsDir(dataDir string) string { return filepath.Join(dataDir, "sec
 // EnsureKafkaSecrets reads the password of each of principals from dir,
 // creating dir (0700) and each missing file (0600, 32 random bytes in hex).
 func EnsureKafkaSecrets(dir string, principals ...string) (KafkaSecrets, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// The parents as any data directory (Postgres, running as its own
+	// user, must traverse the data directory); dir itself owner-only.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return KafkaSecrets{}, fmt.Errorf("kafka secrets: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return KafkaSecrets{}, fmt.Errorf("kafka secrets: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
