@@ -53,11 +53,7 @@ func Config(k service.Kafka) (*sarama.Config, error) {
 // SCRAM makes sc authenticate as user with password over
 // SASL/SCRAM-SHA-512.
 func SCRAM(sc *sarama.Config, user, password string) {
-	sc.Net.SASL.Enable = true
-	sc.Net.SASL.Handshake = true
-	sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
-	sc.Net.SASL.User = user
-	sc.Net.SASL.Password = password
+	saslAs(sc, sarama.SASLTypeSCRAMSHA512, user, password)
 	sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{} }
 }
 
@@ -65,9 +61,13 @@ func SCRAM(sc *sarama.Config, user, password string) {
 // the stack's own administrator, whose credentials live in the broker's
 // configuration and so exist before any SCRAM user does.
 func Plain(sc *sarama.Config, user, password string) {
+	saslAs(sc, sarama.SASLTypePlaintext, user, password)
+}
+
+func saslAs(sc *sarama.Config, mechanism sarama.SASLMechanism, user, password string) {
 	sc.Net.SASL.Enable = true
 	sc.Net.SASL.Handshake = true
-	sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+	sc.Net.SASL.Mechanism = mechanism
 	sc.Net.SASL.User = user
 	sc.Net.SASL.Password = password
 }
