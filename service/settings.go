@@ -110,12 +110,28 @@ type PaymentsAdmin struct {
 // Validate checks that the address is one host:port.
 func (a PaymentsAdmin) Validate() error { return checkListenAddr("PAYMENTS_ADMIN_ADDR", a.Addr) }
 
-// Kafka is the bootstrap broker list of the consumers and the stack.
+// Kafka is how a client reaches Kafka: the bootstrap broker list and the
+// principal it authenticates as (SASL/SCRAM-SHA-512). Every sarama client
+// of the shop is configured from it by package shop/cdc/kafkaclient. With
+// no username the client speaks PLAINTEXT without authentication: only for
+// a broker that still has a PLAINTEXT listener (the rolling upgrade of
+// docs/upgrades.md).
 type Kafka struct {
 	Brokers []string `env:"KAFKA_BROKERS, default=127.0.0.1:9092"`
+	// SASLUsername is the principal (orders, payments, shopctl, ...).
+	SASLUsername string `env:"KAFKA_SASL_USERNAME"`
+	// SASLPasswordFile is a file holding the password (a mounted secret);
+	// SASLPassword is the password itself, for compose. One of them goes
+	// with SASLUsername.
+	SASLPasswordFile string `env:"KAFKA_SASL_PASSWORD_FILE"`
+	SASLPassword     Secret `env:"KAFKA_SASL_PASSWORD"`
+	// TLSCAFile, when set, turns TLS on to the brokers, verified against
+	// the CA certificates (PEM) in this file.
+	TLSCAFile string `env:"KAFKA_TLS_CA_FILE"`
 }
 
-// Validate checks that there is at least one broker and each is host:port.
+// Validate checks that there is at least one broker and each is host:port,
+// and that a username comes with exactly one source of its password.
 func (k Kafka) Validate() error {
 	if len(k.Brokers) == 0 {
 		return errors.New("KAFKA_BROKERS: no brokers")
@@ -124,8 +140,44 @@ func (k Kafka) Validate() error {
 	for _, b := range k.Brokers {
 		errs = append(errs, checkAddr("KAFKA_BROKERS", b))
 	}
+	hasPassword := k.SASLPasswordFile != "" || k.SASLPassword != ""
+	switch {
+	case k.SASLPasswordFile != "" && k.SASLPassword != "":
+		errs = append(errs, errors.New("KAFKA_SASL_PASSWORD_FILE, KAFKA_SASL_PASSWORD: set one, not both"))
+	case k.SASLUsername != "" && !hasPassword:
+		errs = append(errs, errors.New("KAFKA_SASL_USERNAME: set KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD too"))
+	case k.SASLUsername == "" && hasPassword:
+		errs = append(errs, errors.New("KAFKA_SASL_PASSWORD_FILE, KAFKA_SASL_PASSWORD: set KAFKA_SASL_USERNAME too"))
+	}
 	return errors.Join(errs...)
 }
+
+// Password returns the SASL password: SASLPassword, or the content of
+// SASLPasswordFile read now, without surrounding white space. It returns
+// an error naming the file when it cannot be read or is empty.
+func (k Kafka) Password() (string, error) {
+	if k.SASLPasswordFile == "" {
+		return string(k.SASLPassword), nil
+	}
+	b, err := os.ReadFile(k.SASLPasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("KAFKA_SASL_PASSWORD_FILE: %w", err)
+	}
+	pw := strings.TrimSpace(string(b))
+	if pw == "" {
+		return "", fmt.Errorf("KAFKA_SASL_PASSWORD_FILE %s: empty", k.SASLPasswordFile)
+	}
+	return pw, nil
+}
+
+// Secret is a value never shown: it prints and logs as [REDACTED].
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string { return "[REDACTED]" }
+
+// LogValue hides the value from slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Topics are the event topics: the connectors route each service's outbox
 // to its topic, the other service consumes it.

@@ -37,7 +37,9 @@
 // ORDERS_CONSUMER_GROUP, PAYMENTS_CONSUMER_GROUP, ORDERS_SLOT,
 // PAYMENTS_SLOT with the services' defaults, CONNECT_URL
 // (http://127.0.0.1:8083) and the connector names of connect/*.json
-// (ORDERS_CONNECTOR, PAYMENTS_CONNECTOR).
+// (ORDERS_CONNECTOR, PAYMENTS_CONNECTOR); Kafka as the principal of
+// KAFKA_SASL_USERNAME (shopctl, which may only describe) with
+// KAFKA_SASL_PASSWORD_FILE.
 //
 // Exit status: 0 when all is well, 1 when status finds a problem, audit a
 // violation, parked a result waiting too long, or a replay a message that

@@ -19,6 +19,7 @@ import (
 
 	ordersv1 "shop/proto/orders/v1"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 	"shop/systemtest/system"
 )
@@ -184,18 +185,21 @@ func TestStatusAndPoisonMessage(t *testing.T) {
 		"ORDERS_OPERATOR_DATABASE_URL":   s.OrdersDB.OperatorURL,
 		"PAYMENTS_OPERATOR_DATABASE_URL": s.PaymentsDB.OperatorURL,
 		"KAFKA_BROKERS":                  strings.Join(s.Env.Brokers, ","),
-		"ORDERS_TOPIC":                   s.OrdersTopic,
-		"PAYMENTS_TOPIC":                 s.PaymentsTopic,
-		"ORDERS_CONSUMER_GROUP":          s.OrdersGroup,
-		"PAYMENTS_CONSUMER_GROUP":        s.PaymentsGroup,
-		"ORDERS_SLOT":                    s.OrdersDB.Name,
-		"PAYMENTS_SLOT":                  s.PaymentsDB.Name,
-		"ORDERS_CONNECTOR":               s.OrdersDB.Name,
-		"PAYMENTS_CONNECTOR":             s.PaymentsDB.Name,
-		"CONNECT_URL":                    s.Env.ConnectURL,
-		"CONNECT_USERNAME":               s.Env.ConnectUsername,
-		"CONNECT_PASSWORD":               s.Env.ConnectPassword,
-		"USER":                           "tester",
+		// The operator's principal: it may describe the topics and groups.
+		"KAFKA_SASL_USERNAME":      s.Env.Kafka(local.KafkaShopctl).SASLUsername,
+		"KAFKA_SASL_PASSWORD_FILE": s.Env.Kafka(local.KafkaShopctl).SASLPasswordFile,
+		"ORDERS_TOPIC":             s.OrdersTopic,
+		"PAYMENTS_TOPIC":           s.PaymentsTopic,
+		"ORDERS_CONSUMER_GROUP":    s.OrdersGroup,
+		"PAYMENTS_CONSUMER_GROUP":  s.PaymentsGroup,
+		"ORDERS_SLOT":              s.OrdersDB.Name,
+		"PAYMENTS_SLOT":            s.PaymentsDB.Name,
+		"ORDERS_CONNECTOR":         s.OrdersDB.Name,
+		"PAYMENTS_CONNECTOR":       s.PaymentsDB.Name,
+		"CONNECT_URL":              s.Env.ConnectURL,
+		"CONNECT_USERNAME":         s.Env.ConnectUsername,
+		"CONNECT_PASSWORD":         s.Env.ConnectPassword,
+		"USER":                     "tester",
 	}
 	// One order through the whole pipeline: PAID, and status clean.
 	user := stacktest.Unique("status")
@@ -227,8 +231,7 @@ func TestStatusAndPoisonMessage(t *testing.T) {
 		return err
 	})
 
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := s.Env.ClientConfig(t)
 	cfg.Producer.Return.Successes = true
 	p, err := sarama.NewSyncProducer(s.Env.Brokers, cfg)
 	if err != nil {

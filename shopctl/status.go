@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"shop/cdc/kafkaclient"
 	"shop/connect"
 )
 
@@ -142,14 +143,17 @@ func (s *status) slots(ctx context.Context, cfg config, pools map[string]*pgxpoo
 // committed offset of each partition of its topic.
 func (s *status) consumerLag(ctx context.Context, cfg config) {
 	s.section("CONSUMER LAG (messages)")
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V4_0_0_0
+	brokers := cfg.orders.Kafka.Brokers
+	sc, err := kafkaclient.Config(cfg.orders.Kafka)
+	if err != nil {
+		s.problem("kafka %s: %v", strings.Join(brokers, ","), err)
+		return
+	}
 	sc.ClientID = "shopctl"
 	if d, ok := ctx.Deadline(); ok {
 		sc.Net.DialTimeout = min(time.Until(d), sc.Net.DialTimeout)
 	}
 	sc.Metadata.Retry.Max = 1
-	brokers := cfg.orders.Kafka.Brokers
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
 		s.problem("kafka %s: %v", strings.Join(brokers, ","), err)

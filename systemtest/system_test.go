@@ -328,8 +328,7 @@ func inboxHas(t *testing.T, db *stacktest.Database, eventID string) bool {
 // (FNV-1a) hash keys to partitions differently.
 func (s *shop) produce(t *testing.T, topic string, partition int32, key string, value []byte, headers map[string]string) int64 {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := s.Env.ClientConfig(t)
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll

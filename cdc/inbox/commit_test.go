@@ -50,10 +50,10 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 		}
 		return record(ctx, tx, m)
 	}
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: apply})
 
 	for p, v := range []string{"hold0", "hold1"} {
-		sendToPartition(t, env.Brokers, int32(p), []*sarama.ProducerMessage{msg(topic, "k", v, "id", uuid.NewString(), "eventType", "T")})
+		sendToPartition(t, env, int32(p), []*sarama.ProducerMessage{msg(topic, "k", v, "id", uuid.NewString(), "eventType", "T")})
 		select {
 		case <-holds[v].held:
 		case <-time.After(90 * time.Second):
@@ -66,7 +66,7 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 		for range perPartition {
 			ms = append(ms, msg(topic, "k", "v", "id", uuid.NewString(), "eventType", "T"))
 		}
-		sendToPartition(t, env.Brokers, p, ms)
+		sendToPartition(t, env, p, ms)
 	}
 	// Let partitions 2 and 3 fetch their messages and wait for a committer.
 	time.Sleep(3 * time.Second)
@@ -116,7 +116,7 @@ func TestFailingPartitionDoesNotHoldOthers(t *testing.T) {
 		}
 		return nil
 	}
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply, Linger: 3 * time.Millisecond})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: apply, Linger: 3 * time.Millisecond})
 
 	const perPartition = 30
 	for round := range 3 {
@@ -129,7 +129,7 @@ func TestFailingPartitionDoesNotHoldOthers(t *testing.T) {
 				}
 				ms = append(ms, msg(topic, "k", value, "id", uuid.NewString(), "eventType", fmt.Sprint("T", round)))
 			}
-			sendToPartition(t, env.Brokers, p, ms)
+			sendToPartition(t, env, p, ms)
 		}
 	}
 	// Partitions 1 and 2 are applied in full; partition 0 holds at its

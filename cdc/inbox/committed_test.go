@@ -22,7 +22,7 @@ func TestCommittedHookFollowsTheCommit(t *testing.T) {
 	env := stacktest.Get(t)
 	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
-	p := producer(t, env.Brokers)
+	p := producer(t, env)
 	const keys, perKey = 10, 3
 	var msgs []*sarama.ProducerMessage
 	for i := range keys * perKey {
@@ -48,7 +48,7 @@ func TestCommittedHookFollowsTheCommit(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: record, Committed: committed})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: record, Committed: committed})
 	waitCount(t, db.Pool, keys*perKey, `SELECT count(*) FROM applied`)
 	stacktest.WaitForNil(t, 30*time.Second, "every key told", func() error {
 		mu.Lock()

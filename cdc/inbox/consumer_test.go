@@ -83,12 +83,11 @@ func waitCount(t *testing.T, pool *pgxpool.Pool, want int, query string, args ..
 	})
 }
 
-func producer(t *testing.T, brokers []string) sarama.SyncProducer {
+func producer(t *testing.T, env *stacktest.Env) sarama.SyncProducer {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := env.ClientConfig(t)
 	cfg.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(brokers, cfg)
+	p, err := sarama.NewSyncProducer(env.Brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +155,7 @@ func TestOutboxThroughDebezium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: dst.Pool, Apply: record})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: dst.Pool, Apply: record})
 	waitCount(t, dst.Pool, 2, `SELECT count(*) FROM applied`)
 	for _, e := range []outbox.Event{before, after} {
 		var typ, key, value, trace string
@@ -183,7 +182,7 @@ func TestBatchSavepoints(t *testing.T) {
 	env := stacktest.Get(t)
 	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
-	p := producer(t, env.Brokers)
+	p := producer(t, env)
 
 	const n = 300
 	dupID := uuid.NewString()
@@ -217,7 +216,7 @@ func TestBatchSavepoints(t *testing.T) {
 		}
 		return nil
 	}
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
 
 	poison := n / 50 // i%50 == 7 for i < 300
 	waitCount(t, db.Pool, n-poison-1, `SELECT count(*) FROM applied`)
@@ -248,7 +247,7 @@ func TestDuplicatesInOneInboxStatement(t *testing.T) {
 	env := stacktest.Get(t)
 	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
-	p := producer(t, env.Brokers)
+	p := producer(t, env)
 
 	earlier := sendNew(t, p, topic, 40)
 	var applies atomic.Int32
@@ -261,7 +260,7 @@ func TestDuplicatesInOneInboxStatement(t *testing.T) {
 		}
 		return record(ctx, tx, m)
 	}
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
 	waitCount(t, db.Pool, len(earlier), `SELECT count(*) FROM applied`)
 
 	// Then a gate and 120 more: every tenth repeats the id of the message
@@ -313,7 +312,7 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	env := stacktest.Get(t)
 	db := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "events")
-	p := producer(t, env.Brokers)
+	p := producer(t, env)
 	group := stacktest.Unique("g-")
 
 	send := func(n int) {
@@ -335,7 +334,7 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 		mu.Unlock()
 		return record(ctx, tx, m)
 	}
-	first, err := inbox.New(inbox.Config{Brokers: env.Brokers, Group: group, Topic: topic, Pool: db.Pool, Apply: apply, Logger: stacktest.Logger()})
+	first, err := inbox.New(inbox.Config{Kafka: env.Kafka(stacktest.Tester), Group: group, Topic: topic, Pool: db.Pool, Apply: apply, Logger: stacktest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +348,7 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	}
 
 	send(50)
-	run(t, inbox.Config{Brokers: env.Brokers, Group: group, Topic: topic, Pool: db.Pool, Apply: apply})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Group: group, Topic: topic, Pool: db.Pool, Apply: apply})
 	waitCount(t, db.Pool, 100, `SELECT count(*) FROM applied`)
 	mu.Lock()
 	defer mu.Unlock()
@@ -362,20 +361,19 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 
 // sendTo produces msgs to partition 0 of their topic, in order, whatever
 // their keys.
-func sendTo(t *testing.T, brokers []string, msgs []*sarama.ProducerMessage) {
+func sendTo(t *testing.T, env *stacktest.Env, msgs []*sarama.ProducerMessage) {
 	t.Helper()
-	sendToPartition(t, brokers, 0, msgs)
+	sendToPartition(t, env, 0, msgs)
 }
 
 // sendToPartition produces msgs to partition p of their topic, in order,
 // whatever their keys.
-func sendToPartition(t *testing.T, brokers []string, p int32, msgs []*sarama.ProducerMessage) {
+func sendToPartition(t *testing.T, env *stacktest.Env, p int32, msgs []*sarama.ProducerMessage) {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := env.ClientConfig(t)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(brokers, cfg)
+	prod, err := sarama.NewSyncProducer(env.Brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,8 +420,8 @@ func TestBadHeaders(t *testing.T) {
 	for _, c := range cases {
 		msgs = append(msgs, msg(topic, c.key, c.name, c.headers...), msg(topic, "k", "good after "+c.name, "id", id(), "eventType", "T"))
 	}
-	sendTo(t, env.Brokers, msgs)
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: record})
+	sendTo(t, env, msgs)
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: record})
 
 	var dead int
 	for _, c := range cases {
@@ -495,7 +493,7 @@ func TestPermanentDatabaseErrors(t *testing.T) {
 		}
 		msgs = append(msgs, msg(topic, "k", value, "id", uuid.NewString(), "eventType", "T"))
 	}
-	sendTo(t, env.Brokers, msgs)
+	sendTo(t, env, msgs)
 	apply := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
 		// Write first, so that a rollback to the savepoint is observable.
 		if _, err := tx.Exec(ctx, `INSERT INTO applied (event_id, value) VALUES ($1, $2)`, m.EventID, sanitize(m.Value)); err != nil {
@@ -511,7 +509,7 @@ func TestPermanentDatabaseErrors(t *testing.T) {
 		_, err := tx.Exec(ctx, `INSERT INTO positive VALUES ($1::text::int)`, string(m.Value))
 		return err
 	}
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: apply, BatchSize: 64})
 	var nBad int
 	for _, c := range bad {
 		nBad += c

@@ -31,12 +31,12 @@ func TestDeadLettersOfARecreatedTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, second := uuid.NewString(), uuid.NewString()
-	sendTo(t, env.Brokers, []*sarama.ProducerMessage{
+	sendTo(t, env, []*sarama.ProducerMessage{
 		msg(topic, "new", "new poison", "eventType", "T"),                     // offset 0: no id
 		msg(topic, "twice", "v", "id", first, "id", second, "eventType", "T"), // offset 1: two ids
 		msg(topic, "good", "v", "id", uuid.NewString(), "eventType", "T"),
 	})
-	stop := startConsumer(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: record, Group: stacktest.Unique("g-")})
+	stop := startConsumer(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: record, Group: stacktest.Unique("g-")})
 	waitCount(t, db.Pool, 1, `SELECT count(*) FROM applied`)
 	waitCount(t, db.Pool, 3, `SELECT count(*) FROM dead_letters WHERE topic = $1`, topic)
 	stop()
@@ -46,8 +46,8 @@ func TestDeadLettersOfARecreatedTopic(t *testing.T) {
 
 	// Another group reads the same records again, then a new one: nothing
 	// is recorded twice.
-	sendTo(t, env.Brokers, []*sarama.ProducerMessage{msg(topic, "marker", "v", "id", uuid.NewString(), "eventType", "T")})
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: record})
+	sendTo(t, env, []*sarama.ProducerMessage{msg(topic, "marker", "v", "id", uuid.NewString(), "eventType", "T")})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: record})
 	waitCount(t, db.Pool, 2, `SELECT count(*) FROM applied`)
 	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM dead_letters WHERE topic = $1`, topic); n != 3 {
 		t.Errorf("dead letters after a redelivery: %d, want 3", n)

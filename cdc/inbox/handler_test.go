@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/service"
 )
 
 func hdr(k, v string) *sarama.RecordHeader {
@@ -241,14 +243,17 @@ func TestNewValidates(t *testing.T) {
 	apply := func(context.Context, pgx.Tx, Message) error { return nil }
 	effect := func(context.Context, *Queue, Message) error { return nil }
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ok := Config{Brokers: []string{"127.0.0.1:9092"}, Group: "g", Topic: "t", Pool: pool, Apply: apply, Logger: logger}
+	ok := Config{Kafka: service.Kafka{Brokers: []string{"127.0.0.1:9092"}}, Group: "g", Topic: "t", Pool: pool, Apply: apply, Logger: logger}
 	tests := []struct {
 		name    string
 		mutate  func(*Config)
 		wantErr bool
 	}{
 		{name: "OK", mutate: func(*Config) {}},
-		{name: "ErrNoBrokers", mutate: func(c *Config) { c.Brokers = nil }, wantErr: true},
+		{name: "ErrNoBrokers", mutate: func(c *Config) { c.Kafka.Brokers = nil }, wantErr: true},
+		{name: "ErrKafkaPasswordFile", mutate: func(c *Config) {
+			c.Kafka.SASLUsername, c.Kafka.SASLPasswordFile = "orders", "/nonexistent/kafka-password"
+		}, wantErr: true},
 		{name: "ErrNoGroup", mutate: func(c *Config) { c.Group = "" }, wantErr: true},
 		{name: "ErrNoTopic", mutate: func(c *Config) { c.Topic = "" }, wantErr: true},
 		{name: "ErrNoPool", mutate: func(c *Config) { c.Pool = nil }, wantErr: true},

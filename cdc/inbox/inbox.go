@@ -44,6 +44,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"shop/cdc/kafkaclient"
+	"shop/service"
 )
 
 // DefaultBatchSize is the batch size when Config.BatchSize is 0.
@@ -82,7 +85,9 @@ type ApplyFunc func(ctx context.Context, tx pgx.Tx, m Message) error
 
 // Config configures a Consumer.
 type Config struct {
-	Brokers []string
+	// Kafka is the brokers and the principal the consumer authenticates
+	// as (package kafkaclient).
+	Kafka service.Kafka
 	// Group is the Kafka consumer group id, e.g. "payments".
 	Group string
 	// Topic is the topic consumed, e.g. "orders.events".
@@ -131,7 +136,7 @@ type Consumer struct {
 // dependency is missing or a field is invalid. New does not contact Kafka.
 func New(cfg Config) (*Consumer, error) {
 	switch {
-	case len(cfg.Brokers) == 0:
+	case len(cfg.Kafka.Brokers) == 0:
 		return nil, errors.New("inbox: no brokers")
 	case cfg.Group == "":
 		return nil, errors.New("inbox: no consumer group")
@@ -156,7 +161,10 @@ func New(cfg Config) (*Consumer, error) {
 	if cfg.Effect != nil {
 		cfg.Apply = cfg.Effect.Apply
 	}
-	sc := saramaConfig(cfg)
+	sc, err := saramaConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: kafka config: %w", err)
+	}
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("inbox: kafka config: %w", err)
 	}
@@ -167,10 +175,11 @@ func New(cfg Config) (*Consumer, error) {
 	}, nil
 }
 
-func saramaConfig(cfg Config) *sarama.Config {
-	sc := sarama.NewConfig()
-	// Kafka 4 removed the old protocol versions; 4.0 is the floor we speak.
-	sc.Version = sarama.V4_0_0_0
+func saramaConfig(cfg Config) (*sarama.Config, error) {
+	sc, err := kafkaclient.Config(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
 	sc.ClientID = "shop-" + cfg.Group
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -184,7 +193,7 @@ func saramaConfig(cfg Config) *sarama.Config {
 	sc.Consumer.MaxWaitTime = 500 * time.Millisecond
 	sc.Consumer.MaxProcessingTime = time.Second
 	sc.ChannelBufferSize = max(cfg.BatchSize, 256)
-	return sc
+	return sc, nil
 }
 
 // Run joins the consumer group and applies messages until ctx is cancelled,
@@ -249,7 +258,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 // It returns nil, nil when ctx is cancelled first.
 func (c *Consumer) connect(ctx context.Context) (sarama.ConsumerGroup, error) {
 	group, err := backoff.Retry(ctx, func() (sarama.ConsumerGroup, error) {
-		return sarama.NewConsumerGroup(c.cfg.Brokers, c.cfg.Group, c.sarama)
+		return sarama.NewConsumerGroup(c.cfg.Kafka.Brokers, c.cfg.Group, c.sarama)
 	}, c.retrying("connect to kafka failed, retrying")...)
 	if ctx.Err() != nil {
 		return nil, nil

@@ -91,7 +91,10 @@ func TestNoMetrics(t *testing.T) {
 // broker none has recorded anything.
 func TestClientMetricsDisabled(t *testing.T) {
 	env := stacktest.Get(t)
-	sc := saramaConfig(Config{Group: "g", BatchSize: DefaultBatchSize})
+	sc, err := saramaConfig(Config{Kafka: env.Kafka(stacktest.Tester), Group: "g", BatchSize: DefaultBatchSize})
+	if err != nil {
+		t.Fatal(err)
+	}
 	client, err := sarama.NewClient(env.Brokers, sc)
 	if err != nil {
 		t.Fatal(err)

@@ -117,7 +117,7 @@ func TestDeliveryHistogram(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	startConsumer(t, inbox.Config{Brokers: env.Brokers, Group: stacktest.Unique("g-"), Topic: topic, Pool: dst.Pool, Apply: record})
+	startConsumer(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Group: stacktest.Unique("g-"), Topic: topic, Pool: dst.Pool, Apply: record})
 	waitCount(t, dst.Pool, 2, `SELECT count(*) FROM applied`)
 	stacktest.WaitForNil(t, 30*time.Second, "delivery histogram", func() error {
 		ms := series(t, reg, "shop_event_delivery_seconds", map[string]string{"topic": topic})
@@ -151,7 +151,7 @@ func TestConsumerLag(t *testing.T) {
 	for range backlog {
 		msgs = append(msgs, msg(topic, "alice", `{}`, "id", uuid.NewString(), "eventType", "OrderCreated"))
 	}
-	sendTo(t, env.Brokers, msgs)
+	sendTo(t, env, msgs)
 
 	release := make(chan struct{})
 	blocked := func(ctx context.Context, tx pgx.Tx, m inbox.Message) error {
@@ -162,7 +162,7 @@ func TestConsumerLag(t *testing.T) {
 		}
 		return record(ctx, tx, m)
 	}
-	stop := startConsumer(t, inbox.Config{Brokers: env.Brokers, Group: group, Topic: topic, Pool: dst.Pool, Apply: blocked})
+	stop := startConsumer(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Group: group, Topic: topic, Pool: dst.Pool, Apply: blocked})
 	labels := map[string]string{"group": group, "topic": topic, "partition": "0"}
 	gauge := func(want float64) func() error {
 		return func() error {
@@ -194,11 +194,11 @@ func TestDeadLettersTotal(t *testing.T) {
 	reg := registry(t)
 	dst := appliedDatabase(t, env, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
-	sendTo(t, env.Brokers, []*sarama.ProducerMessage{
+	sendTo(t, env, []*sarama.ProducerMessage{
 		msg(topic, "alice", `{}`, "eventType", "OrderCreated"), // no id
 		msg(topic, "alice", `{}`, "id", uuid.NewString(), "eventType", "OrderCreated"),
 	})
-	startConsumer(t, inbox.Config{Brokers: env.Brokers, Group: stacktest.Unique("g-"), Topic: topic, Pool: dst.Pool, Apply: record})
+	startConsumer(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Group: stacktest.Unique("g-"), Topic: topic, Pool: dst.Pool, Apply: record})
 	waitCount(t, dst.Pool, 1, `SELECT count(*) FROM applied`)
 	waitCount(t, dst.Pool, 1, `SELECT count(*) FROM dead_letters`)
 	stacktest.WaitForNil(t, 30*time.Second, "dead letters counter", func() error {

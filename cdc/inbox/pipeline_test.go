@@ -30,7 +30,7 @@ func TestPipelinedPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	topic := env.NewTopic(t, "events")
-	p := producer(t, env.Brokers)
+	p := producer(t, env)
 
 	var mu sync.Mutex
 	queued := map[uuid.UUID]int{} // effects queued, per event
@@ -66,7 +66,7 @@ func TestPipelinedPath(t *testing.T) {
 		}
 		return n
 	}
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Effect: effect, BatchSize: 64})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Effect: effect, BatchSize: 64})
 
 	earlier := sendNew(t, p, topic, 40)
 	waitCount(t, db.Pool, len(earlier), `SELECT count(*) FROM effects`)

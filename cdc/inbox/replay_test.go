@@ -84,11 +84,11 @@ func TestReplay(t *testing.T) {
 	}
 	topic := env.NewTopic(t, "replay")
 	fixable := uuid.NewString()
-	sendTo(t, env.Brokers, []*sarama.ProducerMessage{
+	sendTo(t, env, []*sarama.ProducerMessage{
 		msg(topic, "fixable", `{"n":1}`, "id", fixable, "eventType", "T"),
 		msg(topic, "noid", `{"n":2}`, "eventType", "T"),
 	})
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Apply: applyIfAllowed})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Apply: applyIfAllowed})
 	waitCount(t, db.Pool, 2, `SELECT count(*) FROM dead_letters WHERE handled_at IS NULL`)
 	fixID, noID := deadLetterID(t, db.Pool, "fixable"), deadLetterID(t, db.Pool, "noid")
 

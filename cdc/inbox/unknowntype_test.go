@@ -32,11 +32,11 @@ func TestUnknownEventTypeReplayedAfterUpgrade(t *testing.T) {
 	old := inbox.Effects{"Known": recordEffect}
 	upgraded := inbox.Effects{"Known": recordEffect, "AddedLater": recordEffect}
 
-	sendTo(t, env.Brokers, []*sarama.ProducerMessage{
+	sendTo(t, env, []*sarama.ProducerMessage{
 		msg(topic, "k", "from a newer producer", "id", uuid.NewString(), "eventType", "AddedLater"),
 		msg(topic, "k", "after it", "id", uuid.NewString(), "eventType", "Known"),
 	})
-	run(t, inbox.Config{Brokers: env.Brokers, Topic: topic, Pool: db.Pool, Effect: old.Effect})
+	run(t, inbox.Config{Kafka: env.Kafka(stacktest.Tester), Topic: topic, Pool: db.Pool, Effect: old.Effect})
 	waitCount(t, db.Pool, 1, `SELECT count(*) FROM applied WHERE value = 'after it'`)
 	waitCount(t, db.Pool, 1, `SELECT count(*) FROM dead_letters WHERE "offset" = 0 AND error LIKE '%unknown event type "AddedLater"%'`)
 

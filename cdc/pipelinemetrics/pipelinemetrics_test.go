@@ -170,7 +170,7 @@ func TestDeadLetterGauge(t *testing.T) {
 	runJobs(t, jobs...)
 
 	p, err := sarama.NewSyncProducer(env.Brokers, func() *sarama.Config {
-		c := sarama.NewConfig()
+		c := env.ClientConfig(t)
 		c.Producer.Return.Successes = true
 		return c
 	}())
@@ -183,7 +183,7 @@ func TestDeadLetterGauge(t *testing.T) {
 	if _, _, err := p.SendMessage(poison); err != nil {
 		t.Fatal(err)
 	}
-	c, err := inbox.New(inbox.Config{Brokers: env.Brokers, Group: stacktest.Unique("g-"), Topic: topic, Pool: db.Pool, Logger: stacktest.Logger(),
+	c, err := inbox.New(inbox.Config{Kafka: env.Kafka(stacktest.Tester), Group: stacktest.Unique("g-"), Topic: topic, Pool: db.Pool, Logger: stacktest.Logger(),
 		Apply: func(context.Context, pgx.Tx, inbox.Message) error { return inbox.Undecodable(fmt.Errorf("poison")) }})
 	if err != nil {
 		t.Fatal(err)

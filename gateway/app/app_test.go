@@ -23,6 +23,7 @@ import (
 	"shop/service/grpctls"
 	"shop/service/pki"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 )
 
@@ -312,7 +313,7 @@ func balanceVia(t *testing.T, base string) int64 {
 // which instance answered.
 func TestRunBalancesOverInstances(t *testing.T) {
 	env := stacktest.Get(t)
-	kafka := service.Kafka{Brokers: env.Brokers}
+	kafka := env.Kafka(local.KafkaPayments)
 	topics := service.Topics{Orders: env.NewTopic(t, "orders.events"), Payments: env.NewTopic(t, "payments.events")}
 	logger := stacktest.Logger()
 	group := stacktest.Unique("payments-")

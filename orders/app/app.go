@@ -78,13 +78,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("run orders: %w", err)
 	}
 	consumer, err := inbox.New(inbox.Config{
-		Brokers: cfg.Kafka.Brokers,
-		Group:   cfg.ConsumerGroup,
-		Topic:   cfg.Topics.Payments,
-		Pool:    pool,
-		Effect:  applier.Effects().Effect,
-		Logger:  logger,
-		Linger:  cfg.Consume.Linger,
+		Kafka:  cfg.Kafka,
+		Group:  cfg.ConsumerGroup,
+		Topic:  cfg.Topics.Payments,
+		Pool:   pool,
+		Effect: applier.Effects().Effect,
+		Logger: logger,
+		Linger: cfg.Consume.Linger,
 		// The key of a payment result is its user.
 		Committed: func(users []string) { announcer.Changed(users...) },
 		// Without telemetry, no lag gauges or delivery histogram.

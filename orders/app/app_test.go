@@ -21,6 +21,7 @@ import (
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 )
 
@@ -47,7 +48,7 @@ func TestRunEndToEnd(t *testing.T) {
 	cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.DatabaseURL = service.DatabaseURL(db.URL)
-	cfg.Kafka.Brokers = env.Brokers
+	cfg.Kafka = env.Kafka(local.KafkaOrders)
 	cfg.Topics.Payments = topic
 	cfg.ConsumerGroup = stacktest.Unique("orders-e2e-")
 	ready := make(chan string, 1)
@@ -153,8 +154,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	// The payments service's event, as Debezium would publish it.
-	pcfg := sarama.NewConfig()
-	pcfg.Version = sarama.V4_0_0_0
+	pcfg := env.ClientConfig(t)
 	pcfg.Producer.Return.Successes = true
 	producer, err := sarama.NewSyncProducer(env.Brokers, pcfg)
 	if err != nil {
@@ -219,7 +219,7 @@ func TestRunStartupErrors(t *testing.T) {
 			cfg.Endpoint.GRPCAddr = "127.0.0.1:0"
 			cfg.Admin.Addr = "127.0.0.1:0"
 			cfg.DatabaseURL = service.DatabaseURL(db.URL)
-			cfg.Kafka.Brokers = env.Brokers
+			cfg.Kafka = env.Kafka(local.KafkaOrders)
 			cfg.ConsumerGroup = stacktest.Unique("orders-startup-")
 			cfg.Ready = func(string) { t.Error("Ready called, want a startup error") }
 			tt.modify(&cfg)

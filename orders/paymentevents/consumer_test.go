@@ -16,6 +16,7 @@ import (
 	"shop/orders/postgres"
 	"shop/service"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 )
 
@@ -44,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	consumer, err := inbox.New(inbox.Config{
-		Brokers: env.Brokers, Group: stacktest.Unique("orders-test-"), Topic: topic,
+		Kafka: env.Kafka(local.KafkaOrders), Group: stacktest.Unique("orders-test-"), Topic: topic,
 		Pool: db.Pool, Effect: applier.Effects().Effect, Logger: stacktest.Logger(),
 	})
 	if err != nil {
@@ -69,8 +70,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 	})
 
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := env.ClientConfig(t)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	producer, err := sarama.NewSyncProducer(env.Brokers, cfg)

@@ -51,8 +51,7 @@ func TestOrderCreatedReachesKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := env.ClientConfig(t)
 	consumer, err := sarama.NewConsumer(env.Brokers, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -57,13 +57,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("run payments: %w", err)
 	}
 	consumer, err := inbox.New(inbox.Config{
-		Brokers: cfg.Kafka.Brokers,
-		Group:   cfg.ConsumerGroup,
-		Topic:   cfg.Topics.Orders,
-		Pool:    pool,
-		Effect:  applier.Effects().Effect,
-		Logger:  logger,
-		Linger:  cfg.Consume.Linger,
+		Kafka:  cfg.Kafka,
+		Group:  cfg.ConsumerGroup,
+		Topic:  cfg.Topics.Orders,
+		Pool:   pool,
+		Effect: applier.Effects().Effect,
+		Logger: logger,
+		Linger: cfg.Consume.Linger,
 		// Without telemetry, no lag gauges or delivery histogram.
 		NoMetrics: !cfg.Process.Telemetry,
 	})

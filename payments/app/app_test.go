@@ -21,6 +21,7 @@ import (
 	paymentsv1 "shop/proto/payments/v1"
 	"shop/service"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 )
 
@@ -28,13 +29,12 @@ func TestMain(m *testing.M) { stacktest.Main(m) }
 
 // sendOrderCreated produces the OrderCreated of a new order of user to
 // topic, as the Debezium router would, and returns the order id.
-func sendOrderCreated(t *testing.T, brokers []string, topic, user string, amount int64) uuid.UUID {
+func sendOrderCreated(t *testing.T, env *stacktest.Env, topic, user string, amount int64) uuid.UUID {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := env.ClientConfig(t)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	p, err := sarama.NewSyncProducer(brokers, cfg)
+	p, err := sarama.NewSyncProducer(env.Brokers, cfg)
 	if err != nil {
 		t.Fatalf("producer: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestRun(t *testing.T) {
 	cfg.Endpoint.GRPCAddr = stacktest.FreeAddr(t)
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.DatabaseURL = service.DatabaseURL(db.URL)
-	cfg.Kafka.Brokers = env.Brokers
+	cfg.Kafka = env.Kafka(local.KafkaPayments)
 	cfg.Topics.Orders = topic
 	cfg.ConsumerGroup = stacktest.Unique("payments-")
 
@@ -103,7 +103,7 @@ func TestRun(t *testing.T) {
 		t.Errorf("TopUp(0) code = %v, want InvalidArgument", st.Code())
 	}
 
-	orderID := sendOrderCreated(t, env.Brokers, topic, "alice", 200)
+	orderID := sendOrderCreated(t, env, topic, "alice", 200)
 	stacktest.WaitFor(t, 90*time.Second, "decision on order "+orderID.String(), func() bool {
 		return stacktest.Count(t, db.Pool, `SELECT count(*) FROM payment_outcomes WHERE order_id = $1`, orderID) == 1
 	})

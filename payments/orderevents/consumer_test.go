@@ -19,6 +19,7 @@ import (
 	"shop/payments/postgres"
 	ordersv1 "shop/proto/orders/v1"
 	schema "shop/sql"
+	"shop/stack/local"
 	"shop/stack/stacktest"
 )
 
@@ -41,8 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
+	cfg := env.ClientConfig(t)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	p, err := sarama.NewSyncProducer(env.Brokers, cfg)
@@ -62,7 +62,7 @@ func (f *fixture) startConsumer(t *testing.T, group string) {
 		t.Fatal(err)
 	}
 	c, err := inbox.New(inbox.Config{
-		Brokers: f.env.Brokers, Group: group, Topic: f.topic, Pool: f.db.Pool,
+		Kafka: f.env.Kafka(local.KafkaPayments), Group: group, Topic: f.topic, Pool: f.db.Pool,
 		Effect: a.Effects().Effect, Logger: stacktest.Logger(),
 	})
 	if err != nil {

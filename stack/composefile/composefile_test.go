@@ -22,8 +22,12 @@ const file = "../../docker-compose.yml"
 // app.Config): the file must set them, since the code's defaults point at
 // 127.0.0.1 and containers reach each other by service name.
 var wantEnv = map[string][]string{
-	"orders":     {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP", "CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE"},
-	"payments":   {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP", "CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE"},
+	"orders": {"ORDERS_GRPC_ADDR", "ORDERS_ADMIN_ADDR", "ORDERS_DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+		"PAYMENTS_TOPIC", "ORDERS_CONSUMER_GROUP", "CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE"},
+	"payments": {"PAYMENTS_GRPC_ADDR", "PAYMENTS_ADMIN_ADDR", "PAYMENTS_DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+		"ORDERS_TOPIC", "PAYMENTS_CONSUMER_GROUP", "CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE"},
+	"kafka-auth": {"KAFKA_BROKERS", "KAFKA_ADMIN_PASSWORD", "KAFKA_ORDERS_PASSWORD", "KAFKA_PAYMENTS_PASSWORD", "KAFKA_CONNECT_PASSWORD",
+		"KAFKA_SHOPCTL_PASSWORD", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
 	"gateway":    {"GATEWAY_HTTP_ADDR", "GATEWAY_ADMIN_ADDR", "ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR", "GATEWAY_BACKEND_TIMEOUT", "AUTH_MODE", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"},
 	"connectors": {"CONNECT_URL", "CONNECT_USERNAME", "CONNECT_PASSWORD_FILE", "CONNECT_DB_HOST", "CONNECT_DB_PORT", "CONNECT_DB_USER", "ORDERS_TOPIC", "PAYMENTS_TOPIC"},
 	"migrate":    {"ORDERS_MIGRATION_DATABASE_URL", "PAYMENTS_MIGRATION_DATABASE_URL"},
@@ -31,7 +35,11 @@ var wantEnv = map[string][]string{
 	"postgres": {"POSTGRES_PASSWORD", "ORDERS_OWNER_DB_PASSWORD", "ORDERS_DB_PASSWORD", "PAYMENTS_OWNER_DB_PASSWORD",
 		"PAYMENTS_DB_PASSWORD", "DEBEZIUM_DB_PASSWORD", "AUDIT_DB_PASSWORD"},
 	"connect": {"KAFKA_OPTS", "BOOTSTRAP_SERVERS", "GROUP_ID", "CONFIG_STORAGE_TOPIC", "OFFSET_STORAGE_TOPIC", "STATUS_STORAGE_TOPIC",
-		"CONNECT_CONFIG_PROVIDERS", "CONNECT_REST_EXTENSION_CLASSES", "CONNECT_USERNAME"},
+		"CONNECT_CONFIG_PROVIDERS", "CONNECT_REST_EXTENSION_CLASSES", "CONNECT_USERNAME",
+		"CONNECT_SASL_JAAS_CONFIG", "CONNECT_PRODUCER_SASL_JAAS_CONFIG", "CONNECT_CONSUMER_SASL_JAAS_CONFIG",
+		"CONNECT_ADMIN_SASL_JAAS_CONFIG"},
+	"kafka": {"KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG", "KAFKA_AUTHORIZER_CLASS_NAME", "KAFKA_SUPER_USERS",
+		"KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"},
 }
 
 // The published ports: the gateway's, nothing else.
@@ -65,7 +73,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if got, want := strings.Join(names, ","), "audit,connect,connectors,gateway,jmx-exporter,kafka,migrate,orders,payments,pki,postgres"; got != want {
+	if got, want := strings.Join(names, ","), "audit,connect,connectors,gateway,jmx-exporter,kafka,kafka-auth,migrate,orders,payments,pki,postgres"; got != want {
 		t.Errorf("services = %s, want %s", got, want)
 	}
 	for svc, vars := range wantEnv {
@@ -90,7 +98,7 @@ func TestComposeFileDescribesTheSystem(t *testing.T) {
 			t.Errorf("service %s does not publish port %d", svc, port)
 		}
 	}
-	for _, svc := range []string{"orders", "payments", "gateway", "connectors", "migrate", "audit"} {
+	for _, svc := range []string{"orders", "payments", "gateway", "connectors", "migrate", "audit", "kafka-auth"} {
 		b := p.Services[svc].Build
 		if b == nil {
 			t.Errorf("service %s has no build", svc)
@@ -189,8 +197,8 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 			}
 		})
 	}
-	if len(env) < 10 {
-		t.Errorf(".env.example names %d variables, want the 7 passwords and the 3 JWT settings", len(env))
+	if len(env) < 15 {
+		t.Errorf(".env.example names %d variables, want the 7 database, 5 Kafka and the Connect passwords and the 3 JWT settings", len(env))
 	}
 
 	// No password reaches a container it is not for: the owners' only the
@@ -204,6 +212,11 @@ func TestComposeFileHasNoOpenDoors(t *testing.T) {
 		{"DEBEZIUM_DB_PASSWORD", "postgres"},
 		{"POSTGRES_PASSWORD", "postgres"},
 		{"CONNECT_PASSWORD", ""},
+		{"KAFKA_ADMIN_PASSWORD", "kafka,kafka-auth"},
+		{"KAFKA_ORDERS_PASSWORD", "orders,kafka-auth"},
+		{"KAFKA_PAYMENTS_PASSWORD", "payments,kafka-auth"},
+		{"KAFKA_CONNECT_PASSWORD", "connect,kafka-auth"},
+		{"KAFKA_SHOPCTL_PASSWORD", "kafka-auth"},
 	} {
 		for name, s := range p.Services {
 			for k, v := range s.Environment {
@@ -290,6 +303,7 @@ func TestComposeNetworksKeepTheGatewayAwayFromTheBackend(t *testing.T) {
 		"migrate":      "backend",
 		"jmx-exporter": "fetch",
 		"audit":        "backend",
+		"kafka-auth":   "backend",
 		"pki":          "", // network_mode: none
 	}
 	for svc, nets := range want {
@@ -304,7 +318,7 @@ func TestComposeNetworksKeepTheGatewayAwayFromTheBackend(t *testing.T) {
 	}
 	// Whatever the lists say, the gateway shares no network with what
 	// holds the data.
-	for _, svc := range []string{"postgres", "kafka", "connect", "connectors", "migrate", "audit"} {
+	for _, svc := range []string{"postgres", "kafka", "connect", "connectors", "migrate", "audit", "kafka-auth"} {
 		for _, n := range networks(svc) {
 			if slices.Contains(networks("gateway"), n) {
 				t.Errorf("the gateway and %s share network %s", svc, n)

@@ -27,6 +27,12 @@ type Config struct {
 	// agents serve Kafka's and Connect's metrics (Debezium's among them) on
 	// 127.0.0.1. A zero port, of these or the ones above, is a free one.
 	KafkaMetricsPort, ConnectMetricsPort int
+	// KafkaPlaintext adds a PLAINTEXT listener to Kafka on
+	// KafkaPlaintextPort (a free one when 0): the test stack's, for
+	// clients without SASL, which may do nothing unless a test grants the
+	// principal ANONYMOUS something (KafkaConfig.PlaintextPort).
+	KafkaPlaintext     bool
+	KafkaPlaintextPort int
 	// NoMetricsAgents starts Kafka and Connect without their JMX exporter
 	// agents (SHOP_TELEMETRY=false, to measure what telemetry costs).
 	NoMetricsAgents bool
@@ -174,8 +180,14 @@ func (cfg Config) withDefaults() (_ Config, err error) {
 			return cfg, err
 		}
 	}
-	for _, p := range []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort,
-		&cfg.KafkaMetricsPort, &cfg.ConnectMetricsPort} {
+	ports := []*int{&cfg.PostgresPort, &cfg.KafkaPort, &cfg.ControllerPort, &cfg.ConnectPort,
+		&cfg.KafkaMetricsPort, &cfg.ConnectMetricsPort}
+	if cfg.KafkaPlaintext {
+		ports = append(ports, &cfg.KafkaPlaintextPort)
+	} else {
+		cfg.KafkaPlaintextPort = 0
+	}
+	for _, p := range ports {
 		if *p == 0 {
 			if *p, err = FreePort(); err != nil {
 				return cfg, err

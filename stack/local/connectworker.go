@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -33,7 +34,14 @@ type ConnectConfig struct {
 	// owner-only file per name.
 	SecretsDir string
 	Secrets    map[string]string
+	// KafkaSecrets holds the password of KafkaConnect, the principal the
+	// worker and its connectors' producers, consumers and admin clients
+	// authenticate as (required).
+	KafkaSecrets KafkaSecrets
 }
+
+// ConnectGroup is the group of the stack's Connect worker.
+const ConnectGroup = "shop-connect"
 
 // ConnectWorker is a running Kafka Connect worker in distributed mode.
 type ConnectWorker struct {
@@ -89,7 +97,7 @@ func (cfg ConnectConfig) withDefaults() ConnectConfig {
 		cfg.HeapMB = 768
 	}
 	if cfg.GroupID == "" {
-		cfg.GroupID = "shop-connect"
+		cfg.GroupID = ConnectGroup
 	}
 	if cfg.SecretsDir == "" {
 		cfg.SecretsDir = filepath.Join(cfg.Dir, "secrets")
@@ -177,8 +185,14 @@ topic.creation.enable=true
 scheduled.rebalance.max.delay.ms=0
 producer.linger.ms=1
 `, strings.Join(cfg.Brokers, ","), cfg.Port, cfg.Jars.PluginPath, cfg.GroupID) + restAuthProps(cfg.SecretsDir)
+	kafkaAuth, err := connectKafkaAuthProps(cfg.KafkaSecrets)
+	if err != nil {
+		return nil, err
+	}
+	props += kafkaAuth
+	// The file holds Connect's Kafka password: owner-only.
 	propsPath := filepath.Join(cfg.Dir, "worker.properties")
-	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
+	if err := writePrivate(propsPath, props); err != nil {
 		return nil, err
 	}
 	l4j, err := writeLog4j(cfg.Dir, "info")
@@ -216,3 +230,19 @@ func (c *ConnectWorker) Restart(ctx context.Context, log *slog.Logger) error {
 
 // Stop shuts the worker down cleanly.
 func (c *ConnectWorker) Stop() { c.Process.Stop(syscall.SIGTERM, 30*time.Second) }
+
+// connectKafkaAuthProps are the worker's Kafka client settings: the worker
+// and the producers, consumers and admin clients it makes for connectors
+// authenticate as KafkaConnect with SCRAM-SHA-512.
+func connectKafkaAuthProps(secrets KafkaSecrets) (string, error) {
+	pw := secrets.Password(KafkaConnect)
+	if pw == "" {
+		return "", errors.New("kafka connect: no kafka password for " + KafkaConnect)
+	}
+	jaas := fmt.Sprintf(`org.apache.kafka.common.security.scram.ScramLoginModule required username="%s" password="%s";`, KafkaConnect, pw)
+	var b strings.Builder
+	for _, prefix := range []string{"", "producer.", "consumer.", "admin."} {
+		fmt.Fprintf(&b, "%ssecurity.protocol=SASL_PLAINTEXT\n%ssasl.mechanism=SCRAM-SHA-512\n%ssasl.jaas.config=%s\n", prefix, prefix, prefix, jaas)
+	}
+	return b.String(), nil
+}

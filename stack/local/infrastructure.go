@@ -10,10 +10,15 @@ import (
 )
 
 // startInfra checks every port of the infrastructure, then starts
-// Postgres (with the roles), Kafka and Connect.
-func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
+// Postgres (with the roles), Kafka (with the SCRAM users of principals, the
+// shop's own first, and grants) and Connect.
+func (s *System) startInfra(ctx context.Context, log *slog.Logger, grants []Grant, principals ...string) (err error) {
 	cfg := s.cfg
 	if err := cfg.checkPorts(); err != nil {
+		return err
+	}
+	principals = append([]string{KafkaOrders, KafkaPayments, KafkaConnect, KafkaShopctl}, principals...)
+	if s.KafkaSecrets, err = EnsureKafkaSecrets(KafkaSecretsDir(cfg.DataDir), append(principals, KafkaAdmin)...); err != nil {
 		return err
 	}
 	if s.Jars, err = jars.Fetch(ctx, cfg.CacheDir, log); err != nil {
@@ -31,7 +36,16 @@ func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 	if err := s.Start(ctx, KafkaComponent(KafkaConfig{
 		Dir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.KafkaPort, ControllerPort: cfg.ControllerPort,
 		MetricsPort: cfg.agentPort(cfg.KafkaMetricsPort), Jars: s.Jars,
+		Secrets: s.KafkaSecrets, PlaintextPort: cfg.KafkaPlaintextPort,
 	}, log)); err != nil {
+		return err
+	}
+	// At every start: the users follow their password files, and a grant
+	// added since the last start is there before anyone connects.
+	if err := EnsureKafkaUsers(s.Brokers(), s.KafkaSecrets, principals...); err != nil {
+		return err
+	}
+	if err := EnsureACLs(s.Brokers(), s.KafkaSecrets, grants); err != nil {
 		return err
 	}
 	// The replication password reaches the connectors through the
@@ -39,7 +53,7 @@ func (s *System) startInfra(ctx context.Context, log *slog.Logger) (err error) {
 	// configs.
 	cc, cred, err := ConnectComponent(ConnectConfig{
 		Dir: filepath.Join(cfg.DataDir, "connect"), Port: cfg.ConnectPort, MetricsPort: cfg.agentPort(cfg.ConnectMetricsPort),
-		Brokers: s.Brokers(), Jars: s.Jars,
+		Brokers: s.Brokers(), Jars: s.Jars, GroupID: ConnectGroup, KafkaSecrets: s.KafkaSecrets,
 		SecretsDir: s.ConnectSecretsDir(), Secrets: map[string]string{ConnectPasswordSecret: cfg.ReplicationPassword},
 	})
 	if err != nil {
@@ -59,7 +73,7 @@ func (s *System) provision(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	topics := []string{cfg.Topics.Orders, cfg.Topics.Payments}
-	if err := CreateTopics(s.Brokers(), cfg.TopicPartitions, topics...); err != nil {
+	if err := CreateTopics(s.Brokers(), s.KafkaSecrets.AdminConfig(), cfg.TopicPartitions, topics...); err != nil {
 		return err
 	}
 	log.Info("topics ready", "topics", topics, "partitions", cfg.TopicPartitions)

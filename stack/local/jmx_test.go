@@ -24,20 +24,15 @@ func TestConnectServesDebeziumMetrics(t *testing.T) {
 		t.Skip("starts a Kafka Connect worker: skipped with -short")
 	}
 	env := stacktest.Get(t)
-	port, err := local.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	metricsPort, err := local.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	w, err := local.StartConnect(ctx, local.ConnectConfig{
-		Dir: t.TempDir(), Port: port, MetricsPort: metricsPort, Brokers: env.Brokers, Jars: env.Jars,
-		GroupID: stacktest.Unique("connect-jmx-"), HeapMB: 512,
-	}, stacktest.Logger())
+	cfg := env.ConnectWorkerConfig(t)
+	cfg.MetricsPort = metricsPort
+	w, err := local.StartConnect(ctx, cfg, stacktest.Logger())
 	if err != nil {
 		t.Fatalf("connect worker: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -47,10 +48,43 @@ type KafkaConfig struct {
 	MetricsPort int
 	Jars        jars.Layout
 	HeapMB      int
+	// Secrets holds KafkaAdmin's password (required): Port is a
+	// SASL_PLAINTEXT listener (SCRAM-SHA-512 for the principals, PLAIN for
+	// KafkaAdmin) with ACLs and no access without one.
+	Secrets KafkaSecrets
+	// PlaintextPort, when not 0, adds a PLAINTEXT listener there: its
+	// clients are the principal ANONYMOUS, with no access unless an ACL
+	// grants one (the test stack's, for clients that predate SASL).
+	PlaintextPort int
 }
 
-// Brokers returns the node's bootstrap addresses.
+// Brokers returns the node's bootstrap addresses (SASL).
 func (cfg KafkaConfig) Brokers() []string { return []string{fmt.Sprintf("127.0.0.1:%d", cfg.Port)} }
+
+// PlaintextBrokers returns the PLAINTEXT listener's address, nil without one.
+func (cfg KafkaConfig) PlaintextBrokers() []string {
+	if cfg.PlaintextPort == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("127.0.0.1:%d", cfg.PlaintextPort)}
+}
+
+// listenerProps are the broker's listeners.
+func (cfg KafkaConfig) listenerProps() string {
+	listeners := fmt.Sprintf("SASL_PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", cfg.Port, cfg.ControllerPort)
+	advertised := fmt.Sprintf("SASL_PLAINTEXT://127.0.0.1:%d", cfg.Port)
+	if cfg.PlaintextPort != 0 {
+		plain := fmt.Sprintf(",PLAINTEXT://127.0.0.1:%d", cfg.PlaintextPort)
+		listeners += plain
+		advertised += plain
+	}
+	return fmt.Sprintf(`listeners=%s
+advertised.listeners=%s
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT
+`, listeners, advertised)
+}
 
 func javaBin() (string, error) {
 	if h := os.Getenv("JAVA_HOME"); h != "" {
@@ -88,7 +122,7 @@ func KafkaComponent(cfg KafkaConfig, log *slog.Logger) Component {
 		Attrs: []any{"port", cfg.Port},
 		Start: func(ctx context.Context) (*Process, error) { return startKafka(ctx, cfg, log) },
 		Ready: func(context.Context) error {
-			sc := sarama.NewConfig()
+			sc := cfg.Secrets.AdminConfig()
 			sc.Net.DialTimeout = 2 * time.Second
 			admin, err := sarama.NewClusterAdmin(cfg.Brokers(), sc)
 			if err != nil {
@@ -111,6 +145,9 @@ func startKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Proces
 	}
 	if err := checkPort("kafka controller", cfg.ControllerPort, "KAFKA_CONTROLLER_PORT"); err != nil {
 		return nil, err
+	}
+	if cfg.Secrets.Password(KafkaAdmin) == "" {
+		return nil, errors.New("kafka: no admin password")
 	}
 	if cfg.MetricsPort != 0 {
 		if err := checkPort("kafka metrics", cfg.MetricsPort, "KAFKA_METRICS_PORT"); err != nil {
@@ -138,11 +175,6 @@ func startKafka(ctx context.Context, cfg KafkaConfig, log *slog.Logger) (*Proces
 	props := fmt.Sprintf(`process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=%[3]s
 num.partitions=6
 auto.create.topics.enable=true
@@ -157,9 +189,10 @@ num.network.threads=2
 num.io.threads=4
 metadata.max.idle.interval.ms=5000
 log.retention.hours=168
-`, cfg.Port, cfg.ControllerPort, logDir)
+`, cfg.Port, cfg.ControllerPort, logDir) + cfg.listenerProps() + brokerAuthProps(cfg.Secrets.Password(KafkaAdmin))
+	// The file holds the admin's password: owner-only.
 	propsPath := filepath.Join(cfg.Dir, "server.properties")
-	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
+	if err := writePrivate(propsPath, props); err != nil {
 		return nil, err
 	}
 	l4j, err := writeLog4j(cfg.Dir, "warn")
@@ -195,9 +228,9 @@ log.retention.hours=168
 // (docs/performance.md, "How `make run` shares the cores").
 const pipelineNice = 5
 
-// CreateTopics creates each topic with the given partitions unless it exists.
-func CreateTopics(brokers []string, partitions int32, topics ...string) error {
-	sc := sarama.NewConfig()
+// CreateTopics creates each topic with the given partitions unless it
+// exists, with sc (an administrator's configuration: KafkaSecrets.AdminConfig).
+func CreateTopics(brokers []string, sc *sarama.Config, partitions int32, topics ...string) error {
 	admin, err := sarama.NewClusterAdmin(brokers, sc)
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
@@ -210,4 +243,13 @@ func CreateTopics(brokers []string, partitions int32, topics ...string) error {
 		}
 	}
 	return nil
+}
+
+// writePrivate writes content to path, readable by its owner alone, even
+// when the file exists with wider permissions.
+func writePrivate(path, content string) error {
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }

@@ -68,9 +68,10 @@ type Wiring struct {
 	GRPCAddr, AdminAddr string
 	// DatabaseURL is its database, as its runtime role.
 	DatabaseURL string
-	Brokers     []string
-	Topics      service.Topics
-	ConnectURL  string
+	// Kafka is the brokers and the instance's principal.
+	Kafka      service.Kafka
+	Topics     service.Topics
+	ConnectURL string
 	// GRPC is its gRPC transport security: the certificate variables of
 	// its identity (pki.Identity.Environ), or GRPC_INSECURE=true.
 	GRPC []string
@@ -83,10 +84,19 @@ type Wiring struct {
 // Payments), such as ORDERS_GRPC_ADDR=127.0.0.1:9101.
 func (w Wiring) Environ(svc string) []string {
 	prefix := strings.ToUpper(svc) + "_"
-	return append([]string{"KAFKA_BROKERS=" + strings.Join(w.Brokers, ","),
+	return append(append([]string{"KAFKA_BROKERS=" + strings.Join(w.Kafka.Brokers, ","),
 		"ORDERS_TOPIC=" + w.Topics.Orders, "PAYMENTS_TOPIC=" + w.Topics.Payments, "CONNECT_URL=" + w.ConnectURL,
 		"CONNECT_USERNAME=" + w.ConnectUser, "CONNECT_PASSWORD_FILE=" + w.ConnectPasswordFile,
-		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL}, w.GRPC...)
+		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL},
+		KafkaEnviron(w.Kafka)...), w.GRPC...)
+}
+
+// KafkaEnviron renders k's credentials as the variables service.Kafka
+// reads, each one set (empty when k has none) so that nothing inherited
+// mixes in.
+func KafkaEnviron(k service.Kafka) []string {
+	return []string{"KAFKA_SASL_USERNAME=" + k.SASLUsername, "KAFKA_SASL_PASSWORD_FILE=" + k.SASLPasswordFile,
+		"KAFKA_SASL_PASSWORD=" + string(k.SASLPassword), "KAFKA_TLS_CA_FILE=" + k.TLSCAFile}
 }
 
 // grpcAddrVar is the variable of svc's gRPC listen address.
@@ -110,7 +120,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	} {
 		for i, addr := range svc.addrs {
 			w := Wiring{GRPCAddr: addr, AdminAddr: svc.adminAddrs[i], DatabaseURL: s.ServiceURL(svc.name),
-				Brokers: s.Brokers(), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL(), GRPC: ids[svc.name].Environ(),
+				Kafka: s.Kafka(svc.name), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL(), GRPC: ids[svc.name].Environ(),
 				ConnectUser: s.connectCred.Username, ConnectPasswordFile: s.ConnectPasswordFile()}
 			env := append(append(slices.Clone(runtimeEnv), s.cfg.Env...), w.Environ(svc.name)...)
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)

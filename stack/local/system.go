@@ -15,7 +15,7 @@ import (
 	"strconv"
 
 	"shop/connect"
-
+	"shop/service"
 	schema "shop/sql"
 	"shop/stack/jars"
 )
@@ -56,8 +56,11 @@ type System struct {
 	GatewayAdminAddr                     string
 	// AuditAdminAddr is the scheduled audit's admin listener (NameAudit).
 	AuditAdminAddr string
-	cfg            SystemConfig
-	connectCred    connect.Credentials
+	// KafkaSecrets are the Kafka principals' passwords, under the data
+	// directory (KafkaSecretsDir).
+	KafkaSecrets KafkaSecrets
+	cfg          SystemConfig
+	connectCred  connect.Credentials
 }
 
 // StartInfra starts the infrastructure alone, supervised: Postgres (with
@@ -75,7 +78,7 @@ func StartInfra(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, e
 			s.Stop()
 		}
 	}()
-	if err := s.startInfra(ctx, log); err != nil {
+	if err := s.startInfra(ctx, log, append(ConnectWorkerGrants(ConnectGroup), testInfraGrants()...), KafkaTester); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -110,7 +113,7 @@ func StartSystem(ctx context.Context, cfg SystemConfig, log *slog.Logger) (_ *Sy
 			return nil, err
 		}
 	}
-	if err := s.startInfra(ctx, log); err != nil {
+	if err := s.startInfra(ctx, log, ShopGrants(cfg.Topics, OrdersGroup, PaymentsGroup, ConnectGroup)); err != nil {
 		return nil, err
 	}
 	if err := s.provision(ctx, log); err != nil {
@@ -145,8 +148,19 @@ func (s *System) OwnerURL(dbname string) string {
 	return s.cfg.roleURL(schema.Database(dbname).OwnerRole(), dbname)
 }
 
-// Brokers returns Kafka's bootstrap addresses.
+// Brokers returns Kafka's bootstrap addresses (SASL, see KafkaSecrets).
 func (s *System) Brokers() []string { return KafkaConfig{Port: s.cfg.KafkaPort}.Brokers() }
+
+// PlaintextBrokers returns the address of Kafka's PLAINTEXT listener, nil
+// without one (Config.KafkaPlaintext).
+func (s *System) PlaintextBrokers() []string {
+	return KafkaConfig{PlaintextPort: s.cfg.KafkaPlaintextPort}.PlaintextBrokers()
+}
+
+// Kafka is how principal reaches Kafka: brokers and credentials.
+func (s *System) Kafka(principal string) service.Kafka {
+	return s.KafkaSecrets.Client(s.Brokers(), principal)
+}
 
 // ConnectURL is Kafka Connect's REST address.
 func (s *System) ConnectURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.cfg.ConnectPort) }

@@ -13,7 +13,9 @@ import (
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
+	"shop/cdc/kafkaclient"
 	"shop/connect"
+	"shop/service"
 	"shop/stack/local"
 )
 
@@ -102,7 +104,9 @@ func startDocker() (Attachment, error) {
 		return Attachment{}, err
 	}
 	brokers := []string{"127.0.0.1:" + strconv.Itoa(hostPort)}
-	if err := pool.Retry(func() error { return local.CreateTopics(brokers, 1, "_probe") }); err != nil {
+	// This Kafka has no authentication (docs/security.md, "Kafka principals and ACLs").
+	probe, _ := kafkaclient.Config(service.Kafka{}) // without credentials it cannot fail
+	if err := pool.Retry(func() error { return local.CreateTopics(brokers, probe, 1, "_probe") }); err != nil {
 		return Attachment{}, fmt.Errorf("kafka container: %w", err)
 	}
 

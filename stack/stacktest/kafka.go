@@ -28,19 +28,20 @@ func (e *Env) ReadTopic(t testing.TB, topic string, timeout time.Duration, done 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	recs, err := ReadTopic(ctx, e.Brokers, topic, done)
+	recs, err := ReadTopic(ctx, e.Brokers, e.ClientConfig(t), topic, done)
 	if err != nil {
 		t.Fatalf("read topic %s: %v (read %d records)", topic, err, len(recs))
 	}
 	return recs
 }
 
-// ReadTopic is the function behind Env.ReadTopic, for code without a testing.TB.
-func ReadTopic(ctx context.Context, brokers []string, topic string, done func([]Record) bool) ([]Record, error) {
-	cfg := sarama.NewConfig()
+// ReadTopic is the function behind Env.ReadTopic, for code without a
+// testing.TB: it reads with a copy of cfg (Env.ClientConfig).
+func ReadTopic(ctx context.Context, brokers []string, base *sarama.Config, topic string, done func([]Record) bool) ([]Record, error) {
+	cfg := *base
 	cfg.Consumer.Return.Errors = true
 	cfg.Consumer.MaxWaitTime = 50 * time.Millisecond
-	consumer, err := sarama.NewConsumer(brokers, cfg)
+	consumer, err := sarama.NewConsumer(brokers, &cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,7 @@ import (
 // the stack gives Kafka for this machine (stack/local/kafka.go).
 func TestKafkaBrokerSettings(t *testing.T) {
 	env := stacktest.Get(t)
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
-	admin, err := sarama.NewClusterAdmin(env.Brokers, cfg)
+	admin, err := sarama.NewClusterAdmin(env.Brokers, env.ClientConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func BenchmarkCommitToKafka(b *testing.B) {
 	env.StartConnector(b, db, topic)
 	const rows, rate = 1000, 250
 
-	cfg := sarama.NewConfig()
+	cfg := env.ClientConfig(b)
 	cfg.Consumer.MaxWaitTime = 10 * time.Millisecond
 	consumer, err := sarama.NewConsumer(env.Brokers, cfg)
 	if err != nil {

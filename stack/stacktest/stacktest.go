@@ -54,6 +54,13 @@ type Attachment struct {
 	// directory config provider reads the connectors' secrets from: the
 	// replication password (local.ConnectPasswordSecret) and ConnectSecret's.
 	ConnectSecretsDir string
+	// KafkaSecretsDir holds the Kafka principals' passwords
+	// (local.KafkaSecrets); Brokers is a SASL listener then. Empty: Kafka
+	// has no authentication (the docker provider).
+	KafkaSecretsDir string
+	// PlaintextBrokers is Kafka's PLAINTEXT listener, whose clients are
+	// ANONYMOUS and may do nothing a test does not grant them.
+	PlaintextBrokers []string
 }
 
 // ConnectCredentials are the credentials of Connect's REST API.
@@ -74,6 +81,8 @@ func (a Attachment) Environ() []string {
 		"STACK_TEST_CONNECT_USERNAME=" + a.ConnectUsername,
 		"STACK_TEST_CONNECT_PASSWORD=" + a.ConnectPassword,
 		"STACK_TEST_CONNECT_SECRETS_DIR=" + a.ConnectSecretsDir,
+		"STACK_TEST_KAFKA_SECRETS_DIR=" + a.KafkaSecretsDir,
+		"STACK_TEST_PLAINTEXT_BROKERS=" + strings.Join(a.PlaintextBrokers, ","),
 	}
 }
 
@@ -92,6 +101,10 @@ func attachmentFromEnv() (Attachment, bool) {
 	if b := os.Getenv("STACK_TEST_BROKERS"); b != "" {
 		a.Brokers = strings.Split(b, ",")
 	}
+	a.KafkaSecretsDir = os.Getenv("STACK_TEST_KAFKA_SECRETS_DIR")
+	if b := os.Getenv("STACK_TEST_PLAINTEXT_BROKERS"); b != "" {
+		a.PlaintextBrokers = strings.Split(b, ",")
+	}
 	return a, a.AdminURL != "" && a.ConnectURL != "" && len(a.Brokers) > 0
 }
 
@@ -103,6 +116,9 @@ type Env struct {
 
 	mu        sync.Mutex
 	templates map[schema.Database]string
+	// kafka holds the principals' passwords, empty without
+	// KafkaSecretsDir.
+	kafka local.KafkaSecrets
 }
 
 var (
@@ -159,29 +175,45 @@ func start() (*Env, error) {
 		if err := local.EnsureRoles(context.Background(), a.AdminURL, local.Config{ReplicationPassword: a.ReplicationPassword}.Roles()); err != nil {
 			return nil, err
 		}
-		return &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}, nil
+		return newEnv(a, layout)
 	}
 	if os.Getenv("STACK_PROVIDER") == "docker" || (os.Getenv("STACK_PROVIDER") == "" && dockerAnswers()) {
 		a, err := startDocker()
 		if err != nil {
 			return nil, err
 		}
-		return &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}, nil
+		return newEnv(a, layout)
 	}
 	dir, err := local.TempDataDir("shop-test-stack-")
 	if err != nil {
 		return nil, err
 	}
 	// Free ports, no fsync, no JMX exporter agents.
-	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ReplicationPassword: "debezium", NoMetricsAgents: true}
+	cfg := local.Config{DataDir: dir, CacheDir: cacheDir(), SuperuserPassword: "postgres", ReplicationPassword: "debezium", NoMetricsAgents: true,
+		KafkaPlaintext: true}
 	s, err := local.StartInfra(context.Background(), cfg, Logger())
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	ownStack, ownDir = s, dir
-	return &Env{Attachment: Attach(s), Jars: s.Jars, templates: map[schema.Database]string{}}, nil
+	return newEnv(Attach(s), s.Jars)
 }
+
+// newEnv is the Env of a, reading its Kafka passwords.
+func newEnv(a Attachment, layout jars.Layout) (*Env, error) {
+	e := &Env{Attachment: a, Jars: layout, templates: map[schema.Database]string{}}
+	if a.KafkaSecretsDir != "" {
+		var err error
+		if e.kafka, err = local.EnsureKafkaSecrets(a.KafkaSecretsDir, testPrincipals...); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// testPrincipals are the Kafka principals of a test stack.
+var testPrincipals = []string{local.KafkaAdmin, local.KafkaOrders, local.KafkaPayments, local.KafkaConnect, local.KafkaShopctl, local.KafkaTester}
 
 // Attach is how a test process finds the infrastructure s, which runs on
 // this machine.
@@ -193,6 +225,7 @@ func Attach(s *local.System) Attachment {
 		ConnectDBHost: "127.0.0.1", ConnectDBPort: cfg.PostgresPort,
 		ConnectUsername: s.ConnectCredentials().Username, ConnectPassword: s.ConnectCredentials().Password,
 		ConnectSecretsDir: s.ConnectSecretsDir(),
+		KafkaSecretsDir: s.KafkaSecrets.Dir, PlaintextBrokers: s.PlaintextBrokers(),
 	}
 }
 
@@ -384,8 +417,18 @@ func (e *Env) NewTopic(t testing.TB, base string) string {
 // with the given number of partitions.
 func (e *Env) NewTopicWithPartitions(t testing.TB, base string, partitions int32) string {
 	t.Helper()
+	name := e.NewBareTopic(t, base, partitions)
+	e.Grant(t, local.TestTopicGrants(name)...)
+	return name
+}
+
+// NewBareTopic creates a topic named base plus a random suffix, with the
+// given number of partitions and no ACL: nobody but the administrator may
+// use it until the test grants something (Grant).
+func (e *Env) NewBareTopic(t testing.TB, base string, partitions int32) string {
+	t.Helper()
 	name := Unique(base + ".")
-	if err := local.CreateTopics(e.Brokers, partitions, name); err != nil {
+	if err := local.CreateTopics(e.Brokers, e.adminConfig(), partitions, name); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
 	return name
@@ -504,18 +547,26 @@ func (e *Env) StartConnector(t testing.TB, db *Database, topic string, worker ..
 // kills or restarts it; it is stopped when the test ends.
 func (e *Env) StartConnectWorker(t testing.TB) *local.ConnectWorker {
 	t.Helper()
-	port, err := local.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	w, err := local.StartConnect(ctx, local.ConnectConfig{
-		Dir: t.TempDir(), Port: port, Brokers: e.Brokers, Jars: e.Jars, GroupID: Unique("connect-"), HeapMB: 512,
-	}, Logger())
+	w, err := local.StartConnect(ctx, e.ConnectWorkerConfig(t), Logger())
 	if err != nil {
 		t.Fatalf("connect worker: %v", err)
 	}
 	t.Cleanup(w.Stop)
 	return w
+}
+
+// ConnectWorkerConfig is the configuration of a worker of the test's own:
+// a free port, a directory and a group of its own, granted what a worker
+// needs in Kafka, as the principal connect.
+func (e *Env) ConnectWorkerConfig(t testing.TB) local.ConnectConfig {
+	t.Helper()
+	port, err := local.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := Unique("connect-")
+	e.Grant(t, local.ConnectWorkerGrants(group)...)
+	return local.ConnectConfig{Dir: t.TempDir(), Port: port, Brokers: e.Brokers, Jars: e.Jars, GroupID: group, HeapMB: 512, KafkaSecrets: e.kafka}
 }

@@ -137,7 +137,7 @@ func Start(t *testing.T, opts Options) *System {
 	paymentsConnector := env.StartConnector(t, s.PaymentsDB, s.PaymentsTopic)
 	s.services = newServices(t)
 	logger := stacktest.Logger()
-	kafka := service.Kafka{Brokers: env.Brokers}
+
 	topics := service.Topics{Orders: s.OrdersTopic, Payments: s.PaymentsTopic}
 
 	connectSettings := env.ConnectSettings(t)
@@ -146,7 +146,7 @@ func Start(t *testing.T, opts Options) *System {
 	if opts.PaymentsBinary != "" {
 		// Wired as `make run` wires its instances, plus what is the test's own.
 		w := local.Wiring{GRPCAddr: s.PaymentsAddr, AdminAddr: "127.0.0.1:0", DatabaseURL: s.PaymentsDB.URL,
-			Brokers: env.Brokers, Topics: topics, ConnectURL: env.ConnectURL, GRPC: ids[local.Payments].Environ(),
+			Kafka: env.Kafka(local.KafkaPayments), Topics: topics, ConnectURL: env.ConnectURL, GRPC: ids[local.Payments].Environ(),
 			ConnectUser: connectSettings.Username, ConnectPasswordFile: connectSettings.PasswordFile}
 		s.Payments = StartProcess(t, "payments", opts.PaymentsBinary, append(w.Environ(local.Payments),
 			"PAYMENTS_CONSUMER_GROUP="+paymentsGroup,
@@ -160,7 +160,7 @@ func Start(t *testing.T, opts Options) *System {
 		cfg.Endpoint = service.PaymentsEndpoint{GRPCAddr: s.PaymentsAddr}
 		cfg.Admin.Addr = "127.0.0.1:0"
 		cfg.DatabaseURL = service.DatabaseURL(s.PaymentsDB.URL)
-		cfg.Kafka = kafka
+		cfg.Kafka = env.Kafka(local.KafkaPayments)
 		cfg.Topics = topics
 		cfg.Slot.Name = s.PaymentsDB.Name // the test connector's slot is named after its database
 		cfg.Connector.Name = paymentsConnector
@@ -176,7 +176,7 @@ func Start(t *testing.T, opts Options) *System {
 	ocfg.Endpoint = service.OrdersEndpoint{GRPCAddr: "127.0.0.1:0"}
 	ocfg.Admin.Addr = "127.0.0.1:0"
 	ocfg.DatabaseURL = service.DatabaseURL(s.OrdersDB.URL)
-	ocfg.Kafka = kafka
+	ocfg.Kafka = env.Kafka(local.KafkaOrders)
 	ocfg.Topics = topics
 	ocfg.Slot.Name = s.OrdersDB.Name
 	ocfg.Connector.Name = ordersConnector

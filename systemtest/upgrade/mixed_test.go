@@ -117,7 +117,36 @@ func newShop(t *testing.T, gateway string) *shop {
 		local.Orders:   env.StartConnector(t, sh.ordersDB, sh.topics.Orders),
 		local.Payments: env.StartConnector(t, sh.paymentsDB, sh.topics.Payments),
 	}
+	// The baseline knows no SASL: it reaches Kafka on the PLAINTEXT
+	// listener as ANONYMOUS, which may do nothing there until granted. The
+	// rollout's transition step (docs/upgrades.md, "Switching Kafka
+	// authentication on") grants it what the services read, as here on
+	// this test's own topics and groups, and revokes it once every
+	// instance runs a release that authenticates.
+	env.Grant(t, anonymousReads(sh.topics, sh.groups)...)
 	return sh
+}
+
+// anonymousReads lets ANONYMOUS read both topics in both groups: what an
+// instance of the baseline, which has no credentials, does.
+func anonymousReads(topics service.Topics, groups map[string]string) []local.Grant {
+	read := []sarama.AclOperation{sarama.AclOperationRead, sarama.AclOperationDescribe}
+	return []local.Grant{
+		{Principal: local.Anonymous, Resource: local.TopicResource(topics.Orders), Ops: read},
+		{Principal: local.Anonymous, Resource: local.TopicResource(topics.Payments), Ops: read},
+		{Principal: local.Anonymous, Resource: local.GroupResource(groups[local.Orders]), Ops: read},
+		{Principal: local.Anonymous, Resource: local.GroupResource(groups[local.Payments]), Ops: read},
+	}
+}
+
+// kafka is how an instance of version reaches Kafka as svc: the baseline
+// without credentials on the PLAINTEXT listener, the new one as svc's
+// principal.
+func (sh *shop) kafka(version, svc string) service.Kafka {
+	if version == "old" && len(sh.env.PlaintextBrokers) > 0 {
+		return service.Kafka{Brokers: sh.env.PlaintextBrokers}
+	}
+	return sh.env.Kafka(svc)
 }
 
 // db is svc's database.
@@ -138,7 +167,7 @@ func (sh *shop) run(t *testing.T, p phase, prefix string) {
 		instances []instance
 	}{{local.Orders, p.orders}, {local.Payments, p.payments}} {
 		for i, in := range svc.instances {
-			addrs[svc.name] = append(addrs[svc.name], sh.startInstance(t, svc.name, fmt.Sprintf("%s-%s-%d", svc.name, in.version, i+1), in.binary))
+			addrs[svc.name] = append(addrs[svc.name], sh.startInstance(t, svc.name, fmt.Sprintf("%s-%s-%d", svc.name, in.version, i+1), in))
 		}
 		sh.waitGroup(t, svc.name, len(svc.instances))
 	}
@@ -166,7 +195,7 @@ const insecureGRPC = "GRPC_INSECURE=true"
 // startInstance starts binary as an instance of svc in its consumer group,
 // wired as `make run` wires one, and returns its gRPC address once it
 // accepts connections.
-func (sh *shop) startInstance(t *testing.T, svc, name, binary string) string {
+func (sh *shop) startInstance(t *testing.T, svc, name string, in instance) string {
 	t.Helper()
 	addr := stacktest.FreeAddr(t)
 	db := sh.db(svc)
@@ -175,10 +204,10 @@ func (sh *shop) startInstance(t *testing.T, svc, name, binary string) string {
 	// (docs/upgrades.md, "Switching gRPC mutual TLS on").
 	cs := sh.env.ConnectSettings(t)
 	w := local.Wiring{GRPCAddr: addr, AdminAddr: "127.0.0.1:0", DatabaseURL: db.URL,
-		Brokers: sh.env.Brokers, Topics: sh.topics, ConnectURL: cs.URL, GRPC: []string{insecureGRPC},
+		Kafka: sh.kafka(in.version, svc), Topics: sh.topics, ConnectURL: cs.URL, GRPC: []string{insecureGRPC},
 		ConnectUser: cs.Username, ConnectPasswordFile: cs.PasswordFile}
 	v := strings.ToUpper(svc) + "_"
-	proc := system.StartProcess(t, name, binary, append(w.Environ(svc),
+	proc := system.StartProcess(t, name, in.binary, append(w.Environ(svc),
 		v+"CONSUMER_GROUP="+sh.groups[svc], v+"SLOT="+db.Name, v+"CONNECTOR="+sh.connectors[svc])...)
 	ready := local.TCPReady(addr)
 	stacktest.WaitForNil(t, startTimeout, name+" listening on "+addr, func() error {
@@ -196,7 +225,7 @@ func (sh *shop) startInstance(t *testing.T, svc, name, binary string) string {
 // that each instance of the phase holds partitions before orders flow.
 func (sh *shop) waitGroup(t *testing.T, svc string, n int) {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(sh.env.Brokers, sarama.NewConfig())
+	admin, err := sarama.NewClusterAdmin(sh.env.Brokers, sh.env.ClientConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +479,7 @@ func (sh *shop) checkPartitions(t *testing.T, prefix string) {
 	for _, topic := range []string{sh.topics.Orders, sh.topics.Payments} {
 		seen := map[int32]bool{}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := stacktest.ReadTopic(ctx, sh.env.Brokers, topic, func(recs []stacktest.Record) bool {
+		_, err := stacktest.ReadTopic(ctx, sh.env.Brokers, sh.env.ClientConfig(t), topic, func(recs []stacktest.Record) bool {
 			clear(seen)
 			for _, r := range recs {
 				if strings.HasPrefix(r.Key, prefix) {

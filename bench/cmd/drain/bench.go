@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"shop/cdc/kafkaclient"
 	"shop/cdc/outbox"
 	"shop/connect"
 	ordersv1 "shop/proto/orders/v1"
@@ -39,7 +40,13 @@ func newBench(ctx context.Context, sys *local.System, c config) (_ *bench, err e
 	if b.pool, err = pgxpool.New(ctx, sys.ServiceURL("orders")); err != nil {
 		return nil, err
 	}
-	if b.kafka, err = sarama.NewClient(sys.Brokers(), sarama.NewConfig()); err != nil {
+	// As the operator's principal, which may describe the topics.
+	kc, err := kafkaclient.Config(sys.Kafka(local.KafkaShopctl))
+	if err != nil {
+		b.pool.Close()
+		return nil, err
+	}
+	if b.kafka, err = sarama.NewClient(sys.Brokers(), kc); err != nil {
 		b.pool.Close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@
 //	stack test-env -- CMD...  start a throwaway stack, run CMD with STACK_TEST_* set, stop it
 //	stack token [-ttl D] USER a development bearer token for USER (AUTH_MODE=jwt, the default of `stack run`)
 //	stack pki [NAME...]       the local CA and the programs' gRPC certificates under STACK_DATA_DIR/pki
+//	stack kafka-auth          the shop's Kafka users and ACLs on a running broker (compose)
 //
 // Configuration comes from the environment; see docs/configuration.md.
 package main
@@ -38,7 +39,10 @@ func main() {
 
 func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	if len(args) == 0 {
-		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD | token [-ttl D] USER | pki [NAME...]")
+		return 2, errors.New("usage: stack run | infra | fetch | test-env -- CMD | token [-ttl D] USER | pki [NAME...] | kafka-auth")
+	}
+	if args[0] == "kafka-auth" {
+		return 0, kafkaAuth(ctx, os.LookupEnv, log)
 	}
 	cfg, err := loadConfig(ctx, os.LookupEnv)
 	if err != nil {

@@ -50,8 +50,10 @@ func runStack(ctx context.Context, cfg config, withServices bool, log *slog.Logg
 	} else {
 		fmt.Fprintf(&b, "  metrics:     off (SHOP_TELEMETRY=false)\n")
 	}
-	fmt.Fprintf(&b, "  connect:     %s (CONNECT_USERNAME=%s CONNECT_PASSWORD_FILE=%s)\n  kafka:       %s\n  postgres:    %s\n  logs:        %s\nA process that exits is restarted. Press Ctrl-C to stop.\n\n",
-		s.ConnectURL(), s.ConnectCredentials().Username, s.ConnectPasswordFile(), strings.Join(s.Brokers(), ","), redact(s.ServiceURL("orders")), cfg.DataDir)
+	fmt.Fprintf(&b, "  connect:     %s (CONNECT_USERNAME=%s CONNECT_PASSWORD_FILE=%s)\n  kafka:       %s (SASL/SCRAM-SHA-512; shopctl: KAFKA_SASL_USERNAME=%s KAFKA_SASL_PASSWORD_FILE=%s)\n  postgres:    %s\n  logs:        %s\nA process that exits is restarted. Press Ctrl-C to stop.\n\n",
+		s.ConnectURL(), s.ConnectCredentials().Username, s.ConnectPasswordFile(),
+		strings.Join(s.Brokers(), ","), local.KafkaShopctl, s.KafkaSecrets.File(local.KafkaShopctl),
+		redact(s.ServiceURL("orders")), cfg.DataDir)
 	fmt.Fprint(os.Stderr, b.String())
 
 	if err := s.Wait(ctx); err != nil {

@@ -27,6 +27,10 @@ func testEnv(ctx context.Context, cfg config, cmd []string, log *slog.Logger) (i
 	sc.DataDir = dir
 	sc.Durable = false
 	sc.PostgresPort, sc.KafkaPort, sc.ControllerPort, sc.ConnectPort, sc.KafkaMetricsPort, sc.ConnectMetricsPort = 0, 0, 0, 0, 0, 0
+	// A PLAINTEXT listener beside the SASL one, for the clients that
+	// predate SASL (systemtest/upgrade): ANONYMOUS may do nothing there
+	// unless a test grants it.
+	sc.KafkaPlaintext, sc.KafkaPlaintextPort = true, 0
 	s, err := local.StartInfra(ctx, sc, log)
 	if err != nil {
 		return 1, err
