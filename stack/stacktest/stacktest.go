@@ -225,7 +225,7 @@ func Attach(s *local.System) Attachment {
 		ConnectDBHost: "127.0.0.1", ConnectDBPort: cfg.PostgresPort,
 		ConnectUsername: s.ConnectCredentials().Username, ConnectPassword: s.ConnectCredentials().Password,
 		ConnectSecretsDir: s.ConnectSecretsDir(),
-		KafkaSecretsDir: s.KafkaSecrets.Dir, PlaintextBrokers: s.PlaintextBrokers(),
+		KafkaSecretsDir:   s.KafkaSecrets.Dir, PlaintextBrokers: s.PlaintextBrokers(),
 	}
 }
 
