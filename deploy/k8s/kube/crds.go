@@ -164,7 +164,7 @@ func strimzi(ctx context.Context, root, cacheDir, out string, log *slog.Logger) 
 	}
 	cmd := exec.CommandContext(ctx, java, args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("Strimzi's CRD generator: %w\n%s", err, b)
+		return fmt.Errorf("run Strimzi's CRD generator: %w\n%s", err, b)
 	}
 	return nil
 }
