@@ -93,9 +93,13 @@ func startWithCRDs(ctx context.Context) (*kube.Server, error) {
 }
 
 // dryRun sends manifests through `kubectl apply --dry-run=server
-// --validate=strict`, after creating their namespaces for real (an object
-// is admitted only into a namespace that exists). It returns kubectl's
-// output; the error is kubectl's refusal.
+// --validate=strict --warnings-as-errors` (a warning from the API server,
+// such as a deprecated version or an environment variable set twice,
+// fails too), then through the same dry run as a server-side apply, which
+// also refuses duplicate keys in any keyed list (containers, ports, env).
+// Their namespaces are created for real first (an object is admitted only
+// into a namespace that exists). It returns kubectl's output; the error is
+// kubectl's refusal.
 func dryRun(ctx context.Context, s *kube.Server, manifests []byte) ([]byte, error) {
 	namespaces, err := namespacesOf(ctx, s, manifests)
 	if err != nil {
@@ -106,7 +110,13 @@ func dryRun(ctx context.Context, s *kube.Server, manifests []byte) ([]byte, erro
 			return nil, err
 		}
 	}
-	return s.Kubectl(ctx, bytes.NewReader(manifests), "apply", "--dry-run=server", "--validate=strict", "-f", "-")
+	out, err := s.Kubectl(ctx, bytes.NewReader(manifests), "apply", "--dry-run=server", "--validate=strict", "--warnings-as-errors", "-f", "-")
+	if err != nil {
+		return out, err
+	}
+	ssa, err := s.Kubectl(ctx, bytes.NewReader(manifests), "apply", "--server-side", "--field-manager=manifest-check",
+		"--dry-run=server", "--validate=strict", "-f", "-")
+	return append(out, ssa...), err
 }
 
 func createNamespace(ctx context.Context, s *kube.Server, name string) error {
