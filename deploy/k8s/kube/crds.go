@@ -27,17 +27,23 @@ type controllerGenJob struct {
 	options  string   // controller-gen's crd generator, as the operator's own Makefile runs it
 	paths    []string // the API packages
 	drop     []string // files the operator's own build deletes after generating
+	// module and shipped: where the operator's module, at the pinned
+	// version, carries the CRDs its own build generated ("" if it does not).
+	module, shipped string
 }
 
 var controllerGenJobs = []controllerGenJob{
 	{operator: "cloudnative-pg", options: "crd",
-		paths: []string{"github.com/cloudnative-pg/cloudnative-pg/api/v1"}},
+		paths:  []string{"github.com/cloudnative-pg/cloudnative-pg/api/v1"},
+		module: "github.com/cloudnative-pg/cloudnative-pg", shipped: "config/crd/bases"},
 	{operator: "keda", options: "crd:crdVersions=v1,generateEmbeddedObjectMeta=true",
-		paths: []string{"github.com/kedacore/keda/v2/apis/keda/v1alpha1"},
-		drop:  []string{"keda.sh_withtriggers.yaml"}}, // a duck type for deep copies only, as KEDA's Makefile says
+		paths:  []string{"github.com/kedacore/keda/v2/apis/keda/v1alpha1"},
+		drop:   []string{"keda.sh_withtriggers.yaml"}, // a duck type for deep copies only, as KEDA's Makefile says
+		module: "github.com/kedacore/keda/v2", shipped: "config/crd/bases"},
 	{operator: "cert-manager", options: "crd",
 		paths: []string{"github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1",
-			"github.com/cert-manager/cert-manager/pkg/apis/acme/v1"}},
+			"github.com/cert-manager/cert-manager/pkg/apis/acme/v1"},
+		module: "github.com/cert-manager/cert-manager", shipped: "deploy/crds"},
 	// monitoring.coreos.com/v1 only: the kinds the shop uses (PrometheusRule,
 	// PodMonitor, ServiceMonitor) and the operator's own; the v1alpha1 and
 	// v1beta1 kinds (AlertmanagerConfig, ScrapeConfig, PrometheusAgent) are
