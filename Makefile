@@ -54,9 +54,9 @@ k8s-tools:
 crds:
 	go run ./deploy/k8s/cmd/k8stools crds
 
-## check-k8s: the manifest check alone (make test runs it among the Go tests): CRDs fresh, every overlay accepted by a real API server, broken manifests refused
+## check-k8s: the manifest checks alone (make test runs them among the Go tests): CRDs fresh, every overlay accepted by a real API server, broken manifests refused, the cross-checks
 check-k8s: k8s-tools
-	go test -count=1 -v ./deploy/k8s/kube/ ./deploy/k8s/dryrun/
+	go test -count=1 -v shop/deploy/k8s/...
 
 ## lint: gofmt, go vet, staticcheck
 lint: tools
