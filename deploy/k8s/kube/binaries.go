@@ -143,7 +143,9 @@ func ensureBinary(ctx context.Context, root, cacheDir string, b binary, log *slo
 }
 
 // withCache runs fill on dir+".partial" unless dir is complete, under the
-// cache's lock, then moves it into place.
+// cache's lock, then moves it into place. dir is named "<prefix>-<digest>";
+// the other generations of the same prefix (a pin since moved) are removed
+// once it is complete, so the cache holds one of each.
 func withCache(cacheDir, dir string, fill func(tmp string) error) error {
 	if complete(dir) {
 		return nil
@@ -175,7 +177,30 @@ func withCache(cacheDir, dir string, fill func(tmp string) error) error {
 	if err := os.Rename(tmp, dir); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, ".complete"), []byte(filepath.Base(dir)+"\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, ".complete"), []byte(filepath.Base(dir)+"\n"), 0o644); err != nil {
+		return err
+	}
+	return pruneGenerations(dir)
+}
+
+// pruneGenerations removes the siblings of dir that differ from it only in
+// their digest (the part after the last "-").
+func pruneGenerations(dir string) error {
+	prefix := dir[:strings.LastIndex(dir, "-")+1]
+	old, err := filepath.Glob(prefix + "*")
+	if err != nil {
+		return err
+	}
+	for _, o := range old {
+		rest := strings.TrimPrefix(o, prefix)
+		if o == dir || strings.Contains(rest, "-") {
+			continue // itself, or a longer name that shares the prefix
+		}
+		if err := os.RemoveAll(o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func complete(dir string) bool {
