@@ -46,7 +46,7 @@ check-compat: $(BIN)/buf
 	go run ./compat/cmd/checkcompat -buf $(BIN)/buf
 
 ## k8s-tools: etcd, kube-apiserver and kubectl for the manifest check (deploy/k8s), built from the Go module proxy at
-## pinned versions into the cache (about 15 to 30 minutes once per machine), and the operators' CRDs generated there
+## pinned versions into the cache (6 to 35 minutes by load, once per machine), and the operators' CRDs generated there
 k8s-tools:
 	go run ./deploy/k8s/cmd/k8stools tools
 
