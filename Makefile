@@ -11,7 +11,7 @@ SWAG_VERSION        := v1.16.6
 PROMTOOL_VERSION    := v0.316.0
 BUF_VERSION         := v1.75.0
 
-.PHONY: stack run infra test test-go check-generated check-alerts check-compat lint tools proto swagger bench bench-drain bench-telemetry bench-streams clean fetch faults fuzz fuzz-tools
+.PHONY: stack run infra test test-go check-generated check-alerts check-compat lint tools proto swagger bench bench-drain bench-telemetry bench-streams clean fetch faults fuzz fuzz-tools k8s-tools crds check-k8s
 
 # The stack's own launcher, rebuilt every time (go's build cache makes that cheap).
 stack:
@@ -30,7 +30,7 @@ fetch: stack
 	@$(BIN)/stack fetch
 
 ## test: generated code is fresh, lint is clean, proto/ is compatible with the baseline, then every test against one shared throwaway stack
-test: tools fuzz-tools check-generated lint check-alerts check-compat stack
+test: tools fuzz-tools k8s-tools check-generated lint check-alerts check-compat stack
 	$(BIN)/stack test-env -- $(MAKE) --no-print-directory test-go
 
 test-go:
@@ -44,6 +44,19 @@ check-alerts: $(BIN)/promtool
 ## check-compat: proto/ stays wire- and JSON-compatible with the release in production (compat/BASELINE; docs/upgrades.md)
 check-compat: $(BIN)/buf
 	go run ./compat/cmd/checkcompat -buf $(BIN)/buf
+
+## k8s-tools: etcd, kube-apiserver and kubectl for the manifest check (deploy/k8s), built from the Go module proxy at
+## pinned versions into the cache (6 to 35 minutes by load, once per machine), and the operators' CRDs generated there
+k8s-tools:
+	go run ./deploy/k8s/cmd/k8stools tools
+
+## crds: regenerate deploy/k8s/crds from the operators' pinned API definitions (make test fails when they are stale)
+crds:
+	go run ./deploy/k8s/cmd/k8stools crds
+
+## check-k8s: the manifest checks alone (make test runs them among the Go tests): CRDs fresh, every overlay accepted by a real API server, broken manifests refused, the cross-checks
+check-k8s: k8s-tools
+	go test -count=1 -v shop/deploy/k8s/...
 
 ## lint: gofmt, go vet, staticcheck
 lint: tools
