@@ -88,12 +88,7 @@ func binaries(t *testing.T) map[string]binary {
 // binary reads them yet. Once a binary reads one, the check asks for its
 // removal from this list: from then on only the binaries that read it may
 // be given it.
-var announced = []string{
-	"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SASL_PASSWORD", "KAFKA_TLS_CA_FILE",
-	"GRPC_TLS_CERT_FILE", "GRPC_TLS_KEY_FILE", "GRPC_TLS_CA_FILE", "GRPC_ALLOWED_CLIENTS",
-	"GRPC_REFLECTION", "GRPC_INSECURE",
-	"CONNECT_USERNAME", "CONNECT_PASSWORD_FILE", "CONNECT_PASSWORD",
-}
+var announced = []string{}
 
 // containerEnv returns the variables a container sets and their values:
 // literal values and ConfigMap values as they are, a Secret's value as a
