@@ -343,6 +343,31 @@ func TestChecksRefuseBrokenManifests(t *testing.T) {
 		},
 		check: checkAddresses,
 		want:  "PAYMENTS_GRPC_ADDR dns:///payments:9101 is no Service port",
+	}, {
+		name: "AuditRunsOnce",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			configMap(t, objs, "shop-audit")["AUDIT_INTERVAL"] = "0s"
+			return objs
+		},
+		check: checkEnv,
+		want:  "AUDIT_INTERVAL is 0",
+	}, {
+		name: "SingletonRollsOver",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "Deployment", "shop-audit"), "RollingUpdate", "spec", "strategy", "type")
+			return objs
+		},
+		check: checkHardening,
+		want:  "Deployment shop-audit: one replica without strategy Recreate",
+	}, {
+		name: "AuditAdmittedToKafka",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "NetworkPolicy", "kafka-clients"), map[string]any{"app.kubernetes.io/name": "shop-audit"},
+				"spec", "ingress", 0, "from", 0, "podSelector", "matchLabels")
+			return objs
+		},
+		check: func(t *testing.T, objs []Object) []error { return checkReachability(objs, reachability) },
+		want:  "shop-audit -> kafka:9093: allowed true, want false",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			if errs := tc.check(t, overlay(t, "dev")); len(errs) != 0 {

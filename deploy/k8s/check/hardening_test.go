@@ -10,7 +10,8 @@ import (
 // capability dropped, the RuntimeDefault seccomp profile, no service
 // account token, requests and limits. And every Deployment: spread over
 // zones and nodes, a PodDisruptionBudget, an autoscaler (HPA or KEDA)
-// owning its replica count, and so no replicas of its own.
+// owning its replica count, and so no replicas of its own; or else a
+// singleton: one replica, no autoscaler, replaced by Recreate.
 func checkHardening(_ *testing.T, objs []Object) []error {
 	var errs []error
 	workloads := append(OfKind(objs, "Deployment"), OfKind(objs, "Job")...)
@@ -53,15 +54,22 @@ func checkHardening(_ *testing.T, objs []Object) []error {
 	pods := Pods(objs)
 	for _, d := range OfKind(objs, "Deployment") {
 		where := "Deployment " + d.Name()
+		scaled := false
+		for _, a := range append(OfKind(objs, "HorizontalPodAutoscaler"), OfKind(objs, "ScaledObject")...) {
+			scaled = scaled || Get(a, "spec", "scaleTargetRef", "name") == d.Name()
+		}
+		if n, ok := AsInt(Get(d, "spec", "replicas")); ok && n == 1 && !scaled {
+			// A singleton (the scheduled audit): one pod, never two at once.
+			if Get(d, "spec", "strategy", "type") != "Recreate" {
+				errs = append(errs, fmt.Errorf("%s: one replica without strategy Recreate, so an update runs two at once", where))
+			}
+			continue
+		}
 		if tsc, _ := Get(d, "spec", "template", "spec", "topologySpreadConstraints").([]any); len(tsc) == 0 {
 			errs = append(errs, fmt.Errorf("%s: no topology spread", where))
 		}
 		if Get(d, "spec", "replicas") != nil {
 			errs = append(errs, fmt.Errorf("%s: sets replicas, which its autoscaler owns", where))
-		}
-		scaled := false
-		for _, a := range append(OfKind(objs, "HorizontalPodAutoscaler"), OfKind(objs, "ScaledObject")...) {
-			scaled = scaled || Get(a, "spec", "scaleTargetRef", "name") == d.Name()
 		}
 		if !scaled {
 			errs = append(errs, fmt.Errorf("%s: no autoscaler", where))

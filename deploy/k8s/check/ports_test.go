@@ -13,7 +13,7 @@ import (
 // them.
 var listenVars = map[string][]string{
 	"grpc":  {"ORDERS_GRPC_ADDR", "PAYMENTS_GRPC_ADDR"},
-	"admin": {"GATEWAY_ADMIN_ADDR", "ORDERS_ADMIN_ADDR", "PAYMENTS_ADMIN_ADDR"},
+	"admin": {"GATEWAY_ADMIN_ADDR", "ORDERS_ADMIN_ADDR", "PAYMENTS_ADMIN_ADDR", "AUDIT_ADMIN_ADDR"},
 	"http":  {"GATEWAY_HTTP_ADDR"},
 }
 

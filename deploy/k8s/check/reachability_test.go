@@ -74,6 +74,14 @@ var reachability = []path{
 	{"prometheus", "orders", 9101, false},
 	{"gateway", "orders", 9111, false},
 	{"stranger", "orders-migrate", 8080, false},
+	{"shop-audit", "orders-db", 5432, true},
+	{"shop-audit", "payments-db", 5432, true},
+	{"shop-audit", "kafka", 9093, false},
+	{"shop-audit", "connect", 8083, false},
+	{"gateway", "shop-audit", 9119, false},
+	{"stranger", "shop-audit", 9119, false},
+	{"prometheus", "shop-audit", 9119, true},
+	{"prometheus", "connect", 8083, false},
 }
 
 // checkReachability computes each path of table from the overlay's
