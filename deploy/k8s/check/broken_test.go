@@ -368,6 +368,15 @@ func TestChecksRefuseBrokenManifests(t *testing.T) {
 		},
 		check: func(t *testing.T, objs []Object) []error { return checkReachability(objs, reachability) },
 		want:  "shop-audit -> kafka:9093: allowed true, want false",
+	}, {
+		name: "AuditConnectsAsService",
+		mutate: func(t *testing.T, objs []Object) []Object {
+			set(t, must(t, objs, "Deployment", "shop-audit"), "orders-db-app",
+				"spec", "template", "spec", "containers", 0, "env", 0, "valueFrom", "secretKeyRef", "name")
+			return objs
+		},
+		check: checkRoles,
+		want:  "role orders_app of orders-db, want shop_audit of orders-db",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			if errs := tc.check(t, overlay(t, "dev")); len(errs) != 0 {
