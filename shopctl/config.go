@@ -41,7 +41,15 @@ func (o *operatorDatabases) Validate() error {
 	return errors.Join(o.Orders.Validate("ORDERS_OPERATOR_DATABASE_URL"), o.Payments.Validate("PAYMENTS_OPERATOR_DATABASE_URL"))
 }
 
-func loadConfig(ctx context.Context, lookup func(string) (string, bool)) (config, error) {
+func loadConfig(ctx context.Context, env func(string) (string, bool)) (config, error) {
+	// shopctl makes no gRPC call: the services' gRPC transport settings,
+	// which they require, mean nothing to it and are not asked for.
+	lookup := func(k string) (string, bool) {
+		if k == "GRPC_INSECURE" {
+			return "true", true
+		}
+		return env(k)
+	}
 	var c config
 	var err error
 	if c.orders, err = ordersapp.LoadConfig(ctx, lookup); err != nil {
