@@ -2,7 +2,7 @@
 # ab.sh REV_A REV_B [ROUNDS]: make bench's figures for two commits, back to
 # back, alternating (A B, B A, ...) so that a drift of the machine hits both
 # alike. Each run starts a fresh stack from a git worktree of its commit
-# (`stack run`, AUTH_MODE=header, its own data directory), waits for it, lets
+# (`stack run`, AUTH_MODE=header, no rate limit, its own data directory), waits for it, lets
 # it settle 10 s, and drives it with this checkout's loadgen (so both are
 # measured the same way); then stops it. No other stack may be running.
 #
@@ -42,7 +42,7 @@ run() { # rev round
 	name=$(git rev-parse --short "$rev")
 	echo "ab: round $round/$rounds, $rev ($name) at $(date -u +%H:%M:%S)" >&2
 	(cd "${dir[$rev]}" && go build -o .bin/stack ./stack/cmd/stack)
-	(cd "${dir[$rev]}" && AUTH_MODE=header STACK_DATA_DIR="$work/data-$name" exec .bin/stack run >"$root/$out/stack-$round-$name.log" 2>&1) &
+	(cd "${dir[$rev]}" && AUTH_MODE=header GATEWAY_RATE_LIMIT=0 AUDIT_INTERVAL=24h STACK_DATA_DIR="$work/data-$name" exec .bin/stack run >"$root/$out/stack-$round-$name.log" 2>&1) &
 	pid=$!
 	for _ in $(seq 180); do curl -fsS -m 2 "$gateway/readyz" >/dev/null 2>&1 && break; sleep 1; done
 	sleep 10
