@@ -44,7 +44,10 @@ var batchSize = 10_000
 // slot had decoded (pg_stat_replication_slots.total_bytes, which a new slot
 // starts from zero), and a slot showing less is distrusted: Purge deletes
 // nothing and saves a new marker, which the new slot passes only once its
-// connector has published its snapshot and streams on.
+// connector has published its snapshot and streams on. A marker taken while
+// the slot showed nothing decoded (a new slot, or statistics lost in a
+// crash) records no count and is distrusted the same way: a slot created
+// again would match it.
 //
 // When slot is missing, inactive, not the marker's or not past the marker,
 // Purge deletes nothing and returns an error wrapping ErrUnconfirmed.
@@ -127,7 +130,7 @@ func deletePublished(ctx context.Context, pool *pgxpool.Pool, slot string, older
 // commit record before that position.
 func mark(ctx context.Context, pool *pgxpool.Pool, slot string) error {
 	_, err := pool.Exec(ctx, `INSERT INTO outbox_purge_marker AS m (wal_lsn, snapshot_xmin, slot_decoded_bytes)
-		SELECT pg_current_wal_insert_lsn(), pg_snapshot_xmin(pg_current_snapshot()), st.total_bytes
+		SELECT pg_current_wal_insert_lsn(), pg_snapshot_xmin(pg_current_snapshot()), nullif(st.total_bytes, 0)
 		FROM pg_replication_slots s
 		JOIN pg_stat_replication_slots st ON st.slot_name = s.slot_name
 		WHERE s.slot_name = $1 AND s.database = current_database() AND s.active

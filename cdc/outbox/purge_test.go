@@ -368,11 +368,54 @@ func TestPurgeDistrustsARecreatedSlot(t *testing.T) {
 	n, err := purge(t, db, "connector")
 	wantKept(t, n, err, db, rows...)
 
-	// The new marker is the new slot's: past it, the rows go.
+	// The new slot had decoded nothing when that marker was taken, so it
+	// is not trusted either; once the slot decodes (a connector streams
+	// its heartbeats), the marker taken then is the new slot's.
+	insert(t, db, 0)
+	stacktest.WaitFor(t, 30*time.Second, "the new slot to have decoded a row", func() bool { return s.decodedBytes("connector") > 0 })
+	c.confirm(s.walLSN())
+	n, err = purge(t, db, "connector")
+	wantKept(t, n, err, db, rows...)
+	// Past that marker, the rows go.
 	c.confirm(s.walLSN())
 	if n, err := purge(t, db, "connector"); n != int64(len(rows)) || err != nil {
 		t.Errorf("Purge() with the new slot past its own marker = %d, %v; want %d, nil", n, err, len(rows))
 	}
+}
+
+// A marker taken while the slot shows nothing decoded (its statistics lost
+// in a crash, or reset) could not tell that slot from one created again
+// under its name: it records no count and is distrusted, so a slot lost
+// after it loses no row.
+func TestPurgeDistrustsAMarkerWithNothingDecoded(t *testing.T) {
+	env := stacktest.Get(t)
+	db := env.NewDatabase(t, schema.Orders)
+	s := newSlots(t, env, db)
+	s.create("connector")
+	c := s.attach("connector")
+	var rows []uuid.UUID
+	for range 3 {
+		rows = append(rows, insert(t, db, 48*time.Hour))
+	}
+	stacktest.WaitFor(t, 30*time.Second, "the slot to have decoded the rows", func() bool { return s.decodedBytes("connector") > 0 })
+	// The statistics are lost, then the first marker is taken: nothing
+	// writes to this database in between.
+	s.admin1("SELECT pg_stat_reset_replication_slot('connector')")
+	if n, err := purge(t, db, "connector"); n != 0 || err != nil {
+		t.Fatalf("first Purge() = %d, %v; want 0, nil (a marker saved)", n, err)
+	}
+	if n := stacktest.Count(t, db.Pool, `SELECT count(*) FROM outbox_purge_marker WHERE slot_decoded_bytes IS NULL`); n != 1 {
+		t.Fatalf("markers without a decoded count = %d, want 1 (the slot showed nothing decoded)", n)
+	}
+	// The slot is lost with the rows unconfirmed; a new one of the same
+	// name, which has decoded nothing either, streams from past the marker.
+	c.detach()
+	s.drop("connector")
+	s.create("connector")
+	c = s.attach("connector")
+	c.confirm(s.walLSN())
+	n, err := purge(t, db, "connector")
+	wantKept(t, n, err, db, rows...)
 }
 
 // An active slot that has not confirmed past a row keeps it; a row written
