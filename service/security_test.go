@@ -103,7 +103,7 @@ func TestRunMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := func(name string) grpctls.Files { return ids[name].Files() }
-	sec := grpctls.Server{Files: files("payments"), AllowedClients: []string{"gateway", "shopctl"}}
+	sec := grpctls.Server{Files: files("payments"), AllowedClients: []string{"gateway"}}
 	addr, admin := runSecured(t, sec)
 	gateway := dialWith(t, addr, grpctls.Client{Files: files("gateway")})
 

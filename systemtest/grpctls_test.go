@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,9 +25,11 @@ import (
 )
 
 // TestGRPCMutualTLS calls the running services directly, as an attacker
-// inside the perimeter would: only the gateway's (and shopctl's)
-// certificate gets a call through. Without a certificate, with another
-// service's, or with one of another CA, the call is refused, and the top-up
+// inside the perimeter would: only the gateway's certificate gets a call
+// through (the services' default GRPC_ALLOWED_CLIENTS). Without a
+// certificate, with another service's, with one of the shop's CA for
+// shopctl (which makes no gRPC call and is no caller), or with one of
+// another CA, the call is refused, and the top-up
 // of someone else's account that a plaintext caller could make before
 // does not happen.
 func TestGRPCMutualTLS(t *testing.T) {
@@ -59,6 +62,12 @@ func TestGRPCMutualTLS(t *testing.T) {
 	// A forged gateway certificate, trusting the shop's CA.
 	forgedFiles := forged.Files()
 	forgedFiles.CAFile = s.PKI[local.NameGateway].CA()
+	// A shopctl certificate of the shop's own CA (the CA Start keeps beside
+	// the identities it made).
+	shopctl, err := pki.Ensure(filepath.Dir(s.PKI[local.NameGateway].Dir), "shopctl")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name  string
@@ -66,7 +75,7 @@ func TestGRPCMutualTLS(t *testing.T) {
 		code  codes.Code
 	}{
 		{"Gateway", creds(s.GRPCFiles(local.NameGateway)), codes.OK},
-		{"Shopctl", creds(s.GRPCFiles("shopctl")), codes.OK},
+		{"ErrShopctlIsNoCaller", creds(shopctl["shopctl"].Files()), codes.PermissionDenied},
 		{"ErrOrdersCallsPayments", creds(s.GRPCFiles(local.Orders)), codes.PermissionDenied},
 		{"ErrNoClientCertificate", credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}), codes.Unavailable},
 		{"ErrCertificateOfAnotherCA", creds(forgedFiles), codes.Unavailable},

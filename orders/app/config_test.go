@@ -32,7 +32,7 @@ func TestDefaultConfig(t *testing.T) {
 		Slot:          service.OrdersSlot{Name: "orders_outbox"},
 		Connector:     service.OrdersConnector{Name: "orders-outbox"},
 		Connect:       service.Connect{URL: "http://127.0.0.1:8083"},
-		GRPC:          grpctls.Server{AllowedClients: []string{"gateway", "shopctl"}},
+		GRPC:          grpctls.Server{AllowedClients: []string{"gateway"}},
 		Pipeline: service.Pipeline{
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
 			Topics:    service.Topics{Orders: "orders.events", Payments: "payments.events"},

@@ -82,8 +82,8 @@ func TestDefaultConfig(t *testing.T) {
 		c.Topics.Orders != "orders.events" || c.ConsumerGroup != "payments" || c.Slot.Name != "payments_outbox" || c.Consume.Linger != 3*time.Millisecond || c.Ready != nil {
 		t.Errorf("DefaultConfig() = %+v", c)
 	}
-	if !slices.Equal(c.GRPC.AllowedClients, []string{"gateway", "shopctl"}) || c.GRPC.Insecure || c.GRPC.Reflection {
-		t.Errorf("DefaultConfig().GRPC = %+v, want TLS, gateway and shopctl allowed, no reflection", c.GRPC)
+	if !slices.Equal(c.GRPC.AllowedClients, []string{"gateway"}) || c.GRPC.Insecure || c.GRPC.Reflection {
+		t.Errorf("DefaultConfig().GRPC = %+v, want TLS, the gateway alone allowed, no reflection", c.GRPC)
 	}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "GRPC_INSECURE=true") {
 		t.Errorf("DefaultConfig().Validate() = %v, want an error asking for the TLS files or GRPC_INSECURE=true", err)

@@ -87,7 +87,7 @@ type Server struct {
 	// AllowedClients are the identities (client certificate CommonNames)
 	// whose calls the server takes; any other verified certificate is
 	// refused with PermissionDenied.
-	AllowedClients []string `env:"GRPC_ALLOWED_CLIENTS, default=gateway,shopctl"`
+	AllowedClients []string `env:"GRPC_ALLOWED_CLIENTS, default=gateway"`
 	// Reflection registers the gRPC reflection service, which lists every
 	// method to whoever may call: off unless turned on.
 	Reflection bool `env:"GRPC_REFLECTION, default=false"`

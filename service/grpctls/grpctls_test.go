@@ -111,11 +111,12 @@ func clientCreds(t *testing.T, c grpctls.Client) credentials.TransportCredential
 }
 
 func TestServerRefusesCallers(t *testing.T) {
-	ids, err := pki.Ensure(t.TempDir(), "gateway", "orders", "payments", "shopctl")
+	ids, err := pki.Ensure(t.TempDir(), "gateway", "orders", "payments", "billing")
 	if err != nil {
 		t.Fatal(err)
 	}
-	payments := grpctls.Server{Files: files(ids["payments"]), AllowedClients: []string{"gateway", "shopctl"}}
+	// Two callers: each listed identity is taken, any other refused.
+	payments := grpctls.Server{Files: files(ids["payments"]), AllowedClients: []string{"gateway", "billing"}}
 	srv := serve(t, payments)
 
 	otherDir := t.TempDir()
@@ -139,7 +140,7 @@ func TestServerRefusesCallers(t *testing.T) {
 		msg   string
 	}{
 		{"Gateway", clientCreds(t, grpctls.Client{Files: files(ids["gateway"])}), codes.OK, ""},
-		{"Shopctl", clientCreds(t, grpctls.Client{Files: files(ids["shopctl"])}), codes.OK, ""},
+		{"SecondCaller", clientCreds(t, grpctls.Client{Files: files(ids["billing"])}), codes.OK, ""},
 		{"ErrOrdersIdentity", clientCreds(t, grpctls.Client{Files: files(ids["orders"])}), codes.PermissionDenied, `client certificate "orders" is not one of the callers`},
 		// TLS 1.3: the server's alert may reach the client after its first
 		// write, so the message varies.

@@ -8,6 +8,6 @@ import "path/filepath"
 func PKIDir(dataDir string) string { return filepath.Join(dataDir, "pki") }
 
 // PKIIdentities are the programs a System makes a certificate for: the
-// gateway and the services, and shopctl, the operator's identity that the
-// services accept besides the gateway (GRPC_ALLOWED_CLIENTS).
-var PKIIdentities = []string{NameGateway, Orders, Payments, "shopctl"}
+// gateway, the one caller the services accept (GRPC_ALLOWED_CLIENTS), and
+// the services. shopctl makes no gRPC call and gets no certificate.
+var PKIIdentities = []string{NameGateway, Orders, Payments}

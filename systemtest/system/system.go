@@ -84,9 +84,9 @@ type System struct {
 	OrdersGroup, PaymentsGroup string
 
 	// PKI are the gRPC certificates of the system's programs
-	// (local.PKIIdentities), by name, made by a CA of the test's own: the
-	// services take mutual TLS from the gateway and shopctl, as under
-	// `make run`.
+	// (local.PKIIdentities), by name, made by a CA of the test's own (in
+	// the directory above each identity's): the services take mutual TLS
+	// from the gateway alone, as under `make run`.
 	PKI map[string]pki.Identity
 
 	services *services
