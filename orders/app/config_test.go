@@ -31,7 +31,6 @@ func TestDefaultConfig(t *testing.T) {
 		CreateLinger:  3 * time.Millisecond,
 		Slot:          service.OrdersSlot{Name: "orders_outbox"},
 		Connector:     service.OrdersConnector{Name: "orders-outbox"},
-		Connect:       service.Connect{URL: "http://127.0.0.1:8083"},
 		GRPC:          grpctls.Server{AllowedClients: []string{"gateway", "shopctl"}},
 		Pipeline: service.Pipeline{
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},
@@ -193,5 +192,26 @@ func TestConfigLogValueRedactsPassword(t *testing.T) {
 				t.Errorf("log %q lacks the database address", b.String())
 			}
 		})
+	}
+}
+
+// The service holds no Kafka Connect credential (docs/security.md): its
+// configuration looks up no CONNECT_ variable at all.
+func TestConfigAsksNothingOfKafkaConnect(t *testing.T) {
+	var asked []string
+	_, err := LoadConfig(context.Background(), func(k string) (string, bool) {
+		if strings.HasPrefix(k, "CONNECT_") {
+			asked = append(asked, k)
+		}
+		if k == "GRPC_INSECURE" {
+			return "true", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatalf("LoadConfig() = %v", err)
+	}
+	if len(asked) > 0 {
+		t.Errorf("LoadConfig() looked up %v, want no Kafka Connect setting", asked)
 	}
 }
