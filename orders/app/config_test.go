@@ -194,24 +194,3 @@ func TestConfigLogValueRedactsPassword(t *testing.T) {
 		})
 	}
 }
-
-// The service holds no Kafka Connect credential (docs/security.md): its
-// configuration looks up no CONNECT_ variable at all.
-func TestConfigAsksNothingOfKafkaConnect(t *testing.T) {
-	var asked []string
-	_, err := LoadConfig(context.Background(), func(k string) (string, bool) {
-		if strings.HasPrefix(k, "CONNECT_") {
-			asked = append(asked, k)
-		}
-		if k == "GRPC_INSECURE" {
-			return "true", true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatalf("LoadConfig() = %v", err)
-	}
-	if len(asked) > 0 {
-		t.Errorf("LoadConfig() looked up %v, want no Kafka Connect setting", asked)
-	}
-}
