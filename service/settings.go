@@ -194,12 +194,13 @@ func (t Topics) Validate() error {
 	return nil
 }
 
-// Connect is Kafka Connect's REST API, where a service reads the state of
-// the connector publishing its outbox (the metric shop_connector_up), and
-// the credentials it asks for (HTTP basic authentication): the password in
+// Connect is Kafka Connect's REST API, which the operator's commands
+// (connectctl, shopctl) manage and watch the connectors through, and the
+// credentials it asks for (HTTP basic authentication): the password in
 // the file PasswordFile (a mounted secret; `make run` writes one under its
 // data dir), or, where no file can be mounted, in Password. Without a
-// username no credentials are sent.
+// username no credentials are sent. The services do not read it: the login
+// may change any connector (docs/security.md).
 type Connect struct {
 	URL          string `env:"CONNECT_URL, default=http://127.0.0.1:8083"`
 	Username     string `env:"CONNECT_USERNAME"`

@@ -20,12 +20,14 @@ import (
 
 // config is what shopctl reads from the environment: the services' own
 // configurations (their defaults declared once, in orders/app and
-// payments/app), which also say where Kafka Connect is and which connector
-// publishes each database.
+// payments/app), which also say which connector publishes each database,
+// and Kafka Connect's REST API with its credentials, shopctl's own: the
+// services hold none (docs/security.md).
 type config struct {
 	orders   ordersapp.Config
 	payments paymentsapp.Config
 	operator operatorDatabases
+	connect  service.Connect
 }
 
 // operatorDatabases are the databases as their operator roles
@@ -60,6 +62,9 @@ func loadConfig(ctx context.Context, env func(string) (string, bool)) (config, e
 	}
 	if err := service.Load(ctx, lookup, &c.operator); err != nil {
 		return config{}, fmt.Errorf("operator: %w", err)
+	}
+	if err := service.Load(ctx, lookup, &c.connect); err != nil {
+		return config{}, fmt.Errorf("kafka connect: %w", err)
 	}
 	return c, nil
 }

@@ -35,9 +35,11 @@
 // Everything is configured like the services: ORDERS_DATABASE_URL,
 // PAYMENTS_DATABASE_URL, KAFKA_BROKERS, ORDERS_TOPIC, PAYMENTS_TOPIC,
 // ORDERS_CONSUMER_GROUP, PAYMENTS_CONSUMER_GROUP, ORDERS_SLOT,
-// PAYMENTS_SLOT with the services' defaults, CONNECT_URL
-// (http://127.0.0.1:8083) and the connector names of connect/*.json
-// (ORDERS_CONNECTOR, PAYMENTS_CONNECTOR); Kafka as the principal of
+// PAYMENTS_SLOT with the services' defaults and the connector names of
+// connect/*.json (ORDERS_CONNECTOR, PAYMENTS_CONNECTOR); Kafka Connect as
+// connectctl reaches it, at CONNECT_URL (http://127.0.0.1:8083) with
+// CONNECT_USERNAME and CONNECT_PASSWORD_FILE (or CONNECT_PASSWORD), which
+// are shopctl's own (the services hold no Connect credential); Kafka as the principal of
 // KAFKA_SASL_USERNAME (shopctl, which may only describe) with
 // KAFKA_SASL_PASSWORD_FILE.
 //

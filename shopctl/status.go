@@ -78,9 +78,9 @@ func (s *status) problem(format string, args ...any) {
 func (s *status) section(title string) { fmt.Fprintln(s.out, title) }
 
 func (s *status) connectors(ctx context.Context, cfg config) {
-	s.section("CONNECTORS (" + cfg.orders.Connect.URL + ")")
+	s.section("CONNECTORS (" + cfg.connect.URL + ")")
 	names := cfg.connectorNames()
-	c, err := connect.FromSettings(cfg.orders.Connect)
+	c, err := connect.FromSettings(cfg.connect)
 	if err != nil {
 		s.problem("kafka connect: %v", err)
 		return

@@ -1,14 +1,19 @@
 // Package pipelinemetrics measures, every few seconds, the health of one
 // service's part of the CDC pipeline: its unhandled dead letters, the
-// replication slot of its database, the state of the connector that
-// publishes its outbox, and (orders only) the oldest order still pending
-// and the payment results parked because their order never appeared.
+// replication slot of its database, whether the connector that publishes
+// its outbox streams that slot, and (orders only) the oldest order still
+// pending and the payment results parked because their order never
+// appeared.
 // The consumer's own metrics (lag, delivery time, dead letters written)
 // live with the consumer, in shop/cdc/inbox.
 //
 // The gauges are package-level, labelled by topic, slot or connector, so
 // that two services in one process (the system tests) each refresh their
 // own series of the same registered gauges.
+//
+// Everything is read from the service's own database: a service never asks
+// Kafka Connect, whose REST login could change any connector
+// (docs/security.md, "The services hold no Kafka Connect credential").
 package pipelinemetrics
 
 import (
@@ -24,15 +29,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"shop/cdc/inbox"
-	"shop/connect"
 	"shop/service"
 )
 
 // DefaultInterval is how often the gauges are refreshed when
 // Config.Interval is 0: often enough for alerts that wait minutes, rarely
-// enough to cost nothing (each refresh is one indexed query or one REST
-// call).
+// enough to cost nothing (each refresh is one indexed query or a read of
+// pg_replication_slots).
 const DefaultInterval = 10 * time.Second
+
+// DefaultStallAfter is how long a slot holding WAL may go without its
+// confirmed_flush_lsn advancing before shop_connector_up says its connector
+// no longer streams, when Config.StallAfter is 0. A running connector
+// confirms at every offset commit of Kafka Connect (offset.flush.interval.ms,
+// 1 s wherever the shop runs, 60 s Kafka's default), and its heartbeat
+// (heartbeat.interval.ms, 10 s, writing the heartbeat table) gives it
+// something to confirm even when its database is idle: two minutes is a
+// dozen heartbeats, and more than a broker's restart stalls it.
+const DefaultStallAfter = 2 * time.Minute
 
 var (
 	deadLetters = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -52,7 +66,7 @@ var (
 
 	connectorUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "shop_connector_up",
-		Help: "1 while the Kafka Connect connector and all its tasks are RUNNING, else 0 (also when it is missing or Connect does not answer).",
+		Help: "1 while the connector streams the service's database: its replication slot is active and, when the slot holds WAL, confirmed_flush_lsn advanced within the stall window (2m); else 0, also when the slot is missing.",
 	}, []string{"connector"})
 
 	ordersPendingOldest = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -84,15 +98,17 @@ type Config struct {
 	// connector's replication slot.
 	Pool *pgxpool.Pool
 	// Slot is the replication slot of the connector publishing Pool's
-	// outbox.
-	Slot string
-	// Connect is Kafka Connect's REST API and Connector the name of the
-	// connector publishing Pool's outbox; both required.
-	Connect   *connect.Client
+	// outbox, and Connector that connector's name (the label of
+	// shop_connector_up); both required.
+	Slot      string
 	Connector string
 	// Interval is the refresh period; 0 means DefaultInterval.
 	Interval time.Duration
-	Logger   *slog.Logger
+	// StallAfter is how long the slot may hold WAL without confirming any
+	// before the connector counts as not streaming; 0 means
+	// DefaultStallAfter.
+	StallAfter time.Duration
+	Logger     *slog.Logger
 }
 
 func (c *Config) check() error {
@@ -101,15 +117,18 @@ func (c *Config) check() error {
 		return errors.New("pipeline metrics: no database pool")
 	case c.Slot == "":
 		return errors.New("pipeline metrics: no replication slot")
-	case c.Connect == nil || c.Connector == "":
-		return errors.New("pipeline metrics: no Kafka Connect client or connector name")
+	case c.Connector == "":
+		return errors.New("pipeline metrics: no connector name")
 	case c.Logger == nil:
 		return errors.New("pipeline metrics: no logger")
-	case c.Interval < 0:
-		return fmt.Errorf("pipeline metrics: negative interval %v", c.Interval)
+	case c.Interval < 0 || c.StallAfter < 0:
+		return fmt.Errorf("pipeline metrics: negative interval %v or stall window %v", c.Interval, c.StallAfter)
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
+	}
+	if c.StallAfter == 0 {
+		c.StallAfter = DefaultStallAfter
 	}
 	return nil
 }
@@ -123,15 +142,10 @@ func Jobs(cfg Config) ([]service.Job, error) {
 		return nil, err
 	}
 	d := &deadLetterCount{pool: cfg.Pool, seen: map[string]bool{}}
+	s := &slotWatch{pool: cfg.Pool, slot: cfg.Slot, connector: cfg.Connector, progress: progress{stallAfter: cfg.StallAfter}}
 	return []service.Job{
 		service.Every("dead letter gauge", cfg.Interval, cfg.Logger, bounded(cfg.Interval, d.refresh)),
-		service.Every("replication slot gauges", cfg.Interval, cfg.Logger, bounded(cfg.Interval, func(ctx context.Context) error {
-			return refreshSlot(ctx, cfg.Pool, cfg.Slot)
-		})),
-		service.Every("connector gauge", cfg.Interval, cfg.Logger, bounded(cfg.Interval, func(ctx context.Context) error {
-			refreshConnector(ctx, cfg.Connect, cfg.Connector, cfg.Logger)
-			return nil
-		})),
+		service.Every("replication slot and connector gauges", cfg.Interval, cfg.Logger, bounded(cfg.Interval, s.refresh)),
 	}, nil
 }
 
@@ -186,44 +200,6 @@ func (d *deadLetterCount) refresh(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// refreshSlot refreshes the gauges of slot in pool's database. A missing
-// slot is inactive and has no lag series.
-func refreshSlot(ctx context.Context, pool *pgxpool.Pool, slot string) error {
-	var (
-		active bool
-		lag    *int64 // NULL until the slot has confirmed anything
-	)
-	err := pool.QueryRow(ctx, `SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
-		FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`, slot).Scan(&active, &lag)
-	if errors.Is(err, pgx.ErrNoRows) {
-		slotActive.WithLabelValues(slot).Set(0)
-		slotLag.DeleteLabelValues(slot)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read replication slot %s: %w", slot, err)
-	}
-	slotActive.WithLabelValues(slot).Set(boolValue(active))
-	if lag != nil {
-		slotLag.WithLabelValues(slot).Set(float64(max(*lag, 0)))
-	}
-	return nil
-}
-
-// refreshConnector sets shop_connector_up of name: 1 when it and all its
-// tasks are RUNNING, 0 otherwise, including when Connect cannot tell.
-func refreshConnector(ctx context.Context, client *connect.Client, name string, logger *slog.Logger) {
-	st, err := client.Status(ctx, name)
-	if err != nil {
-		if ctx.Err() == nil {
-			logger.DebugContext(ctx, "connector status unavailable", slog.String("connector", name), slog.Any("error", err))
-		}
-		connectorUp.WithLabelValues(name).Set(0)
-		return
-	}
-	connectorUp.WithLabelValues(name).Set(boolValue(st.Running()))
 }
 
 // OrdersPendingJob returns the orders service's job that refreshes
@@ -285,27 +261,15 @@ func refreshParkedPayments(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // ServiceJobs registers the pipeline's metrics (the consumer's of
 // shop/cdc/inbox and the gauges of this package) with reg, and returns the
 // jobs that refresh the gauges of one service's database: its dead letters,
-// and the replication slot and state of the connector that publishes its
-// outbox, asked of the Kafka Connect that cs names (with its credentials).
-// Both services call it the same way; orders adds OrdersPendingJob and
-// ParkedPaymentsJob.
-func ServiceJobs(reg prometheus.Registerer, pool *pgxpool.Pool, slot string, cs service.Connect, connector string, logger *slog.Logger) ([]service.Job, error) {
+// its replication slot and whether the connector that publishes its outbox
+// (named connector) streams that slot. Both services call it the same way;
+// orders adds OrdersPendingJob and ParkedPaymentsJob.
+func ServiceJobs(reg prometheus.Registerer, pool *pgxpool.Pool, slot, connector string, logger *slog.Logger) ([]service.Job, error) {
 	if err := errors.Join(inbox.RegisterMetrics(reg), Register(reg)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	client, err := connect.FromSettings(cs)
-	if err != nil {
-		return nil, err
-	}
-	return Jobs(Config{Pool: pool, Slot: slot, Connect: client, Connector: connector, Logger: logger})
+	return Jobs(Config{Pool: pool, Slot: slot, Connector: connector, Logger: logger})
 }

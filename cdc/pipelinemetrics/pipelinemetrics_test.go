@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -103,26 +104,36 @@ func runJobs(t *testing.T, jobs ...service.Job) {
 }
 
 func TestJobsNeedTheirDependencies(t *testing.T) {
-	if _, err := pipelinemetrics.Jobs(pipelinemetrics.Config{Slot: "s", Connector: "c", Logger: stacktest.Logger()}); err == nil {
-		t.Error("Jobs() without a pool = nil error, want one")
+	for _, tc := range []struct {
+		name string
+		cfg  pipelinemetrics.Config
+	}{
+		{"NoPool", pipelinemetrics.Config{Slot: "s", Connector: "c", Logger: stacktest.Logger()}},
+		{"NoConnector", pipelinemetrics.Config{Pool: &pgxpool.Pool{}, Slot: "s", Logger: stacktest.Logger()}},
+		{"NegativeStallAfter", pipelinemetrics.Config{Pool: &pgxpool.Pool{}, Slot: "s", Connector: "c", StallAfter: -time.Second, Logger: stacktest.Logger()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := pipelinemetrics.Jobs(tc.cfg); err == nil {
+				t.Error("Jobs() = nil error, want one")
+			}
+		})
 	}
 }
 
-// The connector's gauge is 1 while it runs and 0 once it is paused; its
-// slot is active with a lag of zero or more bytes while it streams, and
-// inactive once the connector is gone.
+// shop_connector_up is read from the service's own database, never from
+// Kafka Connect: 1 while the connector streams its slot, 0 once it is
+// paused (the slot stays active but confirms none of the WAL written
+// since) and once it is deleted (the slot is inactive). The slot is
+// active with a lag of zero or more bytes while the connector streams, and
+// inactive once it is gone.
 func TestConnectorAndSlot(t *testing.T) {
 	env := stacktest.Get(t)
 	reg := registry(t)
 	db := env.NewDatabase(t, schema.Orders)
 	topic := env.NewTopic(t, "orders.events")
-	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
-	if err != nil {
-		t.Fatal(err)
-	}
 	name := env.StartConnector(t, db, topic) // named after the database, and so is its slot
 	jobs, err := pipelinemetrics.Jobs(pipelinemetrics.Config{
-		Pool: db.Pool, Slot: db.Name, Connect: client, Connector: name, Interval: 200 * time.Millisecond, Logger: stacktest.Logger(),
+		Pool: db.Pool, Slot: db.Name, Connector: name, Interval: 200 * time.Millisecond, StallAfter: 5 * time.Second, Logger: stacktest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +144,17 @@ func TestConnectorAndSlot(t *testing.T) {
 	waitValue(t, reg, "shop_replication_slot_active", "slot", db.Name, "slot active", eq(1))
 	waitValue(t, reg, "shop_replication_slot_lag_bytes", "slot", db.Name, "slot lag", func(v float64) bool { return v >= 0 })
 
+	// The test, not the jobs, holds Connect's credentials.
+	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	if err := client.Pause(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	// WAL for the paused connector to send: an outbox row.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'order', 'o', 'OrderCreated', '{}')`, uuid.New()); err != nil {
 		t.Fatal(err)
 	}
 	waitValue(t, reg, "shop_connector_up", "connector", name, "connector down once paused", eq(0))
@@ -157,12 +177,8 @@ func TestDeadLetterGauge(t *testing.T) {
 	reg := registry(t)
 	db := env.NewDatabase(t, schema.Payments)
 	topic := env.NewTopic(t, "orders.events")
-	client, err := connect.NewClient(env.ConnectURL, env.ConnectCredentials())
-	if err != nil {
-		t.Fatal(err)
-	}
 	jobs, err := pipelinemetrics.Jobs(pipelinemetrics.Config{
-		Pool: db.Pool, Slot: db.Name, Connect: client, Connector: db.Name, Interval: 200 * time.Millisecond, Logger: stacktest.Logger(),
+		Pool: db.Pool, Slot: db.Name, Connector: db.Name, Interval: 200 * time.Millisecond, Logger: stacktest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -37,10 +37,10 @@ type Config struct {
 	// only rows it has confirmed.
 	Slot service.OrdersSlot
 	// Connector is the connector publishing this database's outbox
-	// (ORDERS_CONNECTOR) and Connect the Kafka Connect REST API
-	// (CONNECT_URL) asked for its state: the metric shop_connector_up.
+	// (ORDERS_CONNECTOR): the label of the metric shop_connector_up, which
+	// the service derives from Slot in its own database. The service never
+	// talks to Kafka Connect and holds no credential of its REST API.
 	Connector service.OrdersConnector
-	Connect   service.Connect
 	// GRPC is the server's transport security and the callers it accepts
 	// (GRPC_TLS_*, GRPC_INSECURE, GRPC_ALLOWED_CLIENTS, GRPC_REFLECTION).
 	GRPC grpctls.Server
@@ -85,7 +85,6 @@ func (c *Config) Validate() error {
 		service.CheckLinger("ORDERS_CREATE_LINGER", c.CreateLinger),
 		c.Slot.Validate(),
 		c.Connector.Validate(),
-		c.Connect.Validate(),
 		c.GRPC.Validate(),
 		c.Pipeline.Validate(),
 	)
@@ -101,6 +100,5 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("create_linger", c.CreateLinger),
 		slog.String("slot", c.Slot.Name),
 		slog.String("connector", c.Connector.Name),
-		slog.String("connect_url", c.Connect.URL),
 	}, append(c.GRPC.LogAttrs(), c.Pipeline.LogAttrs()...)...)...)
 }

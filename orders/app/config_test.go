@@ -31,7 +31,6 @@ func TestDefaultConfig(t *testing.T) {
 		CreateLinger:  3 * time.Millisecond,
 		Slot:          service.OrdersSlot{Name: "orders_outbox"},
 		Connector:     service.OrdersConnector{Name: "orders-outbox"},
-		Connect:       service.Connect{URL: "http://127.0.0.1:8083"},
 		GRPC:          grpctls.Server{AllowedClients: []string{"gateway"}},
 		Pipeline: service.Pipeline{
 			Kafka:     service.Kafka{Brokers: []string{"127.0.0.1:9092"}},

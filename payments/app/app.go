@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// only with telemetry on.
 	var gauges []service.Job
 	if cfg.Process.Telemetry {
-		if gauges, err = pipelinemetrics.ServiceJobs(prometheus.DefaultRegisterer, pool, cfg.Slot.Name, cfg.Connect, cfg.Connector.Name, logger); err != nil {
+		if gauges, err = pipelinemetrics.ServiceJobs(prometheus.DefaultRegisterer, pool, cfg.Slot.Name, cfg.Connector.Name, logger); err != nil {
 			return fmt.Errorf("run payments: %w", err)
 		}
 	}

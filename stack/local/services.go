@@ -69,15 +69,13 @@ type Wiring struct {
 	// DatabaseURL is its database, as its runtime role.
 	DatabaseURL string
 	// Kafka is the brokers and the instance's principal.
-	Kafka      service.Kafka
-	Topics     service.Topics
-	ConnectURL string
+	Kafka  service.Kafka
+	Topics service.Topics
 	// GRPC is its gRPC transport security: the certificate variables of
 	// its identity (pki.Identity.Environ), or GRPC_INSECURE=true.
 	GRPC []string
-	// ConnectUser and ConnectPasswordFile are the credentials of Kafka
-	// Connect's REST API (the file holds the password).
-	ConnectUser, ConnectPasswordFile string
+	// There is no Kafka Connect here: a service never talks to it and is
+	// given no REST credential (docs/security.md).
 }
 
 // Environ renders w as the environment of an instance of svc (Orders or
@@ -85,8 +83,7 @@ type Wiring struct {
 func (w Wiring) Environ(svc string) []string {
 	prefix := strings.ToUpper(svc) + "_"
 	return append(append([]string{"KAFKA_BROKERS=" + strings.Join(w.Kafka.Brokers, ","),
-		"ORDERS_TOPIC=" + w.Topics.Orders, "PAYMENTS_TOPIC=" + w.Topics.Payments, "CONNECT_URL=" + w.ConnectURL,
-		"CONNECT_USERNAME=" + w.ConnectUser, "CONNECT_PASSWORD_FILE=" + w.ConnectPasswordFile,
+		"ORDERS_TOPIC=" + w.Topics.Orders, "PAYMENTS_TOPIC=" + w.Topics.Payments,
 		grpcAddrVar(svc) + "=" + w.GRPCAddr, prefix + "ADMIN_ADDR=" + w.AdminAddr, prefix + "DATABASE_URL=" + w.DatabaseURL},
 		KafkaEnviron(w.Kafka)...), w.GRPC...)
 }
@@ -120,8 +117,7 @@ func (s *System) startServices(ctx context.Context, binaries map[string]string) 
 	} {
 		for i, addr := range svc.addrs {
 			w := Wiring{GRPCAddr: addr, AdminAddr: svc.adminAddrs[i], DatabaseURL: s.ServiceURL(svc.name),
-				Kafka: s.Kafka(svc.name), Topics: s.cfg.Topics, ConnectURL: s.ConnectURL(), GRPC: ids[svc.name].Environ(),
-				ConnectUser: s.connectCred.Username, ConnectPasswordFile: s.ConnectPasswordFile()}
+				Kafka: s.Kafka(svc.name), Topics: s.cfg.Topics, GRPC: ids[svc.name].Environ()}
 			env := append(append(slices.Clone(runtimeEnv), s.cfg.Env...), w.Environ(svc.name)...)
 			c := ServiceComponent(InstanceName(svc.name, i+1), binaries[svc.name], logs, env, TCPReady(addr), NamePostgres, NameKafka)
 			if err := s.Start(ctx, freeFirst(c, addr, grpcAddrVar(svc.name))); err != nil {

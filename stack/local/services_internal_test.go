@@ -29,18 +29,16 @@ func TestServiceRuntimeEnv(t *testing.T) {
 
 func TestWiringEnviron(t *testing.T) {
 	w := Wiring{GRPCAddr: "127.0.0.1:9102", AdminAddr: "127.0.0.1:9112", DatabaseURL: "postgres://p",
-		Kafka: service.Kafka{Brokers: []string{"a:1", "b:2"}, SASLUsername: "payments", SASLPasswordFile: "/s/payments"}, Topics: service.Topics{Orders: "o", Payments: "p"}, ConnectURL: "http://c",
-		GRPC: []string{"GRPC_INSECURE=true"}, ConnectUser: "shop", ConnectPasswordFile: "/d/pw"}
+		Kafka: service.Kafka{Brokers: []string{"a:1", "b:2"}, SASLUsername: "payments", SASLPasswordFile: "/s/payments"}, Topics: service.Topics{Orders: "o", Payments: "p"},
+		GRPC: []string{"GRPC_INSECURE=true"}}
 	tests := []struct {
 		name, svc string
 		want      []string
 	}{
-		{"Payments", Payments, []string{"KAFKA_BROKERS=a:1,b:2", "ORDERS_TOPIC=o", "PAYMENTS_TOPIC=p", "CONNECT_URL=http://c",
-			"CONNECT_USERNAME=shop", "CONNECT_PASSWORD_FILE=/d/pw",
+		{"Payments", Payments, []string{"KAFKA_BROKERS=a:1,b:2", "ORDERS_TOPIC=o", "PAYMENTS_TOPIC=p",
 			"PAYMENTS_GRPC_ADDR=127.0.0.1:9102", "PAYMENTS_ADMIN_ADDR=127.0.0.1:9112", "PAYMENTS_DATABASE_URL=postgres://p",
 			"KAFKA_SASL_USERNAME=payments", "KAFKA_SASL_PASSWORD_FILE=/s/payments", "KAFKA_SASL_PASSWORD=", "KAFKA_TLS_CA_FILE=", "GRPC_INSECURE=true"}},
-		{"Orders", Orders, []string{"KAFKA_BROKERS=a:1,b:2", "ORDERS_TOPIC=o", "PAYMENTS_TOPIC=p", "CONNECT_URL=http://c",
-			"CONNECT_USERNAME=shop", "CONNECT_PASSWORD_FILE=/d/pw",
+		{"Orders", Orders, []string{"KAFKA_BROKERS=a:1,b:2", "ORDERS_TOPIC=o", "PAYMENTS_TOPIC=p",
 			"ORDERS_GRPC_ADDR=127.0.0.1:9102", "ORDERS_ADMIN_ADDR=127.0.0.1:9112", "ORDERS_DATABASE_URL=postgres://p",
 			"KAFKA_SASL_USERNAME=payments", "KAFKA_SASL_PASSWORD_FILE=/s/payments", "KAFKA_SASL_PASSWORD=", "KAFKA_TLS_CA_FILE=", "GRPC_INSECURE=true"}},
 	}

@@ -30,7 +30,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"shop/connect"
-	"shop/service"
 	schema "shop/sql"
 	"shop/stack/jars"
 	"shop/stack/local"
@@ -471,18 +470,6 @@ func (e *Env) ConnectClient(t testing.TB) *connect.Client {
 		t.Fatal(err)
 	}
 	return client
-}
-
-// ConnectSettings are the shared worker's REST API as a service's
-// configuration reads it (CONNECT_URL, CONNECT_USERNAME and
-// CONNECT_PASSWORD_FILE, a file of the test's holding the password).
-func (e *Env) ConnectSettings(t testing.TB) service.Connect {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "connect-password")
-	if err := os.WriteFile(file, []byte(e.ConnectPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return service.Connect{URL: e.ConnectURL, Username: e.ConnectUsername, PasswordFile: file}
 }
 
 // ConnectSecret writes value into the shared worker's secrets directory

@@ -140,14 +140,12 @@ func Start(t *testing.T, opts Options) *System {
 
 	topics := service.Topics{Orders: s.OrdersTopic, Payments: s.PaymentsTopic}
 
-	connectSettings := env.ConnectSettings(t)
 	paymentsGroup := stacktest.Unique("payments-")
 	s.PaymentsGroup = paymentsGroup
 	if opts.PaymentsBinary != "" {
 		// Wired as `make run` wires its instances, plus what is the test's own.
 		w := local.Wiring{GRPCAddr: s.PaymentsAddr, AdminAddr: "127.0.0.1:0", DatabaseURL: s.PaymentsDB.URL,
-			Kafka: env.Kafka(local.KafkaPayments), Topics: topics, ConnectURL: env.ConnectURL, GRPC: ids[local.Payments].Environ(),
-			ConnectUser: connectSettings.Username, ConnectPasswordFile: connectSettings.PasswordFile}
+			Kafka: env.Kafka(local.KafkaPayments), Topics: topics, GRPC: ids[local.Payments].Environ()}
 		s.Payments = StartProcess(t, "payments", opts.PaymentsBinary, append(w.Environ(local.Payments),
 			"PAYMENTS_CONSUMER_GROUP="+paymentsGroup,
 			"PAYMENTS_SLOT="+s.PaymentsDB.Name,
@@ -164,7 +162,6 @@ func Start(t *testing.T, opts Options) *System {
 		cfg.Topics = topics
 		cfg.Slot.Name = s.PaymentsDB.Name // the test connector's slot is named after its database
 		cfg.Connector.Name = paymentsConnector
-		cfg.Connect = connectSettings
 		cfg.ConsumerGroup = paymentsGroup
 		s.services.start("payments", func(ctx context.Context) error {
 			return payments.Run(ctx, cfg, logger.With("service", "payments"))
@@ -180,7 +177,6 @@ func Start(t *testing.T, opts Options) *System {
 	ocfg.Topics = topics
 	ocfg.Slot.Name = s.OrdersDB.Name
 	ocfg.Connector.Name = ordersConnector
-	ocfg.Connect = connectSettings
 	ocfg.ConsumerGroup = stacktest.Unique("orders-")
 	s.OrdersGroup = ocfg.ConsumerGroup
 	ordersAddr := make(chan string, 1)

@@ -202,10 +202,8 @@ func (sh *shop) startInstance(t *testing.T, svc, name string, in instance) strin
 	// Plaintext gRPC: the baseline has no TLS, and a rolling upgrade
 	// starts by running the new release with GRPC_INSECURE=true
 	// (docs/upgrades.md, "Switching gRPC mutual TLS on").
-	cs := sh.env.ConnectSettings(t)
 	w := local.Wiring{GRPCAddr: addr, AdminAddr: "127.0.0.1:0", DatabaseURL: db.URL,
-		Kafka: sh.kafka(in.version, svc), Topics: sh.topics, ConnectURL: cs.URL, GRPC: []string{insecureGRPC},
-		ConnectUser: cs.Username, ConnectPasswordFile: cs.PasswordFile}
+		Kafka: sh.kafka(in.version, svc), Topics: sh.topics, GRPC: []string{insecureGRPC}}
 	v := strings.ToUpper(svc) + "_"
 	proc := system.StartProcess(t, name, in.binary, append(w.Environ(svc),
 		v+"CONSUMER_GROUP="+sh.groups[svc], v+"SLOT="+db.Name, v+"CONNECTOR="+sh.connectors[svc])...)
