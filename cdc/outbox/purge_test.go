@@ -339,31 +339,47 @@ func TestPurgeNeedsAnActiveSlot(t *testing.T) {
 	}
 }
 
-// A slot lost and created again under the same name is not trusted: it
-// starts past every old marker without having published a row before it
-// (its connector's snapshot has yet to). The purge keeps the rows and saves
-// a new marker, which the new slot, once past it, releases them with.
-func TestPurgeDistrustsARecreatedSlot(t *testing.T) {
+// decodedBacklog is a test database whose slot "connector" streams to a
+// consumer that confirms nothing yet, and n outbox rows older than any
+// retention that the slot has decoded.
+func decodedBacklog(t *testing.T, n int) (*stacktest.Database, *slots, *consumer, []uuid.UUID) {
+	t.Helper()
 	env := stacktest.Get(t)
 	db := env.NewDatabase(t, schema.Orders)
 	s := newSlots(t, env, db)
 	s.create("connector")
 	c := s.attach("connector")
 	var rows []uuid.UUID
-	for range 5 {
+	for range n {
 		rows = append(rows, insert(t, db, 48*time.Hour))
 	}
 	stacktest.WaitFor(t, 30*time.Second, "the slot to have decoded the rows", func() bool { return s.decodedBytes("connector") > 0 })
+	return db, s, c, rows
+}
+
+// recreate loses the slot name with what c has not confirmed, creates a
+// new slot of that name and returns a consumer streaming from it.
+func (s *slots) recreate(name string, c *consumer) *consumer {
+	s.t.Helper()
+	c.detach()
+	s.drop(name)
+	s.create(name)
+	return s.attach(name)
+}
+
+// A slot lost and created again under the same name is not trusted: it
+// starts past every old marker without having published a row before it
+// (its connector's snapshot has yet to). The purge keeps the rows and saves
+// a new marker, which the new slot, once past it, releases them with.
+func TestPurgeDistrustsARecreatedSlot(t *testing.T) {
+	db, s, c, rows := decodedBacklog(t, 5)
 	settle(t, db)
 	if n, err := purge(t, db, "connector"); n != 0 || err != nil {
 		t.Fatalf("first Purge() = %d, %v; want 0, nil (a marker saved)", n, err)
 	}
 	// The slot is lost with the rows unconfirmed, and a new one of the same
 	// name streams from past the marker.
-	c.detach()
-	s.drop("connector")
-	s.create("connector")
-	c = s.attach("connector")
+	c = s.recreate("connector", c)
 	c.confirm(s.walLSN())
 	n, err := purge(t, db, "connector")
 	wantKept(t, n, err, db, rows...)
@@ -388,16 +404,7 @@ func TestPurgeDistrustsARecreatedSlot(t *testing.T) {
 // under its name: it records no count and is distrusted, so a slot lost
 // after it loses no row.
 func TestPurgeDistrustsAMarkerWithNothingDecoded(t *testing.T) {
-	env := stacktest.Get(t)
-	db := env.NewDatabase(t, schema.Orders)
-	s := newSlots(t, env, db)
-	s.create("connector")
-	c := s.attach("connector")
-	var rows []uuid.UUID
-	for range 3 {
-		rows = append(rows, insert(t, db, 48*time.Hour))
-	}
-	stacktest.WaitFor(t, 30*time.Second, "the slot to have decoded the rows", func() bool { return s.decodedBytes("connector") > 0 })
+	db, s, c, rows := decodedBacklog(t, 3)
 	// The statistics are lost, then the first marker is taken: nothing
 	// writes to this database in between.
 	s.admin1("SELECT pg_stat_reset_replication_slot('connector')")
@@ -409,10 +416,7 @@ func TestPurgeDistrustsAMarkerWithNothingDecoded(t *testing.T) {
 	}
 	// The slot is lost with the rows unconfirmed; a new one of the same
 	// name, which has decoded nothing either, streams from past the marker.
-	c.detach()
-	s.drop("connector")
-	s.create("connector")
-	c = s.attach("connector")
+	c = s.recreate("connector", c)
 	c.confirm(s.walLSN())
 	n, err := purge(t, db, "connector")
 	wantKept(t, n, err, db, rows...)
